@@ -1,0 +1,288 @@
+r"""Classification objectives on output-layer activity ``[T, B, N]`` and targets ``[B]``.
+
+Rate codes: :class:`CERate` (cross-entropy on spike counts), :class:`MSECount` (counts
+against target counts ``correct_rate·T`` / ``incorrect_rate·T``). Membrane readout:
+:class:`CEMembrane` (cross-entropy on the membrane's mean or max over time). Temporal
+codes: :class:`CETemporal` (cross-entropy on negative first-spike times),
+:class:`MSETemporal` (first-spike times against target times).
+
+Population coding (``population=P``): the ``N = C·P`` outputs form C groups of P
+neurons (class c owns neurons ``c·P … c·P + P - 1``). Each objective first reduces a
+group to one class-level quantity — summed counts, mean membrane, or the group's first
+spike (the earliest of its neurons) — and then applies the loss to those C values.
+
+Every objective returns a scalar averaged over the batch.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .._registry import Registry
+from .._validation import check_choice
+from ..encoding.decoders import check_count, check_output, check_population, num_groups
+
+OBJECTIVES: Registry[type[nn.Module]] = Registry("objective")
+
+MEMBRANE_REDUCTIONS = ("mean", "max")
+
+
+def check_targets(targets: object, outputs: torch.Tensor, num_classes: int) -> torch.Tensor:
+    """Check ``targets`` are class indices ``[B]`` (``int64``) matching ``outputs [T, B, ...]``."""
+    if not isinstance(targets, torch.Tensor):
+        raise TypeError(
+            f"targets must be a torch.Tensor of class indices [B] (int64), got "
+            f"{type(targets).__name__}"
+        )
+    if targets.dtype != torch.int64:
+        raise TypeError(f"targets must be class indices of dtype torch.int64, got {targets.dtype}")
+    B = outputs.shape[1]
+    if targets.dim() != 1:
+        hint = " (one-hot targets? pass class indices instead)" if targets.dim() == 2 else ""
+        raise ValueError(
+            f"targets must have shape [B] = [{B}] (class indices), got shape "
+            f"{tuple(targets.shape)}{hint}"
+        )
+    if targets.shape[0] != B:
+        hint = ""
+        if outputs.shape[0] == targets.shape[0]:
+            hint = " — did you pass [B, T, N] instead of time-major [T, B, N]?"
+        raise ValueError(
+            f"targets have batch size {targets.shape[0]} but outputs of shape "
+            f"{tuple(outputs.shape)} (read as [T, B, N]) have batch size {B}{hint}"
+        )
+    if targets.numel() and (int(targets.min()) < 0 or int(targets.max()) >= num_classes):
+        raise ValueError(
+            f"targets must be class indices in [0, {num_classes - 1}] for {num_classes} "
+            f"classes, got values in [{int(targets.min())}, {int(targets.max())}]"
+        )
+    return targets
+
+
+def first_spike_time(spikes: torch.Tensor, population: int | None = None) -> torch.Tensor:
+    r"""Differentiable first-spike step, ``[T, B, N]`` → ``[B, C]`` (silent = T).
+
+    With the "not yet fired" survival ``q[t] = ∏_{k<=t} (1 - S[k])``, the first spike
+    step is ``Σ_t q[t]``: each step before the first spike contributes 1, every later
+    one 0, and a silent neuron sums to T. For 0/1 spikes this equals the decoded step
+    exactly, and it is a polynomial in the spikes, so gradients (e.g. surrogate ones)
+    flow into every spike up to and including the first: raising ``S[k]`` for ``k``
+    before the first spike at ``t*`` lowers the time by ``t* - k``.
+
+    With ``population=P`` a group's survival is the product of its neurons' survivals,
+    so the group's time is that of its earliest neuron. Spikes are expected in
+    ``[0, 1]`` (``1 - S`` must stay a survival probability).
+    """
+    check_output(spikes, "spikes")
+    T, B, N = spikes.shape
+    survival = torch.cumprod(1.0 - spikes, dim=0)
+    if population is not None:
+        C = num_groups(N, population, "spikes")
+        survival = survival.reshape(T, B, C, population).prod(-1)
+    return survival.sum(0)
+
+
+class _Objective(nn.Module):
+    """Shared validation: outputs ``[T, B, N]``, targets ``[B]``, optional grouping."""
+
+    def __init__(self, population: int | None = None, num_classes: int | None = None) -> None:
+        super().__init__()
+        self.population = check_population(population)
+        self.num_classes = check_count(num_classes, "num_classes")
+
+    def _check(self, outputs: torch.Tensor, targets: torch.Tensor, name: str) -> int:
+        """Validate and return the number of classes C."""
+        check_output(outputs, name)
+        C = num_groups(outputs.shape[-1], self.population, name)
+        if self.num_classes is not None and self.num_classes != C:
+            per = "" if self.population is None else f" ({self.population} neurons per class)"
+            raise ValueError(
+                f"{type(self).__name__} was built for num_classes={self.num_classes} but "
+                f"{name} of shape {tuple(outputs.shape)} has {C} classes{per}"
+            )
+        check_targets(targets, outputs, C)
+        return C
+
+    def _counts(self, spikes: torch.Tensor) -> torch.Tensor:
+        """Spike counts per class ``[B, C]`` (summed over a population group)."""
+        counts = spikes.sum(0)
+        if self.population is None:
+            return counts
+        B, N = counts.shape
+        return counts.reshape(B, N // self.population, self.population).sum(-1)
+
+    def extra_repr(self) -> str:
+        return f"population={self.population}, num_classes={self.num_classes}"
+
+
+@OBJECTIVES.register("ce_rate")
+class CERate(_Objective):
+    """Cross-entropy with the spike counts ``Σ_t S[t]`` ``[B, C]`` as logits.
+
+    Args:
+        population: P neurons per class (counts summed per group), or ``None``.
+        num_classes: if given, the outputs must have this many classes.
+    """
+
+    def forward(self, spikes: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        """``spikes`` ``[T, B, N]``, ``targets`` ``[B]`` → scalar."""
+        self._check(spikes, targets, "spikes")
+        return F.cross_entropy(self._counts(spikes), targets)
+
+
+@OBJECTIVES.register("mse_count")
+class MSECount(_Objective):
+    """MSE between spike counts ``[B, C]`` and target counts.
+
+    The target class should fire ``correct_rate·T`` times and the others
+    ``incorrect_rate·T`` times (times P with a population: the group's total), so the
+    loss is zero exactly there.
+
+    Args:
+        correct_rate: target firing rate (spikes per step) of the correct class.
+        incorrect_rate: target firing rate of every other class (<= ``correct_rate``).
+        population: P neurons per class, or ``None``.
+        num_classes: if given, the outputs must have this many classes.
+    """
+
+    def __init__(
+        self,
+        correct_rate: float = 0.8,
+        incorrect_rate: float = 0.2,
+        population: int | None = None,
+        num_classes: int | None = None,
+    ) -> None:
+        super().__init__(population, num_classes)
+        for name, rate in (("correct_rate", correct_rate), ("incorrect_rate", incorrect_rate)):
+            if not 0.0 <= rate <= 1.0:
+                raise ValueError(f"{name} must lie in [0, 1] (spikes per step), got {rate}")
+        if incorrect_rate > correct_rate:
+            raise ValueError(
+                f"incorrect_rate ({incorrect_rate}) must not exceed correct_rate ({correct_rate})"
+            )
+        self.correct_rate = correct_rate
+        self.incorrect_rate = incorrect_rate
+
+    def target_counts(
+        self, targets: torch.Tensor, T: int, C: int, like: torch.Tensor
+    ) -> torch.Tensor:
+        """Target counts ``[B, C]`` for class indices ``targets`` ``[B]`` over T steps."""
+        P = self.population or 1
+        on = F.one_hot(targets, C).to(like.dtype)
+        rate = self.incorrect_rate + (self.correct_rate - self.incorrect_rate) * on
+        return rate * (T * P)
+
+    def forward(self, spikes: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        """``spikes`` ``[T, B, N]``, ``targets`` ``[B]`` → scalar."""
+        C = self._check(spikes, targets, "spikes")
+        counts = self._counts(spikes)
+        return F.mse_loss(counts, self.target_counts(targets, spikes.shape[0], C, counts))
+
+    def extra_repr(self) -> str:
+        return (
+            f"correct_rate={self.correct_rate}, incorrect_rate={self.incorrect_rate}, "
+            f"{super().extra_repr()}"
+        )
+
+
+@OBJECTIVES.register("ce_membrane")
+class CEMembrane(_Objective):
+    """Cross-entropy on a readout membrane reduced over time (``"mean"`` or ``"max"``).
+
+    Args:
+        reduction: ``"mean"`` or ``"max"`` over time.
+        population: P neurons per class (membranes averaged per group), or ``None``.
+        num_classes: if given, the outputs must have this many classes.
+    """
+
+    def __init__(
+        self,
+        reduction: str = "mean",
+        population: int | None = None,
+        num_classes: int | None = None,
+    ) -> None:
+        super().__init__(population, num_classes)
+        self.reduction = check_choice(reduction, "reduction", MEMBRANE_REDUCTIONS)
+
+    def forward(self, membrane: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        """``membrane`` ``[T, B, N]``, ``targets`` ``[B]`` → scalar."""
+        C = self._check(membrane, targets, "membrane")
+        logits = membrane.mean(0) if self.reduction == "mean" else membrane.amax(0)
+        if self.population is not None:
+            logits = logits.reshape(logits.shape[0], C, self.population).mean(-1)
+        return F.cross_entropy(logits, targets)
+
+    def extra_repr(self) -> str:
+        return f"reduction={self.reduction!r}, {super().extra_repr()}"
+
+
+@OBJECTIVES.register("ce_temporal")
+class CETemporal(_Objective):
+    """Cross-entropy with negative first-spike times as logits (earliest class wins).
+
+    Times come from :func:`first_spike_time` (silent = T), which is differentiable in
+    the spikes, so surrogate gradients reach the network.
+
+    Args:
+        population: P neurons per class (a group fires when its first neuron does).
+        num_classes: if given, the outputs must have this many classes.
+    """
+
+    def forward(self, spikes: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        """``spikes`` ``[T, B, N]``, ``targets`` ``[B]`` → scalar."""
+        self._check(spikes, targets, "spikes")
+        return F.cross_entropy(-first_spike_time(spikes, self.population), targets)
+
+
+@OBJECTIVES.register("mse_temporal")
+class MSETemporal(_Objective):
+    """MSE between first-spike times ``[B, C]`` and target times.
+
+    The target class should first fire at step ``on_target`` and the others at
+    ``off_target`` (``None`` = T, i.e. stay silent); the loss is zero exactly there.
+
+    Args:
+        on_target: target first-spike step of the correct class (``0 <= on_target <= T``).
+        off_target: target step of the other classes; ``None`` means T (silent).
+        population: P neurons per class (a group fires when its first neuron does).
+        num_classes: if given, the outputs must have this many classes.
+    """
+
+    def __init__(
+        self,
+        on_target: int = 0,
+        off_target: int | None = None,
+        population: int | None = None,
+        num_classes: int | None = None,
+    ) -> None:
+        super().__init__(population, num_classes)
+        if on_target < 0:
+            raise ValueError(f"on_target must be a step >= 0, got {on_target}")
+        if off_target is not None and off_target < on_target:
+            raise ValueError(
+                f"off_target ({off_target}) must not be earlier than on_target ({on_target})"
+            )
+        self.on_target = on_target
+        self.off_target = off_target
+
+    def target_times(
+        self, targets: torch.Tensor, T: int, C: int, like: torch.Tensor
+    ) -> torch.Tensor:
+        """Target first-spike steps ``[B, C]`` for class indices ``targets`` ``[B]``."""
+        off = T if self.off_target is None else self.off_target
+        for name, step in (("on_target", self.on_target), ("off_target", off)):
+            if step > T:
+                raise ValueError(f"{name}={step} lies beyond the T={T} steps of the input")
+        on = F.one_hot(targets, C).to(like.dtype)
+        return off + (self.on_target - off) * on
+
+    def forward(self, spikes: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        """``spikes`` ``[T, B, N]``, ``targets`` ``[B]`` → scalar."""
+        C = self._check(spikes, targets, "spikes")
+        times = first_spike_time(spikes, self.population)
+        return F.mse_loss(times, self.target_times(targets, spikes.shape[0], C, times))
+
+    def extra_repr(self) -> str:
+        return f"on_target={self.on_target}, off_target={self.off_target}, {super().extra_repr()}"

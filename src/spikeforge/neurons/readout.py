@@ -1,0 +1,50 @@
+"""Non-spiking readout module: leaky integrator (LI) or pure integrator (``tau=None``)."""
+
+from __future__ import annotations
+
+import torch
+
+from .._validation import check_positive
+from ..functional.lif import LIFParameters
+from ..functional.readout import li_initial_state, li_sequence, li_step
+from ..functional.state import LIState
+from .base import SpikingNeuron
+from .registry import NEURONS
+
+
+@NEURONS.register("li")
+class LI(SpikingNeuron):
+    """Membrane-potential readout (an IF/LIF neuron with infinite threshold).
+
+    Args:
+        tau: membrane time constant (>= 1); ``None`` integrates without leak.
+        decay_input: LIF charge form (see :mod:`spikeforge.functional.lif`).
+
+    Input ``[T, B, ...]`` -> membrane ``[T, B, ...]``; state ``LIState(v)``.
+    """
+
+    def __init__(self, tau: float | None = 2.0, decay_input: bool = True) -> None:
+        super().__init__()
+        if tau is not None:
+            check_positive(tau, "tau")
+            if tau < 1.0:
+                raise ValueError(f"tau must be >= 1 or None, got {tau}")
+        self.tau = tau
+        self.decay_input = decay_input
+
+    def _dynamics(self) -> LIFParameters:
+        if self.tau is None:
+            return LIFParameters(charge="if")
+        return LIFParameters(inv_tau=1.0 / self.tau, decay_input=self.decay_input)
+
+    def initial_state(self, x_t: torch.Tensor) -> LIState:
+        return li_initial_state(x_t, self._dynamics())
+
+    def _run(self, x: torch.Tensor, state: LIState) -> tuple[torch.Tensor, LIState]:
+        return li_sequence(x, state, self._dynamics())
+
+    def _step(self, x_t: torch.Tensor, state: LIState) -> tuple[torch.Tensor, LIState]:
+        return li_step(x_t, state, self._dynamics())
+
+    def extra_repr(self) -> str:
+        return f"tau={self.tau}, decay_input={self.decay_input}"

@@ -1,0 +1,169 @@
+"""Surrogate gradients: forward is the Heaviside step, backward a smooth derivative.
+
+Every surrogate is a small frozen dataclass (readable ``repr``, picklable, comparable)
+with a smooth ``primitive`` σ(x) and its analytic ``derivative`` σ'(x), x = H - V_th.
+``alpha`` is the single sharpness knob (width = O(1/alpha)). Calling a surrogate on a
+tensor returns spikes ``Θ(x)`` whose gradient is ``σ'(x)``.
+
+Firing convention (library-wide): ``Θ(x) = 1 if x >= 0 else 0`` — a membrane exactly
+at threshold fires.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+
+from ._registry import Registry
+from ._validation import check_positive
+
+SURROGATES: Registry[type[Surrogate]] = Registry("surrogate")
+
+
+@dataclass(frozen=True)
+class Surrogate:
+    """Base class. Subclasses define ``primitive`` and ``derivative`` (elementwise)."""
+
+    alpha: float = 1.0
+
+    def __post_init__(self) -> None:
+        check_positive(self.alpha, f"{type(self).__name__}.alpha")
+
+    def primitive(self, x: torch.Tensor) -> torch.Tensor:
+        """Smooth stand-in for Θ whose derivative is :meth:`derivative`."""
+        raise NotImplementedError
+
+    def derivative(self, x: torch.Tensor) -> torch.Tensor:
+        """σ'(x), the gradient used in place of Θ'(x) = δ(x)."""
+        raise NotImplementedError
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        from .functional.spike import spike
+
+        return spike(x, self)
+
+
+@SURROGATES.register("atan")
+@dataclass(frozen=True)
+class ATan(Surrogate):
+    """σ'(x) = α / (2 (1 + (π α x / 2)²)) (snnTorch / SpikingJelly default, α = 2)."""
+
+    alpha: float = 2.0
+
+    def primitive(self, x: torch.Tensor) -> torch.Tensor:
+        return 0.5 + torch.atan(0.5 * math.pi * self.alpha * x) / math.pi
+
+    def derivative(self, x: torch.Tensor) -> torch.Tensor:
+        return self.alpha / (2.0 * (1.0 + (0.5 * math.pi * self.alpha * x) ** 2))
+
+
+@SURROGATES.register("sigmoid")
+@dataclass(frozen=True)
+class Sigmoid(Surrogate):
+    """σ'(x) = α s(αx) (1 - s(αx)) (Spikformer uses α = 4)."""
+
+    alpha: float = 4.0
+
+    def primitive(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.sigmoid(self.alpha * x)
+
+    def derivative(self, x: torch.Tensor) -> torch.Tensor:
+        s = torch.sigmoid(self.alpha * x)
+        return self.alpha * s * (1.0 - s)
+
+
+@SURROGATES.register("fast_sigmoid")
+@dataclass(frozen=True)
+class FastSigmoid(Surrogate):
+    """σ'(x) = 1 / (1 + α|x|)² (SuperSpike; snnTorch's slope 25)."""
+
+    alpha: float = 25.0
+
+    def primitive(self, x: torch.Tensor) -> torch.Tensor:
+        return x / (1.0 + self.alpha * x.abs())
+
+    def derivative(self, x: torch.Tensor) -> torch.Tensor:
+        return 1.0 / (1.0 + self.alpha * x.abs()) ** 2
+
+
+@SURROGATES.register("triangle")
+@dataclass(frozen=True)
+class Triangle(Surrogate):
+    """σ'(x) = γ · max(0, 1 - α|x|) (LaSNN; α = 1/V_th, γ the dampening factor)."""
+
+    alpha: float = 1.0
+    gamma: float = 0.3
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        check_positive(self.gamma, "Triangle.gamma")
+
+    def primitive(self, x: torch.Tensor) -> torch.Tensor:
+        # ∫ γ (1 - α|x|) dx on |x| < 1/α, constant outside; centred so σ(0) = γ/(2α).
+        u = torch.clamp(self.alpha * x, -1.0, 1.0)
+        return self.gamma / self.alpha * (0.5 + u - 0.5 * u * u.abs())
+
+    def derivative(self, x: torch.Tensor) -> torch.Tensor:
+        return self.gamma * torch.clamp(1.0 - self.alpha * x.abs(), min=0.0)
+
+
+@SURROGATES.register("rectangle")
+@dataclass(frozen=True)
+class Rectangle(Surrogate):
+    """σ'(x) = α · 1[|x| < 1/(2α)] (width a = 1/α; α = 1 with V_th = 0.5 is the STE)."""
+
+    alpha: float = 1.0
+
+    def primitive(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.clamp(self.alpha * x + 0.5, 0.0, 1.0)
+
+    def derivative(self, x: torch.Tensor) -> torch.Tensor:
+        return self.alpha * (x.abs() < 0.5 / self.alpha).to(x.dtype)
+
+
+@SURROGATES.register("piecewise_linear")
+@dataclass(frozen=True)
+class PiecewiseLinear(Surrogate):
+    """Piecewise leaky ReLU: σ'(x) = α/2 on |x| < 1/α, ``leak`` outside (PSU's PWL)."""
+
+    alpha: float = 1.0
+    leak: float = 0.01
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        check_positive(self.leak, "PiecewiseLinear.leak", allow_zero=True)
+
+    def primitive(self, x: torch.Tensor) -> torch.Tensor:
+        w = 1.0 / self.alpha
+        inner = 0.5 * self.alpha * x + 0.5
+        return torch.where(
+            x.abs() < w, inner, torch.where(x < 0, self.leak * (x + w), 1.0 + self.leak * (x - w))
+        )
+
+    def derivative(self, x: torch.Tensor) -> torch.Tensor:
+        inside = x.abs() < 1.0 / self.alpha
+        # Build in x's dtype: a python-float torch.where would round through float32.
+        return torch.where(
+            inside, torch.full_like(x, 0.5 * self.alpha), torch.full_like(x, self.leak)
+        )
+
+
+SurrogateLike = Surrogate | str
+
+
+def get_surrogate(spec: SurrogateLike | None, **kwargs: float) -> Surrogate:
+    """Resolve a surrogate given by name (``"atan"``), instance, or ``None`` (atan)."""
+    if spec is None:
+        spec = "atan"
+    if isinstance(spec, Surrogate):
+        if kwargs:
+            raise ValueError("pass options with a surrogate name, not with an instance")
+        return spec
+    if isinstance(spec, str):
+        return SURROGATES.create(spec, **kwargs)
+    raise TypeError(
+        f"surrogate must be a name ({', '.join(SURROGATES.names())}) or a Surrogate, "
+        f"got {type(spec).__name__}"
+    )

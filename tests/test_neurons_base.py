@@ -1,0 +1,132 @@
+"""Contract tests run over every neuron (built in configurations that exercise options)."""
+
+import pytest
+import torch
+from torch import nn
+
+from spikeforge.functional import (
+    ALIFParameters,
+    CuBaParameters,
+    RLIFParameters,
+    alif_sequence,
+    cuba_sequence,
+    li_sequence,
+    lif_sequence,
+    rlif_sequence,
+)
+from spikeforge.layers import fold
+from spikeforge.neurons import ALIF, IF, LI, LIF, PLIF, RLIF, CuBa
+
+N = 5
+F64 = torch.float64
+
+
+def make_neurons():
+    return {
+        "if": IF(reset="subtract"),
+        "lif": LIF(tau=3.0, decay_input=False),
+        "lif_learnable": LIF(learn_threshold=True, learn_decay=True, graded=True, param_shape=(N,)),
+        "lif_detach": LIF(detach_reset=True, surrogate="sigmoid"),
+        "plif": PLIF(param_shape=(N,)),
+        "alif": ALIF(b=0.3, rho=0.8),
+        "cuba": CuBa(alpha=0.7),
+        "rlif_one_to_one": RLIF(N),
+        "rlif_all_to_all": RLIF(N, all_to_all=True),
+        "li": LI(tau=2.0),
+        "li_integrator": LI(tau=None),
+    }
+
+
+def functional_twin(neuron, x, state):
+    """The functional-core call the module must be a thin shell over."""
+    if isinstance(neuron, LI):
+        return li_sequence(x, state, neuron._dynamics())
+    if isinstance(neuron, RLIF):
+        p = RLIFParameters(weight=neuron.recurrent_weight, lif=neuron.parameters_for_dynamics())
+        return rlif_sequence(x, state, p)
+    if isinstance(neuron, ALIF):
+        p = ALIFParameters(lif=neuron.parameters_for_dynamics(), b=neuron.b, rho=neuron.rho)
+        return alif_sequence(x, state, p)
+    if isinstance(neuron, CuBa):
+        return cuba_sequence(
+            x, state, CuBaParameters(neuron.alpha, neuron.parameters_for_dynamics())
+        )
+    return lif_sequence(x, state, neuron.parameters_for_dynamics(), backend="torch")
+
+
+@pytest.fixture(params=sorted(make_neurons()))
+def neuron(request):
+    return make_neurons()[request.param].double()
+
+
+@pytest.fixture
+def x(generator):
+    return torch.rand(9, 3, N, dtype=F64, generator=generator) * 2.5 - 0.3
+
+
+def test_module_equals_functional(neuron, x):
+    out, state = neuron.run(x)
+    ref, ref_state = functional_twin(neuron, x, None)
+    torch.testing.assert_close(out, ref, rtol=0, atol=0)
+    for a, b in zip(state, ref_state, strict=True):
+        torch.testing.assert_close(a, b, rtol=0, atol=0)
+    torch.testing.assert_close(neuron(x), out, rtol=0, atol=0)
+
+
+def test_streaming_halves_equal_one_call(neuron, x):
+    whole, final = neuron.run(x)
+    first, mid = neuron.run(x[:4])
+    second, final2 = neuron.run(x[4:], mid)
+    torch.testing.assert_close(torch.cat([first, second]), whole, rtol=0, atol=1e-12)
+    for a, b in zip(final2, final, strict=True):
+        torch.testing.assert_close(a, b)
+
+
+def test_step_by_step_equals_sequence(neuron, x):
+    whole, final = neuron.run(x)
+    state, outs = None, []
+    for x_t in x:
+        out, state = neuron.step(x_t, state)
+        outs.append(out)
+    torch.testing.assert_close(torch.stack(outs), whole, rtol=0, atol=1e-12)
+    for a, b in zip(state, final, strict=True):
+        torch.testing.assert_close(a, b)
+
+
+def test_every_learnable_parameter_gets_a_gradient(neuron, x):
+    x = x.clone().requires_grad_()
+    neuron(x).sum().backward()
+    assert x.grad is not None and x.grad.abs().sum() > 0
+    for name, param in neuron.named_parameters():
+        assert param.grad is not None, name
+        assert param.grad.abs().sum() > 0, name
+
+
+def test_each_call_starts_from_rest(neuron, x):
+    # No hidden state: calling twice gives the same output without any reset ritual.
+    torch.testing.assert_close(neuron(x), neuron(x), rtol=0, atol=0)
+
+
+def test_mismatched_state_raises_never_rezeroes(neuron, x):
+    _, state = neuron.run(x)
+    with pytest.raises(ValueError, match="does not match the per-step input shape"):
+        neuron.run(torch.zeros(4, 2, N, dtype=F64), state)
+    with pytest.raises(TypeError, match="state must be a state tuple"):
+        neuron.run(x, state=torch.zeros(3, N))
+
+
+def test_wrong_rank_raises(neuron):
+    with pytest.raises(ValueError, match=r"\[T, B, \.\.\.\]"):
+        neuron(torch.zeros(N, dtype=F64))
+
+
+def test_composes_in_plain_sequential(generator):
+    net = nn.Sequential(fold(nn.Linear(4, 6)), LIF(), fold(nn.Linear(6, 2)), LI(tau=None))
+    out = net(torch.rand(5, 3, 4, generator=generator))
+    assert out.shape == (5, 3, 2)
+
+
+def test_per_neuron_parameters_catch_swapped_time_and_batch():
+    neuron = LIF(learn_threshold=True, param_shape=(7, 1))  # expects [.., 7, 1] steps?
+    with pytest.raises(ValueError, match=r"did you pass \[B, T, \.\.\.\]"):
+        neuron(torch.zeros(4, 3, 5))
