@@ -257,3 +257,16 @@ def test_objective_registry():
     assert isinstance(OBJECTIVES.create("mse_count", correct_rate=1.0), MSECount)
     with pytest.raises(ValueError, match="ce_membrane, ce_rate, ce_temporal"):
         OBJECTIVES.get("nll_rate")
+
+
+def test_ce_membrane_label_smoothing_matches_torch():
+    import torch.nn.functional as F
+
+    from spikeforge.losses import CEMembrane
+
+    mem = torch.randn(3, 4, 5, dtype=torch.float64)
+    y = torch.tensor([0, 1, 2, 4])
+    expected = F.cross_entropy(mem.mean(0), y, label_smoothing=0.2)
+    torch.testing.assert_close(CEMembrane(label_smoothing=0.2)(mem, y), expected)
+    with pytest.raises(ValueError, match="label_smoothing"):
+        CEMembrane(label_smoothing=1.0)

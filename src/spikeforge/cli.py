@@ -1,4 +1,4 @@
-"""``spikeforge`` command line: ``list``, ``demo``, ``bench``."""
+"""``spikeforge`` command line: ``list``, ``demo``, ``train``, ``eval``, ``bench``."""
 
 from __future__ import annotations
 
@@ -35,15 +35,48 @@ def _cmd_list(args: argparse.Namespace) -> int:
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
-    from .demo import format_result, run_demo, write_json
+    from .demo import format_result, run_demo
 
-    result = run_demo(
-        epochs=args.epochs, timesteps=args.timesteps, seed=args.seed, neuron=args.neuron
-    )
+    result = run_demo(args.overrides)
     print(format_result(result))
-    if args.json:
-        write_json(result, args.json)
+    _write_json(result, args.json)
     return 0
+
+
+def _cmd_train(args: argparse.Namespace) -> int:
+    from .engine.config import load_config
+    from .engine.run import resume, train
+
+    if args.resume:
+        if args.config:
+            raise ValueError("--resume continues a run with its saved config; drop --config")
+        trainer, final = resume(args.resume, args.overrides)
+    else:
+        trainer, final = train(load_config(args.config, args.overrides))
+    print(
+        f"final test accuracy {final.get('test_acc', float('nan')):.4f}; run in {trainer.run_dir}"
+    )
+    _write_json(final, args.json)
+    return 0
+
+
+def _cmd_eval(args: argparse.Namespace) -> int:
+    from .engine.run import evaluate_checkpoint
+
+    metrics = evaluate_checkpoint(args.checkpoint, args.overrides)
+    print(f"test accuracy {metrics['accuracy']:.4f}  test loss {metrics['loss']:.4f}")
+    for name, rate in metrics["firing_rates"].items():
+        print(f"  layer {name:>4} firing rate {rate:.4f}")
+    _write_json(metrics, args.json)
+    return 0
+
+
+def _write_json(data: dict, path: str | None) -> None:
+    if path:
+        import json
+
+        with open(path, "w") as f:
+            json.dump(data, f, indent=2, default=str)
 
 
 def _cmd_bench(args: argparse.Namespace) -> int:
@@ -62,12 +95,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_list)
 
     p = sub.add_parser("demo", help="train a small conv SNN on the bundled digits")
-    p.add_argument("--epochs", type=int, default=15)
-    p.add_argument("--timesteps", type=int, default=4)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--neuron", default="lif")
+    p.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="e.g. train.epochs=5")
     p.add_argument("--json", metavar="PATH", help="also write the result as JSON")
     p.set_defaults(func=_cmd_demo)
+
+    p = sub.add_parser("train", help="train a model from a YAML config")
+    p.add_argument("--config", help="YAML file (see configs/)")
+    p.add_argument("--resume", metavar="RUN_DIR", help="continue an interrupted run")
+    p.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="e.g. optim.lr=0.01")
+    p.add_argument("--json", metavar="PATH", help="also write the final metrics as JSON")
+    p.set_defaults(func=_cmd_train)
+
+    p = sub.add_parser("eval", help="evaluate a checkpoint on its test set")
+    p.add_argument("--checkpoint", required=True)
+    p.add_argument("overrides", nargs="*", metavar="KEY=VALUE")
+    p.add_argument("--json", metavar="PATH")
+    p.set_defaults(func=_cmd_eval)
 
     p = sub.add_parser("bench", help="benchmarks (neurons, parallel)")
     p.add_argument("name", choices=sorted(BENCHMARKS))
@@ -80,7 +123,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
-    except (ValueError, TypeError, FileNotFoundError) as error:
+    except (ValueError, TypeError, FileNotFoundError, FileExistsError) as error:
         print(f"spikeforge: error: {error}", file=sys.stderr)
         return 2
 

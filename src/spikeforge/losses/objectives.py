@@ -195,6 +195,7 @@ class CEMembrane(_Objective):
         reduction: ``"mean"`` or ``"max"`` over time.
         population: P neurons per class (membranes averaged per group), or ``None``.
         num_classes: if given, the outputs must have this many classes.
+        label_smoothing: as :func:`torch.nn.functional.cross_entropy`, in [0, 1).
     """
 
     def __init__(
@@ -202,9 +203,13 @@ class CEMembrane(_Objective):
         reduction: str = "mean",
         population: int | None = None,
         num_classes: int | None = None,
+        label_smoothing: float = 0.0,
     ) -> None:
         super().__init__(population, num_classes)
         self.reduction = check_choice(reduction, "reduction", MEMBRANE_REDUCTIONS)
+        if not 0.0 <= label_smoothing < 1.0:
+            raise ValueError(f"label_smoothing must lie in [0, 1), got {label_smoothing}")
+        self.label_smoothing = float(label_smoothing)
 
     def forward(self, membrane: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         """``membrane`` ``[T, B, N]``, ``targets`` ``[B]`` → scalar."""
@@ -212,7 +217,7 @@ class CEMembrane(_Objective):
         logits = membrane.mean(0) if self.reduction == "mean" else membrane.amax(0)
         if self.population is not None:
             logits = logits.reshape(logits.shape[0], C, self.population).mean(-1)
-        return F.cross_entropy(logits, targets)
+        return F.cross_entropy(logits, targets, label_smoothing=self.label_smoothing)
 
     def extra_repr(self) -> str:
         return f"reduction={self.reduction!r}, {super().extra_repr()}"

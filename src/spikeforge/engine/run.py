@@ -1,0 +1,64 @@
+"""Config -> trained run: the function behind ``spikeforge train`` and the demo."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from .build import build_datasets, build_method, build_model
+from .checkpoint import load_checkpoint, load_model_state
+from .config import Config, config_from_dict, load_config
+from .trainer import Trainer
+
+
+def run_directory(config: Config) -> Path:
+    """``train.run_dir / (run_name or <dataset>-<model>-<timestamp>)``."""
+    name = config.train.run_name or (
+        f"{config.data.name}-{config.model.name}-{time.strftime('%Y%m%d-%H%M%S')}"
+    )
+    return Path(config.train.run_dir) / name
+
+
+def make_trainer(config: Config, run_dir: Path) -> Trainer:
+    """Seed, then build data, model and method (model init draws from the seeded RNG)."""
+    torch.manual_seed(config.train.seed)
+    train_set, test_set = build_datasets(config)
+    model = build_model(config, train_set)
+    return Trainer(config, model, build_method(config), train_set, test_set, run_dir)
+
+
+def train(config: Config, run_dir: Path | None = None) -> tuple[Trainer, dict[str, Any]]:
+    """Train from scratch into ``run_dir`` (default: :func:`run_directory`)."""
+    run_dir = run_dir or run_directory(config)
+    if (run_dir / "last.pt").exists():
+        raise FileExistsError(
+            f"{run_dir} already holds a run; continue it with --resume {run_dir} "
+            "or choose another train.run_name"
+        )
+    trainer = make_trainer(config, run_dir)
+    return trainer, trainer.fit()
+
+
+def resume(
+    run_dir: str | Path, overrides: list[str] | None = None
+) -> tuple[Trainer, dict[str, Any]]:
+    """Continue the run in ``run_dir`` from its ``last.pt`` with its saved config."""
+    run_dir = Path(run_dir)
+    config = load_config(run_dir / "config.yaml", overrides)
+    trainer = make_trainer(config, run_dir)
+    return trainer, trainer.fit(resume=True)
+
+
+def evaluate_checkpoint(path: str | Path, overrides: list[str] | None = None) -> dict[str, Any]:
+    """Test metrics of the model in a checkpoint, rebuilt from the config it carries."""
+    payload = load_checkpoint(path)
+    config = config_from_dict(payload["config"])
+    from .config import apply_overrides
+
+    apply_overrides(config, list(overrides or []))
+    trainer = make_trainer(config, Path(path).parent)
+    load_model_state(trainer.model, payload["model"], str(path))
+    return trainer.evaluate(trainer.test_set)

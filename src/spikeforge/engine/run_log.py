@@ -1,0 +1,37 @@
+"""Per-epoch metric logs in the run directory: ``metrics.jsonl`` and ``metrics.csv``."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+from typing import Any
+
+
+class RunLog:
+    """Appends one record per epoch; on resume, rewrites the files to the kept history."""
+
+    def __init__(self, run_dir: Path) -> None:
+        self.jsonl = run_dir / "metrics.jsonl"
+        self.csv = run_dir / "metrics.csv"
+
+    def rewrite(self, history: list[dict[str, Any]]) -> None:
+        """Make the files hold exactly ``history`` (drops records after a checkpoint)."""
+        self.jsonl.write_text("".join(json.dumps(r) + "\n" for r in history))
+        self.csv.unlink(missing_ok=True)
+        for record in history:
+            self._append_csv(record)
+
+    def append(self, record: dict[str, Any]) -> None:
+        with self.jsonl.open("a") as f:
+            f.write(json.dumps(record) + "\n")
+        self._append_csv(record)
+
+    def _append_csv(self, record: dict[str, Any]) -> None:
+        flat = {k: v for k, v in record.items() if not isinstance(v, dict)}
+        new = not self.csv.exists()
+        with self.csv.open("a", newline="") as f:
+            writer = csv.DictWriter(f, fieldnames=list(flat))
+            if new:
+                writer.writeheader()
+            writer.writerow(flat)

@@ -1,0 +1,258 @@
+"""The one training loop: any model, dataset, neuron and method; resumable bit-exactly.
+
+Reproducibility: the sample order of epoch ``e`` is a permutation drawn from a
+generator seeded with ``(seed, e)``, and stochastic encoders get a generator seeded
+with ``(seed, e, batch)``; a checkpoint stores the position in the epoch plus the
+model, optimiser, schedule and global RNG states. Resuming therefore replays exactly
+the batches an uninterrupted run would have seen, with the same random numbers.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+import yaml
+from torch import nn
+from torch.utils.data import Dataset
+
+from ..analysis import FiringRateMonitor
+from ..data import time_major_collate
+from ..encoding import ENCODERS
+from ..methods import Method
+from .build import build_optimizer, build_schedule
+from .checkpoint import load_checkpoint, load_model_state, save_checkpoint
+from .config import Config
+from .run_log import RunLog
+
+
+class TrainingError(RuntimeError):
+    """Training cannot continue (e.g. a non-finite loss); the last checkpoint is intact."""
+
+
+def _mix(*numbers: int) -> int:
+    """A 63-bit seed from several integers (stable across runs and platforms)."""
+    value = 0x9E3779B97F4A7C15
+    for n in numbers:
+        value = (value * 0x100000001B3 ^ (n & 0xFFFFFFFFFFFFFFFF)) & 0x7FFFFFFFFFFFFFFF
+    return value
+
+
+@dataclass
+class Position:
+    """Where the run is: the epoch in progress and the batches already done in it."""
+
+    epoch: int = 0
+    batch: int = 0
+    step: int = 0  # optimiser steps overall
+
+
+class Trainer:
+    """Fit ``model`` with ``method`` on ``train_set``, evaluating on ``test_set``.
+
+    Args:
+        config: the resolved experiment config (saved into the run directory).
+        model: maps ``[T, B, ...]`` to per-step scores ``[T, B, C]``.
+        method: turns a batch into a loss (see :mod:`spikeforge.methods`).
+        train_set, test_set: datasets of ``(x, label)``.
+        run_dir: where config, logs and checkpoints go.
+    """
+
+    def __init__(
+        self,
+        config: Config,
+        model: nn.Module,
+        method: Method,
+        train_set: Dataset,
+        test_set: Dataset,
+        run_dir: str | Path,
+        device: str | torch.device = "cpu",
+    ) -> None:
+        self.config = config
+        self.device = torch.device(device)
+        self.model = model.to(self.device)
+        self.method = method.to(self.device)
+        self.train_set, self.test_set = train_set, test_set
+        self.run_dir = Path(run_dir)
+        self.temporal = bool(getattr(train_set, "temporal", False))
+        d = config.data
+        self.encoder = None
+        if d.encoder != "none":
+            if self.temporal:
+                raise ValueError(
+                    f"dataset {d.name!r} already yields [T, ...] samples; set data.encoder=none"
+                )
+            self.encoder = ENCODERS.create(d.encoder, timesteps=d.timesteps, **d.encoder_options)
+        elif not self.temporal:
+            raise ValueError(
+                f"dataset {d.name!r} yields static samples; data.encoder must name an encoder"
+            )
+        self.steps_per_epoch = math.ceil(len(train_set) / d.batch_size)
+        params = list(self.model.parameters()) + list(self.method.parameters())
+        self.optimizer = build_optimizer(config, params)
+        self.schedule = build_schedule(config, self.optimizer, self.steps_per_epoch)
+        self.position = Position()
+        self.history: list[dict[str, Any]] = []
+        self.best_accuracy = -1.0
+        self.epochs_without_improvement = 0
+        self.log = RunLog(self.run_dir)
+
+    # -- data -------------------------------------------------------------------------
+    def _batch_indices(self, epoch: int) -> list[torch.Tensor]:
+        generator = torch.Generator().manual_seed(_mix(self.config.train.seed, epoch))
+        order = torch.randperm(len(self.train_set), generator=generator)
+        return list(order.split(self.config.data.batch_size))
+
+    def _load(self, dataset: Dataset, indices: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        batch = [dataset[int(i)] for i in indices]
+        return time_major_collate(batch, temporal=self.temporal)
+
+    def encode(self, x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+        """Static ``[B, ...]`` -> ``[T, B, ...]`` (temporal batches pass through)."""
+        x = x.to(self.device)
+        return x if self.encoder is None else self.encoder(x, generator=generator)
+
+    # -- checkpoints ------------------------------------------------------------------
+    def _payload(self) -> dict[str, Any]:
+        return {
+            "config": self.config.to_dict(),
+            "model": self.model.state_dict(),
+            "method": self.method.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "schedule": self.schedule.state_dict(),
+            "position": vars(self.position).copy(),
+            "history": self.history,
+            "best_accuracy": self.best_accuracy,
+            "epochs_without_improvement": self.epochs_without_improvement,
+            "torch_rng": torch.get_rng_state(),
+        }
+
+    def save(self, name: str = "last.pt") -> Path:
+        return save_checkpoint(self.run_dir / name, self._payload())
+
+    def restore(self, path: str | Path) -> None:
+        """Continue from a checkpoint written by :meth:`save`."""
+        payload = load_checkpoint(path)
+        load_model_state(self.model, payload["model"], str(path))
+        self.method.load_state_dict(payload["method"])
+        self.optimizer.load_state_dict(payload["optimizer"])
+        self.schedule.load_state_dict(payload["schedule"])
+        self.position = Position(**payload["position"])
+        self.history = list(payload["history"])
+        self.best_accuracy = float(payload["best_accuracy"])
+        self.epochs_without_improvement = int(payload["epochs_without_improvement"])
+        torch.set_rng_state(payload["torch_rng"])
+        self.log.rewrite(self.history)
+
+    # -- loop -------------------------------------------------------------------------
+    def fit(self, resume: bool = False) -> dict[str, Any]:
+        """Train to ``config.train.epochs`` (or ``max_steps``); returns the final metrics."""
+        cfg = self.config.train
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        (self.run_dir / "config.yaml").write_text(yaml.safe_dump(self.config.to_dict()))
+        if resume:
+            self.restore(self.run_dir / "last.pt")
+        elif cfg.deterministic:
+            torch.manual_seed(cfg.seed)
+        start = time.perf_counter()
+        while self.position.epoch < cfg.epochs:
+            if cfg.max_steps is not None and self.position.step >= cfg.max_steps:
+                break
+            self._train_epoch()
+            if self.position.batch < self.steps_per_epoch:  # stopped by max_steps
+                break
+            if self._end_epoch(time.perf_counter() - start):
+                break
+        return self.history[-1] if self.history else {}
+
+    def _train_epoch(self) -> None:
+        cfg, pos = self.config.train, self.position
+        self.model.train()
+        self.method.on_epoch_start(pos.epoch, cfg.epochs)
+        batches = self._batch_indices(pos.epoch)
+        while pos.batch < len(batches):
+            if cfg.max_steps is not None and pos.step >= cfg.max_steps:
+                return
+            x, y = self._load(self.train_set, batches[pos.batch])
+            generator = torch.Generator().manual_seed(_mix(cfg.seed, pos.epoch, pos.batch, 1))
+            inputs, y = self.encode(x, generator), y.to(self.device)
+            terms = self.method(self.model, inputs, y)
+            loss = terms["loss"]
+            if not torch.isfinite(loss):
+                raise TrainingError(
+                    f"non-finite loss {loss.item()} at epoch {pos.epoch + 1}, batch {pos.batch}; "
+                    f"lower optim.lr or enable optim.grad_clip (last checkpoint kept)"
+                )
+            self.optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            if self.config.optim.grad_clip:
+                nn.utils.clip_grad_norm_(self.model.parameters(), self.config.optim.grad_clip)
+            self.optimizer.step()
+            self.schedule.step()
+            pos.batch += 1
+            pos.step += 1
+            if cfg.checkpoint_every and pos.step % cfg.checkpoint_every == 0:
+                self.save()
+
+    def _end_epoch(self, seconds: float) -> bool:
+        """Evaluate, log, checkpoint; returns whether to stop early."""
+        cfg, pos = self.config.train, self.position
+        metrics = self.evaluate(self.test_set)
+        record = {
+            "epoch": pos.epoch + 1,
+            "step": pos.step,
+            "lr": self.optimizer.param_groups[0]["lr"],
+            "test_loss": metrics["loss"],
+            "test_acc": metrics["accuracy"],
+            "seconds": round(seconds, 2),
+            "firing_rates": metrics["firing_rates"],
+        }
+        self.history.append(record)
+        self.log.append(record)
+        if cfg.progress:
+            print(
+                f"epoch {pos.epoch + 1:3d}/{cfg.epochs}  test loss {metrics['loss']:.4f}  "
+                f"test acc {metrics['accuracy']:.4f}  ({seconds:.1f} s)",
+                flush=True,
+            )
+        improved = metrics["accuracy"] > self.best_accuracy
+        if improved:
+            self.best_accuracy = metrics["accuracy"]
+            self.epochs_without_improvement = 0
+        else:
+            self.epochs_without_improvement += 1
+        pos.epoch += 1
+        pos.batch = 0
+        self.save()
+        if improved:
+            self.save("best.pt")
+        patience = cfg.early_stopping_patience
+        return patience is not None and self.epochs_without_improvement >= patience
+
+    @torch.no_grad()
+    def evaluate(self, dataset: Dataset) -> dict[str, Any]:
+        """Test loss, accuracy and per-layer firing rates on ``dataset``."""
+        self.model.eval()
+        monitor = FiringRateMonitor(self.model)
+        size = self.config.data.eval_batch_size
+        total_loss, correct = 0.0, 0
+        indices = torch.arange(len(dataset)).split(size)
+        with monitor.record():
+            for i, idx in enumerate(indices):
+                x, y = self._load(dataset, idx)
+                generator = torch.Generator().manual_seed(_mix(self.config.train.seed, -1, i))
+                inputs, y = self.encode(x, generator), y.to(self.device)
+                terms = self.method(self.model, inputs, y)
+                total_loss += float(terms["loss"]) * len(y)
+                scores = terms["output"].mean(0)
+                correct += int((scores.argmax(-1) == y).sum())
+        self.model.train()
+        return {
+            "loss": total_loss / len(dataset),
+            "accuracy": correct / len(dataset),
+            "firing_rates": monitor.rates(),
+        }

@@ -1,0 +1,83 @@
+import json
+
+import pytest
+import torch
+
+from spikeforge.engine.config import load_config
+from spikeforge.engine.run import make_trainer
+from spikeforge.engine.trainer import TrainingError
+
+SMALL = [
+    "train.epochs=2",
+    "train.progress=false",
+    "data.batch_size=256",
+    "model.kwargs={widths: [4, 8]}",
+]
+
+
+def config(tmp_path, *extra):
+    return load_config(None, [*SMALL, f"train.run_dir={tmp_path}", *extra])
+
+
+def weights(trainer):
+    return {k: v.clone() for k, v in trainer.model.state_dict().items()}
+
+
+def test_interrupted_mid_epoch_run_resumes_bit_exactly(tmp_path):
+    # Encoder randomness matters for bit-exactness: use Poisson encoding.
+    extra = ["data.encoder=poisson", "train.checkpoint_every=2"]
+    whole = make_trainer(config(tmp_path, *extra), tmp_path / "whole")
+    whole.fit()
+    # "Kill" after step 3: the last checkpoint on disk is from step 2 (mid-epoch 1).
+    broken = make_trainer(config(tmp_path, *extra, "train.max_steps=3"), tmp_path / "broken")
+    broken.fit()
+    assert broken.position.step == 3 and not (tmp_path / "broken" / "metrics.jsonl").exists()
+    resumed = make_trainer(config(tmp_path, *extra), tmp_path / "broken")
+    resumed.fit(resume=True)
+    for name, tensor in weights(whole).items():
+        assert torch.equal(tensor, resumed.model.state_dict()[name]), name
+
+    def timeless(history):
+        return [{k: v for k, v in r.items() if k != "seconds"} for r in history]
+
+    assert timeless(resumed.history) == timeless(whole.history)
+    lines = (tmp_path / "broken" / "metrics.jsonl").read_text().splitlines()
+    logged = [json.loads(line) for line in lines]
+    assert [r["epoch"] for r in logged] == [1, 2]
+    assert [r["test_acc"] for r in logged] == [r["test_acc"] for r in whole.history]
+
+
+def test_run_directory_holds_config_logs_and_checkpoints(tmp_path):
+    trainer = make_trainer(config(tmp_path), tmp_path / "run")
+    final = trainer.fit()
+    files = {p.name for p in (tmp_path / "run").iterdir()}
+    assert {"config.yaml", "metrics.jsonl", "metrics.csv", "last.pt", "best.pt"} <= files
+    assert final["epoch"] == 2 and 0.0 <= final["test_acc"] <= 1.0
+    assert set(final["firing_rates"]) == {"1", "3"}
+
+
+def test_training_improves_over_chance(tmp_path):
+    trainer = make_trainer(config(tmp_path, "train.epochs=3", "data.batch_size=64"), tmp_path / "r")
+    assert trainer.fit()["test_acc"] > 0.5  # 10 classes: chance is 0.1
+
+
+def test_non_finite_loss_raises_clear_error(tmp_path):
+    trainer = make_trainer(config(tmp_path), tmp_path / "nan")
+    with torch.no_grad():
+        trainer.model[-1].layer[-1].bias.fill_(float("nan"))  # the readout's bias
+    with pytest.raises(TrainingError, match="non-finite loss nan at epoch 1, batch 0"):
+        trainer.fit()
+
+
+def test_early_stopping(tmp_path):
+    trainer = make_trainer(
+        config(tmp_path, "train.epochs=6", "optim.lr=0.0", "train.early_stopping_patience=2"),
+        tmp_path / "es",
+    )
+    trainer.fit()
+    assert len(trainer.history) == 3  # lr 0: no improvement after epoch 1
+
+
+def test_encoder_and_dataset_kind_must_agree(tmp_path):
+    with pytest.raises(ValueError, match="data.encoder must name an encoder"):
+        make_trainer(config(tmp_path, "data.encoder=none"), tmp_path / "x")
