@@ -1,4 +1,4 @@
-"""``spikeforge`` command line: ``list``, ``demo``, ``train``, ``eval``, ``bench``."""
+"""``spikeforge`` command line: list, demo, train, eval, energy, report, bench."""
 
 from __future__ import annotations
 
@@ -71,6 +71,22 @@ def _cmd_eval(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_energy(args: argparse.Namespace) -> int:
+    from .engine.inspect import checkpoint_energy
+
+    report = checkpoint_energy(args.checkpoint, samples=args.samples, preset=args.preset)
+    print(report.table())
+    _write_json(report.to_dict(), args.json)
+    return 0
+
+
+def _cmd_report(args: argparse.Namespace) -> int:
+    from .engine.inspect import write_run_report
+
+    print(f"wrote {write_run_report(args.run_dir, args.out)}")
+    return 0
+
+
 def _write_json(data: dict, path: str | None) -> None:
     if path:
         import json
@@ -111,6 +127,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("overrides", nargs="*", metavar="KEY=VALUE")
     p.add_argument("--json", metavar="PATH")
     p.set_defaults(func=_cmd_eval)
+
+    p = sub.add_parser("energy", help="operations and energy per inference of a checkpoint")
+    p.add_argument("--checkpoint", required=True)
+    p.add_argument("--samples", type=int, default=256, help="test samples to average over")
+    p.add_argument("--preset", default="45nm", help="energy preset (45nm: 4.6 pJ MAC, 0.9 pJ AC)")
+    p.add_argument("--json", metavar="PATH")
+    p.set_defaults(func=_cmd_energy)
+
+    p = sub.add_parser("report", help="write a self-contained HTML report of a run directory")
+    p.add_argument("run_dir")
+    p.add_argument("--out", help="output file (default RUN_DIR/report.html)")
+    p.set_defaults(func=_cmd_report)
 
     p = sub.add_parser("bench", help="benchmarks (neurons, parallel)")
     p.add_argument("name", choices=sorted(BENCHMARKS))
