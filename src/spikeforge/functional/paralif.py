@@ -94,8 +94,9 @@ def gumbel_softmax_spikes(
     logistic = torch.log(u) - torch.log1p(-u)
     soft = torch.sigmoid((2.0 * m + logistic) / tau)
     hard = (soft > 0.5).to(m.dtype)
-    # Forward value is the hard sample, gradient is that of the soft relaxation.
-    return hard + soft - soft.detach()
+    # Forward value is exactly the hard sample ((soft - soft) is exactly 0), gradient is
+    # that of the soft relaxation.
+    return hard + (soft - soft.detach())
 
 
 def paralif_spikes(

@@ -1,0 +1,1 @@
+"""Benchmarks of spikeforge against its peers (``spikeforge bench ...``)."""

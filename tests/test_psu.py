@@ -1,0 +1,134 @@
+"""PSU, IPSU, RPSU (METHODS §3.2)."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+from torch.func import functional_call
+
+from spikeforge.functional.parallel import lif_kernel_matrix, reset_kernel_matrix
+from spikeforge.functional.psu import psu_membrane
+from spikeforge.neurons import IPSU, NEURONS, PSU, RPSU
+
+F64 = torch.float64
+
+
+def _soft_reset_lif(x: torch.Tensor, tau: float, v_th: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """Hand-written soft-reset LIF from rest: (H before firing, spikes), both [T, ...]."""
+    v = torch.zeros_like(x[0])
+    hs, ss = [], []
+    for x_t in x:
+        h = v + (x_t - v) / tau
+        s = (h >= v_th).to(x.dtype)
+        v = h - v_th * s
+        hs.append(h)
+        ss.append(s)
+    return torch.stack(hs), torch.stack(ss)
+
+
+def test_registry_names() -> None:
+    for name in ("psu", "ipsu", "rpsu"):
+        assert name in NEURONS
+
+
+def test_matrices_with_true_spikes_give_the_soft_reset_lif() -> None:
+    # V = A X - V_th R S is exactly the soft-reset LIF membrane when S are its spikes.
+    torch.manual_seed(0)
+    T, tau, v_th = 15, 3.0, 0.5
+    x = torch.rand(T, 3, 4, dtype=F64)
+    h, s = _soft_reset_lif(x, tau, v_th)
+    assert 0 < s.mean() < 1
+    a = lif_kernel_matrix(T, tau, dtype=F64)
+    r = reset_kernel_matrix(T, tau, dtype=F64)
+    torch.testing.assert_close(psu_membrane(x, a, r, v_th, estimate=s), h, rtol=0, atol=1e-13)
+
+
+def test_psu_matches_its_defining_formula() -> None:
+    torch.manual_seed(1)
+    T, tau, v_th = 7, 2.0, 0.75
+    x = torch.randn(T, 2, 3, dtype=F64)
+    psu = PSU(T, tau=tau, v_th=v_th).double()
+    beta = 1 - 1 / tau
+    ax = torch.stack([sum(beta ** (t - i) / tau * x[i] for i in range(t + 1)) for t in range(T)])
+    est = torch.sigmoid(ax - v_th)
+    v = torch.stack(
+        [
+            ax[t] - v_th * sum((beta ** (t - i) * est[i] for i in range(t)), torch.zeros_like(x[0]))
+            for t in range(T)
+        ]
+    )
+    torch.testing.assert_close(psu.membrane(x), v, rtol=0, atol=1e-13)
+    assert torch.equal(psu(x), (v >= v_th).to(F64))
+
+
+def test_identity_integration_gives_the_formula() -> None:
+    # IPSU with A = I: V = X - V_th R σ(X - V_th).
+    torch.manual_seed(2)
+    T, v_th = 6, 1.0
+    ipsu = IPSU(T, v_th=v_th).double()
+    with torch.no_grad():
+        ipsu.integration.copy_(torch.eye(T, dtype=F64))
+    x = torch.randn(T, 5, dtype=F64)
+    r = reset_kernel_matrix(T, 2.0, dtype=F64)
+    expected = x - v_th * (r @ torch.sigmoid(x - v_th))
+    torch.testing.assert_close(ipsu.membrane(x), expected, rtol=0, atol=1e-14)
+
+
+def test_learnable_variants_start_as_psu_and_stay_causal() -> None:
+    torch.manual_seed(3)
+    T = 8
+    x = torch.randn(T, 2, 3)
+    psu, ipsu, rpsu = PSU(T), IPSU(T), RPSU(T)
+    assert torch.equal(ipsu(x), psu(x)) and torch.equal(rpsu(x), psu(x))
+    assert [n for n, _ in ipsu.named_parameters()] == ["integration"]
+    assert [n for n, _ in rpsu.named_parameters()] == ["reset"]
+    assert list(psu.parameters()) == []
+    with torch.no_grad():  # future entries of the learnable matrices are masked out
+        ipsu.integration.add_(torch.randn(T, T))
+        rpsu.reset.add_(torch.randn(T, T))
+    for neuron in (psu, ipsu, rpsu):
+        base = neuron.membrane(x)
+        y = x.clone()
+        y[5:] += 3.0
+        torch.testing.assert_close(neuron.membrane(y)[:5], base[:5], rtol=0, atol=0)
+
+
+@pytest.mark.parametrize(("cls", "name"), [(IPSU, "integration"), (RPSU, "reset")])
+def test_gradients_reach_learnable_matrices(cls: type[PSU], name: str) -> None:
+    torch.manual_seed(4)
+    neuron = cls(6, v_th=0.5)
+    neuron(torch.rand(6, 4, 3) * 2).sum().backward()
+    grad = getattr(neuron, name).grad
+    assert grad is not None and grad.abs().sum() > 0
+    mask = neuron.integration_mask if name == "integration" else neuron.reset_mask
+    assert torch.all(grad[mask == 0] == 0)
+
+    # float64 gradcheck on the smooth (pre-spike) membrane path.
+    neuron = neuron.double()
+
+    class Membrane(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.n = neuron
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return self.n.membrane(x)
+
+    wrapper = Membrane()
+    matrix = getattr(neuron, name).detach().clone().requires_grad_(True)
+    x = torch.randn(6, 2, dtype=F64, requires_grad=True)
+    assert torch.autograd.gradcheck(
+        lambda m, x: functional_call(wrapper, {f"n.{name}": m}, (x,)), (matrix, x)
+    )
+
+
+@pytest.mark.parametrize("cls", [PSU, IPSU, RPSU])
+def test_time_steps_mismatch_and_step_raise(cls: type[PSU]) -> None:
+    neuron = cls(4)
+    with pytest.raises(ValueError, match=r"built for T = 4 .* T = 5"):
+        neuron(torch.zeros(5, 2))
+    with pytest.raises(NotImplementedError, match="whole sequence"):
+        neuron.step(torch.zeros(2))
+    with pytest.raises(ValueError, match="tau"):
+        cls(4, tau=0.5)
