@@ -1,5 +1,11 @@
 """Model zoo: registry (``create`` / ``MODELS.names()``) and the registered models."""
 
 from . import csnn as csnn
+from . import mlp as mlp
+from . import ms_resnet as ms_resnet
+from . import or_resnet as or_resnet
+from . import resnet as resnet
+from . import sew_resnet as sew_resnet
+from . import vgg as vgg
 from .registry import MODELS as MODELS
 from .registry import create as create

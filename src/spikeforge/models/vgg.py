@@ -1,0 +1,142 @@
+r"""Spiking VGG-11/16 (Simonyan & Zisserman, ICLR 2015 layouts as used for SNNs, e.g.
+Rathi et al., ICLR 2020 and Zheng et al., AAAI 2021) with average pooling.
+
+Conv3×3-[BN]-SN per layer; "M" is a 2×2 average pool (max-pooling spikes gives binary
+maps that lose the count; average pooling keeps rates and stays a linear op).
+Input ``[T, B, C, H, W]`` -> ``forward_features`` ``[T, B, C', H', W']`` spikes ->
+adaptive average pool, optional hidden Linear-SN layers -> ``[T, B, num_classes]``.
+Pools use ``ceil_mode`` so small inputs (8×8) survive five pools.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import torch
+from torch import nn
+
+from ..layers import fold
+from ..neurons.registry import NeuronLike, create_neuron
+from .registry import MODELS
+
+LayerSpec = int | str
+VGG_CONFIGS: dict[str, tuple[LayerSpec, ...]] = {
+    "vgg11": (64, "M", 128, "M", 256, 256, "M", 512, 512, "M", 512, 512, "M"),
+    "vgg16": (
+        *(64, 64, "M", 128, 128, "M", 256, 256, 256, "M"),
+        *(512, 512, 512, "M", 512, 512, 512, "M"),
+    ),
+    "vgg_small": (16, "M", 32, "M", 64, "M"),
+}
+
+
+class SpikingVGG(nn.Module):
+    """VGG feature stack from a config of widths and ``"M"`` (pool) entries.
+
+    Args:
+        config: layer widths and ``"M"`` markers.
+        num_classes: output classes (``0`` -> no classifier).
+        in_channels: input channels.
+        width_mult: scales every width (``max(1, round(w · width_mult))``).
+        norm: BatchNorm2d after each conv (folded over time); off -> conv with bias.
+        hidden_sizes: hidden Linear-SN layers of the classifier (``()``: one linear).
+        drop_rate: dropout in the classifier.
+        neuron, neuron_kwargs, surrogate: the injected spiking neuron.
+    """
+
+    def __init__(
+        self,
+        config: Sequence[LayerSpec],
+        num_classes: int = 10,
+        in_channels: int = 3,
+        width_mult: float = 1.0,
+        norm: bool = True,
+        hidden_sizes: Sequence[int] = (),
+        drop_rate: float = 0.0,
+        neuron: NeuronLike = "lif",
+        neuron_kwargs: Mapping[str, Any] | None = None,
+        surrogate: str = "atan",
+    ) -> None:
+        super().__init__()
+        if not isinstance(in_channels, int) or in_channels < 1:
+            raise ValueError(f"in_channels must be a positive int, got {in_channels!r}")
+        if not width_mult > 0:
+            raise ValueError(f"width_mult must be > 0, got {width_mult!r}")
+        if not any(isinstance(v, int) for v in config):
+            raise ValueError(f"config needs at least one conv width, got {tuple(config)!r}")
+        kwargs = {"surrogate": surrogate, **(neuron_kwargs or {})}
+        self.in_channels = in_channels
+        layers: list[nn.Module] = []
+        channels = in_channels
+        for spec in config:
+            if spec == "M":
+                layers.append(fold(nn.AvgPool2d(2, ceil_mode=True)))
+                continue
+            if not isinstance(spec, int) or spec < 1:
+                raise ValueError(f"config entries must be positive ints or 'M', got {spec!r}")
+            width = max(1, round(spec * width_mult))
+            conv = nn.Conv2d(channels, width, 3, padding=1, bias=not norm)
+            layers += [fold(conv, nn.BatchNorm2d(width)) if norm else fold(conv)]
+            layers.append(create_neuron(neuron, **kwargs))
+            channels = width
+        self.features = nn.Sequential(*layers)
+        self.num_features = channels
+        self.global_pool = fold(nn.AdaptiveAvgPool2d(1), nn.Flatten())
+        head: list[nn.Module] = []
+        for size in hidden_sizes:
+            head += [fold(nn.Linear(channels, size)), create_neuron(neuron, **kwargs)]
+            if drop_rate > 0:
+                head.append(fold(nn.Dropout(drop_rate)))
+            channels = size
+        self.pre_logits = nn.Sequential(*head)
+        self.head_features = channels
+        self.fc = self._classifier(num_classes)
+
+    def _classifier(self, num_classes: int) -> nn.Module:
+        if not isinstance(num_classes, int) or num_classes < 0:
+            raise ValueError(f"num_classes must be an int >= 0, got {num_classes!r}")
+        return fold(nn.Linear(self.head_features, num_classes)) if num_classes else nn.Identity()
+
+    def reset_classifier(self, num_classes: int) -> None:
+        """Replace the classifier (``0`` removes it)."""
+        self.fc = self._classifier(num_classes)
+
+    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+        """``[T, B, C, H, W]`` -> spikes ``[T, B, C', H', W']``."""
+        if not isinstance(x, torch.Tensor):
+            raise TypeError(f"input must be a tensor [T, B, C, H, W], got {type(x).__name__}")
+        if x.dim() != 5 or x.shape[2] != self.in_channels:
+            raise ValueError(
+                f"input must be [T, B, {self.in_channels}, H, W] (time first), "
+                f"got shape {tuple(x.shape)}"
+            )
+        return self.features(x)
+
+    def forward_head(self, x: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
+        """``[T, B, C', H', W']`` -> ``[T, B, num_classes]`` (``[T, B, hidden]`` if
+        ``pre_logits``)."""
+        x = self.pre_logits(self.global_pool(x))
+        return x if pre_logits else self.fc(x)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """``[T, B, C, H, W]`` -> per-step class scores ``[T, B, num_classes]``."""
+        return self.forward_head(self.forward_features(x))
+
+
+@MODELS.register("spiking_vgg11")
+def spiking_vgg11(**kwargs: Any) -> SpikingVGG:
+    """Spiking VGG-11 (8 conv layers, 5 average pools); options as :class:`SpikingVGG`."""
+    return SpikingVGG(VGG_CONFIGS["vgg11"], **kwargs)
+
+
+@MODELS.register("spiking_vgg16")
+def spiking_vgg16(**kwargs: Any) -> SpikingVGG:
+    """Spiking VGG-16 (13 conv layers, 5 average pools); options as :class:`SpikingVGG`."""
+    return SpikingVGG(VGG_CONFIGS["vgg16"], **kwargs)
+
+
+@MODELS.register("spiking_vgg_small")
+def spiking_vgg_small(**kwargs: Any) -> SpikingVGG:
+    """Three conv stages (16-32-64) for tests and CPU runs; options as :class:`SpikingVGG`."""
+    return SpikingVGG(VGG_CONFIGS["vgg_small"], **kwargs)

@@ -1,0 +1,100 @@
+"""Registry-parametrised checks over every registered model (timm ``test_models`` style).
+
+Each model runs a tiny configuration on ``[T=2, B=2, C, H, W]``: finite output of shape
+``[T, B, num_classes]`` and a non-zero gradient on every parameter (catches dead
+surrogates, detached paths and unused layers). Register a new model -> add its tiny
+options to ``TINY`` (unknown models fall back to ``DEFAULT``).
+"""
+
+import pytest
+import torch
+
+from spikeforge.models import MODELS, create
+from spikeforge.neurons import LIF
+
+NUM_CLASSES = 5
+DEFAULT = {"in_channels": 3, "size": 16, "drive": 2}
+TINY: dict[str, dict] = {
+    "csnn_tiny": {"in_channels": 1, "size": 8, "input_size": 8},
+    # BN over only T·B = 4 samples bounds |z| <= sqrt(3): below what a τ=2 LIF needs
+    # to fire within 2 steps, so lower the threshold (conv nets pool over space too).
+    "spiking_mlp": {
+        "in_channels": 2,
+        "size": 8,
+        "input_size": 8,
+        "hidden_sizes": (16, 16),
+        "neuron_kwargs": {"v_th": 0.5},
+    },
+    "spiking_vgg_small": {"size": 16},
+    "spiking_vgg11": {"size": 32, "width_mult": 0.25},
+    "spiking_vgg16": {"size": 32, "width_mult": 0.25},
+}
+for _name in MODELS.names():
+    if "resnet" in _name:
+        TINY[_name] = {"size": 16, "base_width": 8}
+
+
+def _case(name: str, neuron: str):
+    # The 34-layer nets repeat the 18-layer blocks; one neuron keeps the fast suite fast.
+    slow = name.endswith("34") and neuron != "lif"
+    return pytest.param(name, neuron, marks=[pytest.mark.slow] if slow else [])
+
+
+CASES = [_case(name, neuron) for name in MODELS.names() for neuron in ("lif", "plif", "if")]
+
+
+def _build(name: str, neuron: str = "lif", **extra):
+    options = {**DEFAULT, **TINY.get(name, {}), **extra}
+    channels, size, drive = (options.pop(k) for k in ("in_channels", "size", "drive"))
+    model = create(name, num_classes=NUM_CLASSES, in_channels=channels, neuron=neuron, **options)
+    return model, (channels, size, drive)
+
+
+@pytest.mark.parametrize(("name", "neuron"), CASES)
+def test_forward_and_every_parameter_gets_gradient(name, neuron, generator):
+    torch.manual_seed(0)  # model init
+    model, (channels, size, drive) = _build(name, neuron, surrogate="atan")
+    # Analog input (direct encoding), strong enough that the first neurons fire.
+    x = drive * torch.rand(2, 2, channels, size, size, generator=generator)
+    out = model(x)
+    assert out.shape == (2, 2, NUM_CLASSES)
+    assert torch.isfinite(out).all()
+    out.mean(0).sum().backward()
+    for pname, param in model.named_parameters():
+        assert param.grad is not None, f"{name}/{neuron}: {pname} got no gradient"
+        assert param.grad.abs().sum() > 0, f"{name}/{neuron}: {pname} has zero gradient"
+
+
+@pytest.mark.parametrize("name", [n for n in MODELS.names() if n != "csnn_tiny"])
+def test_timm_like_interface_and_neuron_injection(name, generator):
+    torch.manual_seed(0)
+    model, (channels, size, drive) = _build(name, LIF, neuron_kwargs={"tau": 3.0})
+    neurons = [m for m in model.modules() if isinstance(m, LIF)]
+    assert neurons and all(type(m) is LIF and m.tau == 3.0 for m in neurons)
+    x = drive * torch.rand(2, 3, channels, size, size, generator=generator)
+    model.eval()
+    features = model.forward_features(x)
+    assert features.shape[:2] == (2, 3)
+    assert torch.equal(model.forward_head(features), model(x))
+    model.reset_classifier(7)
+    assert model(x).shape == (2, 3, 7)
+
+
+@pytest.mark.parametrize("size", [8, 224])
+def test_resnet_input_sizes(size, generator):
+    torch.manual_seed(0)
+    base_width, batch, steps = (8, 2, 2) if size == 8 else (4, 1, 1)
+    model = create("spiking_resnet18", num_classes=3, base_width=base_width, input_size=size)
+    assert model.stem_type == ("cifar" if size == 8 else "imagenet")
+    out = model(torch.rand(steps, batch, 3, size, size, generator=generator))
+    assert out.shape == (steps, batch, 3) and torch.isfinite(out).all()
+
+
+def test_bad_input_shapes_name_expected_and_received():
+    model = create("sew_resnet18", base_width=4, in_channels=2)
+    with pytest.raises(ValueError, match=r"\[T, B, 2, H, W\].*got shape \(2, 3, 16, 16\)"):
+        model(torch.zeros(2, 3, 16, 16))
+    with pytest.raises(ValueError, match=r"got shape \(2, 3, 3, 8, 8\)"):
+        model(torch.zeros(2, 3, 3, 8, 8))
+    with pytest.raises(TypeError, match="must be a tensor"):
+        model([0.0])
