@@ -17,3 +17,10 @@ def test_help_and_unknown_kind(capsys):
     with pytest.raises(SystemExit) as info:
         main(["list", "nothing"])
     assert info.value.code == 2
+
+
+def test_data_dir_flag_reaches_the_config(tmp_path, capsys):
+    missing = tmp_path / "nowhere"
+    args = ["train", "--data-dir", str(missing), "data.name=mnist-small", "train.progress=false"]
+    assert main([*args, f"train.run_dir={tmp_path}"]) == 2
+    assert str(missing) in capsys.readouterr().err  # the error names where it looked

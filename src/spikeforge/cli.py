@@ -47,12 +47,13 @@ def _cmd_train(args: argparse.Namespace) -> int:
     from .engine.config import load_config
     from .engine.run import resume, train
 
+    overrides = _with_data_dir(args)
     if args.resume:
         if args.config:
             raise ValueError("--resume continues a run with its saved config; drop --config")
-        trainer, final = resume(args.resume, args.overrides)
+        trainer, final = resume(args.resume, overrides)
     else:
-        trainer, final = train(load_config(args.config, args.overrides))
+        trainer, final = train(load_config(args.config, overrides))
     print(
         f"final test accuracy {final.get('test_acc', float('nan')):.4f}; run in {trainer.run_dir}"
     )
@@ -63,7 +64,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
 def _cmd_eval(args: argparse.Namespace) -> int:
     from .engine.run import evaluate_checkpoint
 
-    metrics = evaluate_checkpoint(args.checkpoint, args.overrides)
+    metrics = evaluate_checkpoint(args.checkpoint, _with_data_dir(args))
     print(f"test accuracy {metrics['accuracy']:.4f}  test loss {metrics['loss']:.4f}")
     for name, rate in metrics["firing_rates"].items():
         print(f"  layer {name:>4} firing rate {rate:.4f}")
@@ -85,6 +86,33 @@ def _cmd_report(args: argparse.Namespace) -> int:
 
     print(f"wrote {write_run_report(args.run_dir, args.out)}")
     return 0
+
+
+def _cmd_convert(args: argparse.Namespace) -> int:
+    from .methods.conversion.cli_support import format_table, run_conversion, write_plot
+
+    result = run_conversion(
+        args.checkpoint,
+        args.timesteps,
+        dataset=args.dataset,
+        calibration=args.calibration,
+        percentile=args.percentile,
+        per_channel=args.per_channel,
+        calibration_samples=args.calibration_samples,
+        maxpool=args.maxpool,
+        test_samples=args.test_samples,
+    )
+    print(format_table(result))
+    if args.plot:
+        print(f"plot: {write_plot(result, args.plot)}")
+    _write_json(result, args.json)
+    return 0
+
+
+def _with_data_dir(args: argparse.Namespace) -> list[str]:
+    """``--data-dir DIR`` is shorthand for the override ``data.data_dir=DIR``."""
+    extra = [f"data.data_dir={args.data_dir}"] if args.data_dir else []
+    return [*args.overrides, *extra]
 
 
 def _write_json(data: dict, path: str | None) -> None:
@@ -118,12 +146,14 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("train", help="train a model from a YAML config")
     p.add_argument("--config", help="YAML file (see configs/)")
     p.add_argument("--resume", metavar="RUN_DIR", help="continue an interrupted run")
+    p.add_argument("--data-dir", help="dataset folder (default: $SPIKEFORGE_DATA, shared data)")
     p.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="e.g. optim.lr=0.01")
     p.add_argument("--json", metavar="PATH", help="also write the final metrics as JSON")
     p.set_defaults(func=_cmd_train)
 
     p = sub.add_parser("eval", help="evaluate a checkpoint on its test set")
     p.add_argument("--checkpoint", required=True)
+    p.add_argument("--data-dir", help="dataset folder (default: $SPIKEFORGE_DATA, shared data)")
     p.add_argument("overrides", nargs="*", metavar="KEY=VALUE")
     p.add_argument("--json", metavar="PATH")
     p.set_defaults(func=_cmd_eval)
@@ -134,6 +164,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--preset", default="45nm", help="energy preset (45nm: 4.6 pJ MAC, 0.9 pJ AC)")
     p.add_argument("--json", metavar="PATH")
     p.set_defaults(func=_cmd_energy)
+
+    p = sub.add_parser("convert", help="convert an ANN checkpoint to an SNN: accuracy vs T")
+    p.add_argument("--checkpoint", required=True, help="checkpoint of a train.method=ann run")
+    p.add_argument("--dataset", help="dataset to calibrate and test on (default: the ANN's)")
+    p.add_argument("--timesteps", type=int, nargs="+", default=[8, 16, 32, 64, 128, 256])
+    p.add_argument("--calibration", default="percentile", choices=["percentile", "max"])
+    p.add_argument("--percentile", type=float, default=99.9)
+    p.add_argument("--per-channel", action="store_true", help="one threshold per channel")
+    p.add_argument("--calibration-samples", type=int, default=1024)
+    p.add_argument("--maxpool", default="avg", choices=["avg", "spiking", "error"])
+    p.add_argument("--test-samples", type=int, help="evaluate on the first N test samples")
+    p.add_argument("--json", metavar="PATH")
+    p.add_argument("--plot", metavar="PATH", help="write accuracy vs T as an SVG")
+    p.set_defaults(func=_cmd_convert)
 
     p = sub.add_parser("report", help="write a self-contained HTML report of a run directory")
     p.add_argument("run_dir")

@@ -65,6 +65,7 @@ class TrainConfig:
     run_name: str | None = None
     checkpoint_every: int = 0  # steps between mid-epoch checkpoints; 0 = epoch ends only
     early_stopping_patience: int | None = None
+    device: str = "auto"  # "auto" (CUDA when available) | "cpu" | "cuda" | "cuda:1" ...
     amp: bool = False  # CUDA only
     deterministic: bool = True
     progress: bool = True

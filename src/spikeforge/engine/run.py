@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 from pathlib import Path
 from typing import Any
@@ -11,6 +12,7 @@ import torch
 from .build import build_datasets, build_method, build_model
 from .checkpoint import load_checkpoint, load_model_state
 from .config import Config, config_from_dict, load_config
+from .distributed import init_from_env, shutdown
 from .trainer import Trainer
 
 
@@ -22,24 +24,50 @@ def run_directory(config: Config) -> Path:
     return Path(config.train.run_dir) / name
 
 
+def resolve_device(config: Config) -> torch.device:
+    """``train.device``; ``"auto"`` is this process's CUDA device when present, else CPU."""
+    name = config.train.device
+    if name == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
+        return torch.device("cpu")
+    device = torch.device(name)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"train.device={name!r} but CUDA is not available; use cpu or auto")
+    return device
+
+
 def make_trainer(config: Config, run_dir: Path) -> Trainer:
     """Seed, then build data, model and method (model init draws from the seeded RNG)."""
     torch.manual_seed(config.train.seed)
     train_set, test_set = build_datasets(config)
     model = build_model(config, train_set)
-    return Trainer(config, model, build_method(config), train_set, test_set, run_dir)
+    method = build_method(config)
+    return Trainer(config, model, method, train_set, test_set, run_dir, resolve_device(config))
+
+
+def _shared_run_directory(config: Config) -> Path:
+    """One run directory for all ranks: rank 0's timestamped name is broadcast."""
+    info = init_from_env(resolve_device(config))
+    names = [str(run_directory(config))]
+    if info.enabled:
+        torch.distributed.broadcast_object_list(names, src=0)
+    return Path(names[0])
 
 
 def train(config: Config, run_dir: Path | None = None) -> tuple[Trainer, dict[str, Any]]:
     """Train from scratch into ``run_dir`` (default: :func:`run_directory`)."""
-    run_dir = run_dir or run_directory(config)
+    run_dir = run_dir or _shared_run_directory(config)
     if (run_dir / "last.pt").exists():
         raise FileExistsError(
             f"{run_dir} already holds a run; continue it with --resume {run_dir} "
             "or choose another train.run_name"
         )
     trainer = make_trainer(config, run_dir)
-    return trainer, trainer.fit()
+    try:
+        return trainer, trainer.fit()
+    finally:
+        shutdown(trainer.dist)
 
 
 def resume(
@@ -49,7 +77,10 @@ def resume(
     run_dir = Path(run_dir)
     config = load_config(run_dir / "config.yaml", overrides)
     trainer = make_trainer(config, run_dir)
-    return trainer, trainer.fit(resume=True)
+    try:
+        return trainer, trainer.fit(resume=True)
+    finally:
+        shutdown(trainer.dist)
 
 
 def evaluate_checkpoint(path: str | Path, overrides: list[str] | None = None) -> dict[str, Any]:

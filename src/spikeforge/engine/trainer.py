@@ -27,6 +27,7 @@ from ..methods import Method
 from .build import build_optimizer, build_schedule
 from .checkpoint import load_checkpoint, load_model_state, save_checkpoint
 from .config import Config
+from .distributed import all_reduce_sum, init_from_env, shard
 from .run_log import RunLog
 
 
@@ -74,8 +75,16 @@ class Trainer:
     ) -> None:
         self.config = config
         self.device = torch.device(device)
+        self.dist = init_from_env(self.device)
         self.model = model.to(self.device)
         self.method = method.to(self.device)
+        self.train_model: nn.Module = self.model
+        if self.dist.enabled:
+            if self.device.type == "cuda":
+                self.model = nn.SyncBatchNorm.convert_sync_batchnorm(self.model)
+            self.train_model = nn.parallel.DistributedDataParallel(
+                self.model, device_ids=[self.device.index] if self.device.type == "cuda" else None
+            )
         self.train_set, self.test_set = train_set, test_set
         self.run_dir = Path(run_dir)
         self.temporal = bool(getattr(train_set, "temporal", False))
@@ -103,9 +112,15 @@ class Trainer:
 
     # -- data -------------------------------------------------------------------------
     def _batch_indices(self, epoch: int) -> list[torch.Tensor]:
+        """Global batches of epoch ``epoch`` (the same on every rank)."""
         generator = torch.Generator().manual_seed(_mix(self.config.train.seed, epoch))
         order = torch.randperm(len(self.train_set), generator=generator)
-        return list(order.split(self.config.data.batch_size))
+        batches = list(order.split(self.config.data.batch_size))
+        if self.dist.enabled and len(batches[-1]) % self.dist.world:
+            # Equal shares keep DDP's gradient mean equal to the global batch mean.
+            keep = len(batches[-1]) - len(batches[-1]) % self.dist.world
+            batches = batches[:-1] + ([batches[-1][:keep]] if keep else [])
+        return batches
 
     def _load(self, dataset: Dataset, indices: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         batch = [dataset[int(i)] for i in indices]
@@ -132,7 +147,11 @@ class Trainer:
         }
 
     def save(self, name: str = "last.pt") -> Path:
-        return save_checkpoint(self.run_dir / name, self._payload())
+        """Write a checkpoint (rank 0 only; the others hold identical state)."""
+        path = self.run_dir / name
+        if self.dist.is_main:
+            save_checkpoint(path, self._payload())
+        return path
 
     def restore(self, path: str | Path) -> None:
         """Continue from a checkpoint written by :meth:`save`."""
@@ -152,8 +171,9 @@ class Trainer:
     def fit(self, resume: bool = False) -> dict[str, Any]:
         """Train to ``config.train.epochs`` (or ``max_steps``); returns the final metrics."""
         cfg = self.config.train
-        self.run_dir.mkdir(parents=True, exist_ok=True)
-        (self.run_dir / "config.yaml").write_text(yaml.safe_dump(self.config.to_dict()))
+        if self.dist.is_main:
+            self.run_dir.mkdir(parents=True, exist_ok=True)
+            (self.run_dir / "config.yaml").write_text(yaml.safe_dump(self.config.to_dict()))
         if resume:
             self.restore(self.run_dir / "last.pt")
         elif cfg.deterministic:
@@ -177,10 +197,12 @@ class Trainer:
         while pos.batch < len(batches):
             if cfg.max_steps is not None and pos.step >= cfg.max_steps:
                 return
-            x, y = self._load(self.train_set, batches[pos.batch])
-            generator = torch.Generator().manual_seed(_mix(cfg.seed, pos.epoch, pos.batch, 1))
+            x, y = self._load(self.train_set, shard(batches[pos.batch], self.dist))
+            generator = torch.Generator().manual_seed(
+                _mix(cfg.seed, pos.epoch, pos.batch, 1, self.dist.rank)
+            )
             inputs, y = self.encode(x, generator), y.to(self.device)
-            terms = self.method(self.model, inputs, y)
+            terms = self.method(self.train_model, inputs, y)
             loss = terms["loss"]
             if not torch.isfinite(loss):
                 raise TrainingError(
@@ -212,8 +234,9 @@ class Trainer:
             "firing_rates": metrics["firing_rates"],
         }
         self.history.append(record)
-        self.log.append(record)
-        if cfg.progress:
+        if self.dist.is_main:
+            self.log.append(record)
+        if cfg.progress and self.dist.is_main:
             print(
                 f"epoch {pos.epoch + 1:3d}/{cfg.epochs}  test loss {metrics['loss']:.4f}  "
                 f"test acc {metrics['accuracy']:.4f}  ({seconds:.1f} s)",
@@ -239,20 +262,30 @@ class Trainer:
         self.model.eval()
         monitor = FiringRateMonitor(self.model)
         size = self.config.data.eval_batch_size
-        total_loss, correct = 0.0, 0
-        indices = torch.arange(len(dataset)).split(size)
+        total_loss, correct, seen = 0.0, 0, 0
+        # Each rank evaluates every world-th sample; sums are combined below.
+        mine = torch.arange(self.dist.rank, len(dataset), self.dist.world)
         with monitor.record():
-            for i, idx in enumerate(indices):
+            for i, idx in enumerate(mine.split(size)):
                 x, y = self._load(dataset, idx)
-                generator = torch.Generator().manual_seed(_mix(self.config.train.seed, -1, i))
+                generator = torch.Generator().manual_seed(
+                    _mix(self.config.train.seed, -1, i, self.dist.rank)
+                )
                 inputs, y = self.encode(x, generator), y.to(self.device)
                 terms = self.method(self.model, inputs, y)
                 total_loss += float(terms["loss"]) * len(y)
                 scores = terms["output"].mean(0)
                 correct += int((scores.argmax(-1) == y).sum())
+                seen += len(y)
         self.model.train()
+        names = list(monitor.rates())
+        sums = torch.tensor(
+            [total_loss, correct, seen, *(monitor.rates()[n] * seen for n in names)],
+            dtype=torch.float64,
+        )
+        sums = all_reduce_sum(sums, self.dist).tolist()
         return {
-            "loss": total_loss / len(dataset),
-            "accuracy": correct / len(dataset),
-            "firing_rates": monitor.rates(),
+            "loss": sums[0] / sums[2],
+            "accuracy": sums[1] / sums[2],
+            "firing_rates": {n: v / sums[2] for n, v in zip(names, sums[3:], strict=True)},
         }

@@ -1,0 +1,74 @@
+"""Multi-process training on PyTorch's own engine (torchrun + DistributedDataParallel).
+
+``torchrun --nproc_per_node=N -m spikeforge train ...`` sets ``RANK``/``WORLD_SIZE``/
+``LOCAL_RANK``; :func:`init_from_env` then joins the process group (gloo on CPU, nccl on
+CUDA). ``data.batch_size`` is the *global* batch: each rank takes an equal share of
+every batch of the shared, seeded sample order, so results do not depend on N (up to
+BatchNorm statistics, which are per rank on CPU: SyncBatchNorm is GPU-only in torch).
+Only rank 0 writes logs and checkpoints.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+import torch
+import torch.distributed as dist
+
+
+@dataclass(frozen=True)
+class DistInfo:
+    """This process's place in the job (``world == 1``: not distributed)."""
+
+    rank: int = 0
+    world: int = 1
+    local_rank: int = 0
+
+    @property
+    def enabled(self) -> bool:
+        return self.world > 1
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+
+def init_from_env(device: torch.device) -> DistInfo:
+    """Join the process group torchrun describes in the environment (no-op without it)."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world <= 1:
+        return DistInfo()
+    if not dist.is_initialized():
+        dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+    return DistInfo(dist.get_rank(), dist.get_world_size(), int(os.environ.get("LOCAL_RANK", "0")))
+
+
+def shard(indices: torch.Tensor, info: DistInfo) -> torch.Tensor:
+    """This rank's equal share of a global batch of sample indices."""
+    if not info.enabled:
+        return indices
+    if len(indices) % info.world:
+        raise ValueError(
+            f"a batch of {len(indices)} samples cannot be split evenly over {info.world} "
+            "processes; choose data.batch_size (and a dataset size) divisible by the process count"
+        )
+    return indices[info.rank :: info.world]
+
+
+def all_reduce_sum(values: torch.Tensor, info: DistInfo) -> torch.Tensor:
+    """Sum ``values`` over ranks (identity when not distributed)."""
+    if info.enabled:
+        dist.all_reduce(values, op=dist.ReduceOp.SUM)
+    return values
+
+
+def barrier(info: DistInfo) -> None:
+    if info.enabled:
+        dist.barrier()
+
+
+def shutdown(info: DistInfo) -> None:
+    """Leave the process group (safe to call when not distributed)."""
+    if info.enabled and dist.is_initialized():
+        dist.destroy_process_group()

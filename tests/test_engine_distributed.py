@@ -1,0 +1,81 @@
+"""Two CPU processes under torchrun (gloo) against one process with the same global batch."""
+
+import subprocess
+import sys
+import textwrap
+
+import pytest
+import torch
+
+from spikeforge.engine.config import load_config
+from spikeforge.engine.distributed import DistInfo, shard
+from spikeforge.engine.run import make_trainer
+
+# BatchNorm statistics are per rank on CPU (SyncBatchNorm is GPU-only), so the
+# equivalence is checked on a model without BN.
+OVERRIDES = [
+    "model.name=spiking_mlp",
+    "model.kwargs={norm: false, hidden_sizes: [32]}",
+    "model.neuron_kwargs={v_th: 0.5}",
+    "data.batch_size=64",
+    "train.epochs=1",
+    "train.max_steps=4",
+    "train.progress=false",
+    "train.device=cpu",
+]
+
+WORKER = textwrap.dedent(
+    """
+    import sys, torch, torch.distributed as dist
+    from spikeforge.engine.config import load_config
+    from spikeforge.engine.run import make_trainer
+    out, overrides = sys.argv[1], sys.argv[2:]
+    trainer = make_trainer(load_config(None, overrides), out + "/run")
+    if "fail" in out and trainer.dist.rank == 1:
+        raise RuntimeError("rank 1 fails on purpose")
+    trainer.fit()
+    torch.save(trainer.model.state_dict(), f"{out}/rank{trainer.dist.rank}.pt")
+    dist.destroy_process_group()
+    """
+)
+
+
+def torchrun(tmp_path, name, overrides, timeout=120):
+    script = tmp_path / "worker.py"
+    script.write_text(WORKER)
+    out = tmp_path / name
+    out.mkdir()
+    command = [
+        sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
+        str(script), str(out), *overrides,
+    ]  # fmt: skip
+    return out, subprocess.run(command, capture_output=True, text=True, timeout=timeout)
+
+
+def test_shard_splits_a_global_batch_evenly():
+    batch = torch.arange(8)
+    assert shard(batch, DistInfo(0, 2)).tolist() == [0, 2, 4, 6]
+    assert shard(batch, DistInfo(1, 2)).tolist() == [1, 3, 5, 7]
+    with pytest.raises(ValueError, match="cannot be split evenly over 3 processes"):
+        shard(batch, DistInfo(0, 3))
+
+
+@pytest.mark.slow
+def test_two_processes_equal_one_process_with_the_same_global_batch(tmp_path):
+    out, proc = torchrun(tmp_path, "ddp", [*OVERRIDES, f"train.run_dir={tmp_path}"])
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    rank0 = torch.load(out / "rank0.pt", weights_only=True)
+    rank1 = torch.load(out / "rank1.pt", weights_only=True)
+    single = make_trainer(load_config(None, OVERRIDES), tmp_path / "single")
+    single.fit()
+    for name, tensor in single.model.state_dict().items():
+        assert torch.equal(rank0[name], rank1[name]), name  # DDP keeps replicas identical
+        torch.testing.assert_close(rank0[name], tensor, rtol=1e-4, atol=1e-5)
+    assert (out / "run" / "config.yaml").exists()  # written once, by rank 0
+
+
+@pytest.mark.slow
+def test_a_failing_rank_ends_the_job_instead_of_hanging(tmp_path):
+    _, proc = torchrun(tmp_path, "fail", [*OVERRIDES, f"train.run_dir={tmp_path}"], timeout=120)
+    assert proc.returncode != 0
+    assert "rank 1 fails on purpose" in proc.stderr
