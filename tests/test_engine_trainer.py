@@ -81,3 +81,16 @@ def test_early_stopping(tmp_path):
 def test_encoder_and_dataset_kind_must_agree(tmp_path):
     with pytest.raises(ValueError, match="data.encoder must name an encoder"):
         make_trainer(config(tmp_path, "data.encoder=none"), tmp_path / "x")
+
+
+def test_amp_requires_cuda_and_grad_clip_runs(tmp_path):
+    if not torch.cuda.is_available():
+        with pytest.raises(ValueError, match="train.amp=true needs a CUDA device"):
+            make_trainer(config(tmp_path, "train.amp=true"), tmp_path / "amp")
+    trainer = make_trainer(
+        config(tmp_path, "optim.grad_clip=0.01", "train.max_steps=2"), tmp_path / "c"
+    )
+    before = [p.detach().clone() for p in trainer.model.parameters()]
+    trainer.fit()
+    after = list(trainer.model.parameters())
+    assert any(not torch.equal(a, b) for a, b in zip(after, before, strict=True))

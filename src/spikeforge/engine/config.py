@@ -68,7 +68,8 @@ class TrainConfig:
     device: str = "auto"  # "auto" (CUDA when available) | "cpu" | "cuda" | "cuda:1" ...
     amp: bool = False  # CUDA only
     deterministic: bool = True
-    progress: bool = True
+    progress: bool = True  # per-epoch lines; a live batch counter when stdout is a terminal
+    tensorboard: bool = True  # also log to RUN_DIR/tensorboard when tensorboard is installed
     max_steps: int | None = None  # stop after this many optimiser steps (tests, smoke runs)
 
 

@@ -10,6 +10,7 @@ the batches an uninterrupted run would have seen, with the same random numbers.
 from __future__ import annotations
 
 import math
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -108,7 +109,13 @@ class Trainer:
         self.history: list[dict[str, Any]] = []
         self.best_accuracy = -1.0
         self.epochs_without_improvement = 0
-        self.log = RunLog(self.run_dir)
+        self.log = RunLog(self.run_dir, tensorboard=config.train.tensorboard)
+        if config.train.amp and self.device.type != "cuda":
+            raise ValueError(
+                f"train.amp=true needs a CUDA device (mixed precision with a gradient "
+                f"scaler); this run is on {self.device}"
+            )
+        self.scaler = torch.amp.GradScaler("cuda", enabled=config.train.amp)
 
     # -- data -------------------------------------------------------------------------
     def _batch_indices(self, epoch: int) -> list[torch.Tensor]:
@@ -139,6 +146,7 @@ class Trainer:
             "method": self.method.state_dict(),
             "optimizer": self.optimizer.state_dict(),
             "schedule": self.schedule.state_dict(),
+            "scaler": self.scaler.state_dict(),
             "position": vars(self.position).copy(),
             "history": self.history,
             "best_accuracy": self.best_accuracy,
@@ -160,6 +168,8 @@ class Trainer:
         self.method.load_state_dict(payload["method"])
         self.optimizer.load_state_dict(payload["optimizer"])
         self.schedule.load_state_dict(payload["schedule"])
+        if payload.get("scaler"):
+            self.scaler.load_state_dict(payload["scaler"])
         self.position = Position(**payload["position"])
         self.history = list(payload["history"])
         self.best_accuracy = float(payload["best_accuracy"])
@@ -194,6 +204,7 @@ class Trainer:
         self.model.train()
         self.method.on_epoch_start(pos.epoch, cfg.epochs)
         batches = self._batch_indices(pos.epoch)
+        live = cfg.progress and self.dist.is_main and sys.stdout.isatty()
         while pos.batch < len(batches):
             if cfg.max_steps is not None and pos.step >= cfg.max_steps:
                 return
@@ -202,7 +213,8 @@ class Trainer:
                 _mix(cfg.seed, pos.epoch, pos.batch, 1, self.dist.rank)
             )
             inputs, y = self.encode(x, generator), y.to(self.device)
-            terms = self.method(self.train_model, inputs, y)
+            with torch.autocast(self.device.type, dtype=torch.float16, enabled=cfg.amp):
+                terms = self.method(self.train_model, inputs, y)
             loss = terms["loss"]
             if not torch.isfinite(loss):
                 raise TrainingError(
@@ -210,13 +222,22 @@ class Trainer:
                     f"lower optim.lr or enable optim.grad_clip (last checkpoint kept)"
                 )
             self.optimizer.zero_grad(set_to_none=True)
-            loss.backward()
+            self.scaler.scale(loss).backward()
             if self.config.optim.grad_clip:
+                self.scaler.unscale_(self.optimizer)  # clip the true gradients, not scaled ones
                 nn.utils.clip_grad_norm_(self.model.parameters(), self.config.optim.grad_clip)
-            self.optimizer.step()
+            self.scaler.step(self.optimizer)
+            self.scaler.update()
             self.schedule.step()
             pos.batch += 1
             pos.step += 1
+            if live:
+                print(
+                    f"\repoch {pos.epoch + 1}/{cfg.epochs} batch {pos.batch}/{len(batches)} "
+                    f"loss {loss.item():.4f}",
+                    end="",
+                    flush=True,
+                )
             if cfg.checkpoint_every and pos.step % cfg.checkpoint_every == 0:
                 self.save()
 
@@ -238,7 +259,7 @@ class Trainer:
             self.log.append(record)
         if cfg.progress and self.dist.is_main:
             print(
-                f"epoch {pos.epoch + 1:3d}/{cfg.epochs}  test loss {metrics['loss']:.4f}  "
+                f"\repoch {pos.epoch + 1:3d}/{cfg.epochs}  test loss {metrics['loss']:.4f}  "
                 f"test acc {metrics['accuracy']:.4f}  ({seconds:.1f} s)",
                 flush=True,
             )

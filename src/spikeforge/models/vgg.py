@@ -38,6 +38,7 @@ class SpikingVGG(nn.Module):
         config: layer widths and ``"M"`` markers.
         num_classes: output classes (``0`` -> no classifier).
         in_channels: input channels.
+        input_size: accepted for the zoo's uniform interface (any size >= 1 works).
         width_mult: scales every width (``max(1, round(w · width_mult))``).
         norm: BatchNorm2d after each conv (folded over time); off -> conv with bias.
         hidden_sizes: hidden Linear-SN layers of the classifier (``()``: one linear).
@@ -50,6 +51,7 @@ class SpikingVGG(nn.Module):
         config: Sequence[LayerSpec],
         num_classes: int = 10,
         in_channels: int = 3,
+        input_size: int | None = None,
         width_mult: float = 1.0,
         norm: bool = True,
         hidden_sizes: Sequence[int] = (),
@@ -59,6 +61,10 @@ class SpikingVGG(nn.Module):
         surrogate: str = "atan",
     ) -> None:
         super().__init__()
+        # input_size is part of the zoo's uniform interface; ceil-mode pooling and the
+        # final adaptive pool make the network itself size-agnostic, so only check it.
+        if input_size is not None and (not isinstance(input_size, int) or input_size < 1):
+            raise ValueError(f"input_size must be a positive int, got {input_size!r}")
         if not isinstance(in_channels, int) or in_channels < 1:
             raise ValueError(f"in_channels must be a positive int, got {in_channels!r}")
         if not width_mult > 0:

@@ -1,0 +1,110 @@
+"""Reference accuracies of the committed configs, with wall time on this machine.
+
+Usage: python benchmarks/reference_results.py [NAME ...] [--out benchmarks/results]
+Trains each config in ``configs/`` named below from scratch (seeded) and writes
+``reference_<name>.json`` plus a combined ``reference_results.md``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import time
+from pathlib import Path
+
+import torch
+
+from spikeforge.engine.config import load_config
+from spikeforge.engine.run import train
+
+ROOT = Path(__file__).resolve().parents[1]
+CONFIGS = {
+    "digits": "digits_csnn.yaml",
+    "mnist-small": "mnist_small_csnn.yaml",
+    "cifar10-small": "cifar10_small_vgg.yaml",
+    "nmnist-small": "nmnist_small_csnn.yaml",
+    "fsdd": "fsdd_mlp.yaml",
+}
+
+
+def machine() -> dict[str, object]:
+    cpu = next(
+        (line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+         if line.startswith("model name")),
+        platform.processor(),
+    )  # fmt: skip
+    return {
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "torch": torch.__version__,
+        "threads": torch.get_num_threads(),
+        "date": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
+        "load_average_at_start": os.getloadavg(),
+    }
+
+
+def run_one(name: str, out: Path, run_dir: Path) -> dict[str, object]:
+    config = load_config(ROOT / "configs" / CONFIGS[name], [f"train.run_dir={run_dir}",
+                                                           f"train.run_name=reference-{name}"])  # fmt: skip
+    start = time.perf_counter()
+    trainer, final = train(config)
+    result = {
+        "dataset": name,
+        "config": f"configs/{CONFIGS[name]}",
+        "command": f"spikeforge train --config configs/{CONFIGS[name]}",
+        "final_test_acc": final["test_acc"],
+        "best_test_acc": max(r["test_acc"] for r in trainer.history),
+        "epochs": final["epoch"],
+        "timesteps": config.data.timesteps if config.data.encoder != "none" else "from data",
+        "firing_rates": final["firing_rates"],
+        "wall_seconds": round(time.perf_counter() - start, 1),
+        "machine": machine(),
+    }
+    (out / f"reference_{name}.json").write_text(json.dumps(result, indent=2))
+    return result
+
+
+def write_table(out: Path) -> None:
+    rows = [json.loads(p.read_text()) for p in sorted(out.glob("reference_*.json"))]
+    lines = [
+        "# Reference results (2-core CPU)",
+        "",
+        "Reproduce one row: the command in its row; all rows: `python benchmarks/reference_results.py`.",
+        "Wall time includes data decoding and per-epoch evaluation; the machine was shared with",
+        "other jobs when the load average at start is above ~1.",
+        "",
+        "| dataset | final test acc | best test acc | epochs | T | wall time | load avg | command |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        load = r["machine"]["load_average_at_start"][0]
+        lines.append(
+            f"| {r['dataset']} | {r['final_test_acc']:.4f} | {r['best_test_acc']:.4f} | "
+            f"{r['epochs']} | {r['timesteps']} | {r['wall_seconds']:.0f} s | {load:.1f} | "
+            f"`{r['command']}` |"
+        )
+    if rows:
+        m = rows[0]["machine"]
+        lines += ["", f"Machine: {m['cpu']}, {m['cores']} cores, torch {m['torch']}, "
+                  f"{m['threads']} threads."]  # fmt: skip
+    (out / "reference_results.md").write_text("\n".join(lines) + "\n")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("names", nargs="*", choices=[*CONFIGS, []], default=list(CONFIGS))
+    parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results"))
+    parser.add_argument("--run-dir", default=str(ROOT / "runs"))
+    args = parser.parse_args()
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    for name in args.names or list(CONFIGS):
+        result = run_one(name, out, Path(args.run_dir))
+        print(f"{name}: {result['final_test_acc']:.4f} in {result['wall_seconds']} s", flush=True)
+        write_table(out)
+
+
+if __name__ == "__main__":
+    main()
