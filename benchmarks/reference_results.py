@@ -30,11 +30,9 @@ CONFIGS = {
 
 
 def machine() -> dict[str, object]:
-    cpu = next(
-        (line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-         if line.startswith("model name")),
-        platform.processor(),
-    )  # fmt: skip
+    lines = Path("/proc/cpuinfo").read_text().splitlines()
+    names = [line.split(":", 1)[1].strip() for line in lines if line.startswith("model name")]
+    cpu = names[0] if names else platform.processor()
     return {
         "cpu": cpu,
         "cores": os.cpu_count(),
@@ -46,8 +44,8 @@ def machine() -> dict[str, object]:
 
 
 def run_one(name: str, out: Path, run_dir: Path) -> dict[str, object]:
-    config = load_config(ROOT / "configs" / CONFIGS[name], [f"train.run_dir={run_dir}",
-                                                           f"train.run_name=reference-{name}"])  # fmt: skip
+    overrides = [f"train.run_dir={run_dir}", f"train.run_name=reference-{name}"]
+    config = load_config(ROOT / "configs" / CONFIGS[name], overrides)
     start = time.perf_counter()
     trainer, final = train(config)
     result = {
@@ -71,7 +69,7 @@ def write_table(out: Path) -> None:
     lines = [
         "# Reference results (2-core CPU)",
         "",
-        "Reproduce one row: the command in its row; all rows: `python benchmarks/reference_results.py`.",
+        "Reproduce a row with its command; all rows: `python benchmarks/reference_results.py`.",
         "Wall time includes data decoding and per-epoch evaluation; the machine was shared with",
         "other jobs when the load average at start is above ~1.",
         "",
@@ -87,19 +85,21 @@ def write_table(out: Path) -> None:
         )
     if rows:
         m = rows[0]["machine"]
-        lines += ["", f"Machine: {m['cpu']}, {m['cores']} cores, torch {m['torch']}, "
-                  f"{m['threads']} threads."]  # fmt: skip
+        lines += ["", f"Machine: {m['cpu']}, {m['cores']} cores, torch {m['torch']}."]
     (out / "reference_results.md").write_text("\n".join(lines) + "\n")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("names", nargs="*", choices=[*CONFIGS, []], default=list(CONFIGS))
+    parser.add_argument("names", nargs="*", help=f"datasets among {list(CONFIGS)} (default all)")
     parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results"))
     parser.add_argument("--run-dir", default=str(ROOT / "runs"))
     args = parser.parse_args()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
+    unknown = sorted(set(args.names) - set(CONFIGS))
+    if unknown:
+        parser.error(f"unknown dataset(s) {unknown}; expected names among {list(CONFIGS)}")
     for name in args.names or list(CONFIGS):
         result = run_one(name, out, Path(args.run_dir))
         print(f"{name}: {result['final_test_acc']:.4f} in {result['wall_seconds']} s", flush=True)

@@ -22,7 +22,7 @@ class RunLog:
         self.tensorboard = tensorboard
         self._writer = None
 
-    def _tensorboard(self):  # noqa: ANN202 - SummaryWriter when available, else None
+    def _tensorboard(self):  # SummaryWriter when available, else None
         if self.tensorboard and self._writer is None:
             try:
                 from torch.utils.tensorboard import SummaryWriter
