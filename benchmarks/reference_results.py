@@ -73,7 +73,8 @@ def write_table(out: Path) -> None:
         "Wall time includes data decoding and per-epoch evaluation; the machine was shared with",
         "other jobs when the load average at start is above ~1.",
         "",
-        "| dataset | final test acc | best test acc | epochs | T | wall time | load avg | command |",
+        "| dataset | final test acc | best test acc | epochs | T | wall time | load avg "
+        "| command |",
         "|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
