@@ -3,8 +3,11 @@
 Each model runs a tiny configuration on ``[T=2, B=2, C, H, W]``: finite output of shape
 ``[T, B, num_classes]`` and a non-zero gradient on every parameter (catches dead
 surrogates, detached paths and unused layers). Register a new model -> add its tiny
-options to ``TINY`` (unknown models fall back to ``DEFAULT``).
+options to ``TINY``, or, if it is not a neuron-injected spiking net, name the test module
+that covers it in ``OWN_TESTS`` (``test_every_registered_model_is_covered`` enforces it).
 """
+
+from pathlib import Path
 
 import pytest
 import torch
@@ -30,8 +33,29 @@ TINY: dict[str, dict] = {
     "spiking_vgg16": {"size": 32, "width_mult": 0.25},
 }
 for _name in MODELS.names():
-    if "resnet" in _name:
+    if "resnet" in _name and not _name.startswith("ann_"):
         TINY[_name] = {"size": 16, "base_width": 8}
+
+# Not neuron-injected spiking zoo nets (ANN twins, converted SNNs, the joint ANN/SNN
+# model): each is tested in its own module.
+OWN_TESTS = {
+    "ann_csnn_tiny": "test_models_ann.py",
+    "ann_vgg_small": "test_models_ann.py",
+    "ann_resnet_small": "test_models_ann.py",
+    "converted": "test_methods_hybrid.py",
+    "joint_csnn": "test_models_joint.py",
+}
+ZOO = [name for name in MODELS.names() if name not in OWN_TESTS]
+
+
+def test_every_registered_model_is_covered():
+    here = Path(__file__).parent
+    for name in MODELS.names():
+        if name in OWN_TESTS:
+            assert (here / OWN_TESTS[name]).is_file(), name
+            assert name in (here / OWN_TESTS[name]).read_text(), name
+        else:
+            assert name in TINY, f"add tiny options for {name!r} to TINY"
 
 
 def _case(name: str, neuron: str):
@@ -40,11 +64,11 @@ def _case(name: str, neuron: str):
     return pytest.param(name, neuron, marks=[pytest.mark.slow] if slow else [])
 
 
-CASES = [_case(name, neuron) for name in MODELS.names() for neuron in ("lif", "plif", "if")]
+CASES = [_case(name, neuron) for name in ZOO for neuron in ("lif", "plif", "if")]
 
 
 def _build(name: str, neuron: str = "lif", **extra):
-    options = {**DEFAULT, **TINY.get(name, {}), **extra}
+    options = {**DEFAULT, **TINY[name], **extra}
     channels, size, drive = (options.pop(k) for k in ("in_channels", "size", "drive"))
     model = create(name, num_classes=NUM_CLASSES, in_channels=channels, neuron=neuron, **options)
     return model, (channels, size, drive)
@@ -65,7 +89,7 @@ def test_forward_and_every_parameter_gets_gradient(name, neuron, generator):
         assert param.grad.abs().sum() > 0, f"{name}/{neuron}: {pname} has zero gradient"
 
 
-@pytest.mark.parametrize("name", [n for n in MODELS.names() if n != "csnn_tiny"])
+@pytest.mark.parametrize("name", [n for n in ZOO if n != "csnn_tiny"])
 def test_timm_like_interface_and_neuron_injection(name, generator):
     torch.manual_seed(0)
     model, (channels, size, drive) = _build(name, LIF, neuron_kwargs={"tau": 3.0})

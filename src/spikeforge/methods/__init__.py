@@ -1,5 +1,8 @@
-"""Training methods (``METHODS`` registry): BPTT now; conversion, distillation later."""
+"""Training methods (``METHODS`` registry): BPTT, ANN twins (``ann``), hybrid fine-tuning
+of converted SNNs (``hybrid``); conversion itself lives in :mod:`.conversion`."""
 
+from .ann import ANNMethod as ANNMethod
 from .base import METHODS as METHODS
 from .base import Method as Method
 from .bptt import BPTT as BPTT
+from .hybrid import HybridMethod as HybridMethod

@@ -1,5 +1,6 @@
 """Model zoo: registry (``create`` / ``MODELS.names()``) and the registered models."""
 
+from . import ann as ann
 from . import csnn as csnn
 from . import mlp as mlp
 from . import ms_resnet as ms_resnet

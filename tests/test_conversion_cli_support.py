@@ -1,0 +1,102 @@
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from spikeforge.cli import main
+from spikeforge.engine.config import load_config
+from spikeforge.engine.run import train
+from spikeforge.methods.conversion import convert
+from spikeforge.methods.conversion.cli_support import accuracy_vs_timesteps, run_conversion
+from spikeforge.methods.hybrid import load_ann
+
+CONFIGS = Path(__file__).resolve().parents[1] / "configs"
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module")
+def ann_checkpoint(tmp_path_factory) -> Path:
+    run_dir = tmp_path_factory.mktemp("runs")
+    overrides = ["train.epochs=3", "train.progress=false", f"train.run_dir={run_dir}"]
+    train(load_config(CONFIGS / "digits_ann.yaml", overrides))
+    return run_dir / "digits-ann" / "best.pt"
+
+
+def test_one_long_run_gives_every_shorter_t(ann_checkpoint):
+    ann, _, train_set, test_set = load_ann(ann_checkpoint)
+    calibration = torch.stack([train_set[i][0] for i in range(128)])
+    snn = convert(ann, calibration, "max")
+    result = accuracy_vs_timesteps(snn, test_set, (3, 8), batch_size=50, chunk=3, limit=120)
+    x = torch.stack([test_set[i][0] for i in range(120)])
+    y = torch.as_tensor([test_set[i][1] for i in range(120)])
+    for steps in (3, 8):
+        out = snn(x.expand(steps, *x.shape))
+        accuracy = float((out.mean(0).argmax(-1) == y).float().mean())
+        assert result[steps]["accuracy"] == pytest.approx(accuracy)
+        rates: list[torch.Tensor] = []
+
+        def record(module, inputs, output, store=rates):
+            store.append(output.ne(0).float())
+
+        hooks = [n.register_forward_hook(record) for n in snn.neurons().values()]
+        snn(x.expand(steps, *x.shape))
+        for hook in hooks:
+            hook.remove()
+        expected = sum(float(r.sum()) for r in rates) / sum(r.numel() for r in rates)
+        assert result[steps]["firing_rate"] == pytest.approx(expected)
+
+
+def test_convert_command_prints_the_table_and_writes_json_and_plot(
+    ann_checkpoint, tmp_path, capsys
+):
+    out_json, out_svg = tmp_path / "c.json", tmp_path / "c.svg"
+    code = main(
+        [
+            "convert",
+            "--checkpoint",
+            str(ann_checkpoint),
+            "--timesteps",
+            "4",
+            "32",
+            "--calibration",
+            "max",
+            "--test-samples",
+            "100",
+            "--json",
+            str(out_json),
+            "--plot",
+            str(out_svg),
+        ]
+    )
+    assert code == 0
+    text = capsys.readouterr().out
+    assert "ANN accuracy" in text and "smallest T within 1% of the ANN" in text
+    result = json.loads(out_json.read_text())
+    assert set(result["timesteps"]) == {"4", "32"}
+    assert result["test_samples"] == 100
+    assert out_svg.read_text().startswith("<svg")
+    assert result["timesteps"]["32"]["accuracy"] >= result["ann_accuracy"] - 0.05
+
+
+def test_convert_refuses_a_spiking_checkpoint(tmp_path, capsys):
+    overrides = [
+        "train.max_steps=1",
+        "train.checkpoint_every=1",
+        "train.epochs=1",
+        "train.progress=false",
+        f"train.run_dir={tmp_path}",
+        "train.run_name=snn",
+    ]
+    train(load_config(CONFIGS / "digits_csnn.yaml", overrides))
+    assert main(["convert", "--checkpoint", str(tmp_path / "snn" / "last.pt")]) == 2
+    assert "train.method=ann" in capsys.readouterr().err
+    with pytest.raises(ValueError, match="positive ints"):
+        run_conversion(tmp_path / "snn" / "last.pt", ())

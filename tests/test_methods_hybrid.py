@@ -1,0 +1,88 @@
+from pathlib import Path
+
+import pytest
+import torch
+
+from spikeforge.engine.config import load_config
+from spikeforge.engine.run import make_trainer, resume, train
+from spikeforge.methods import METHODS, HybridMethod
+from spikeforge.methods.conversion import ConvertedSNN
+from spikeforge.models import create
+
+CONFIGS = Path(__file__).resolve().parents[1] / "configs"
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module")
+def ann_checkpoint(tmp_path_factory) -> Path:
+    run_dir = tmp_path_factory.mktemp("runs")
+    overrides = ["train.epochs=3", "train.progress=false", f"train.run_dir={run_dir}"]
+    train(load_config(CONFIGS / "digits_ann.yaml", overrides))
+    return run_dir / "digits-ann" / "best.pt"
+
+
+def _hybrid_overrides(checkpoint: Path, run_dir: Path, *extra: str) -> list[str]:
+    return [
+        f"model.kwargs={{checkpoint: '{checkpoint}', learn_threshold: true}}",
+        "train.progress=false",
+        f"train.run_dir={run_dir}",
+        *extra,
+    ]
+
+
+def test_hybrid_fine_tuning_keeps_or_improves_accuracy_at_t4(ann_checkpoint, tmp_path):
+    config = load_config(
+        CONFIGS / "digits_hybrid.yaml",
+        _hybrid_overrides(ann_checkpoint, tmp_path, "train.epochs=2"),
+    )
+    assert config.data.timesteps == 4
+    trainer = make_trainer(config, tmp_path / "probe")
+    assert isinstance(trainer.model, ConvertedSNN)
+    thresholds = {k: v.clone() for k, v in trainer.model.thresholds().items()}
+    before = trainer.evaluate(trainer.test_set)["accuracy"]  # converted SNN at T=4
+    trainer, final = train(config)
+    assert final["test_acc"] >= before - 0.01, (before, final["test_acc"])
+    assert all(0.0 < r < 1.0 for r in final["firing_rates"].values())
+    moved = [not torch.equal(v, thresholds[k]) for k, v in trainer.model.thresholds().items()]
+    assert any(moved)  # learnable thresholds were trained
+
+
+def test_fixed_thresholds_and_resume(ann_checkpoint, tmp_path):
+    overrides = _hybrid_overrides(
+        ann_checkpoint, tmp_path, "train.max_steps=3", "train.checkpoint_every=3", "train.epochs=1"
+    )
+    overrides[0] = f"model.kwargs={{checkpoint: '{ann_checkpoint}', calibration: max}}"
+    config = load_config(CONFIGS / "digits_hybrid.yaml", overrides)
+    trainer, _ = train(config)
+    assert not any(n.endswith("scale") for n, _ in trainer.model.named_parameters())
+    resumed, _ = resume(trainer.run_dir, ["train.max_steps=5"])
+    assert resumed.position.step == 5
+
+
+def test_hybrid_needs_a_converted_model_with_if_neurons(ann_checkpoint, tmp_path):
+    method = METHODS.create("hybrid", objective="ce_membrane")
+    assert isinstance(method, HybridMethod)
+    with pytest.raises(TypeError, match="model.name=converted"):
+        method(create("csnn_tiny"), torch.rand(2, 3, 1, 8, 8), torch.zeros(3, dtype=torch.long))
+    with pytest.raises(ValueError, match="converted neurons must be one of if, lif, plif"):
+        create("converted", checkpoint=str(ann_checkpoint), neuron="alif")
+    with pytest.raises(ValueError, match="input_size"):
+        create("converted", checkpoint=str(ann_checkpoint), input_size=28)
+
+
+def test_converted_template_without_checkpoint_and_leaky_neurons():
+    template = create("converted", num_classes=5, in_channels=3, neuron="plif")
+    assert isinstance(template, ConvertedSNN)
+    assert all(torch.equal(v, torch.tensor(1.0)) for v in template.thresholds().values())
+    x = torch.rand(2, 3, 3, 16, 16)
+    out = template(x)
+    assert out.shape == (2, 3, 5)
+    out.sum().backward()
+    assert all(p.grad is not None for p in template.parameters())
