@@ -1,125 +1,101 @@
 """Accuracy of LIF vs the parallel neuron family on sequential data (same net, same budget).
 
-Network, identical for every neuron: ``Linear(F, H) -> neuron -> Linear(H, C) -> ParaLI``
-(non-spiking readout), loss = cross-entropy on ``max_t`` of the readout membrane
-(ParaLIF's objective). Adam, fixed epochs and batch size, several seeds; reports mean ±
-std test accuracy and wall time per neuron.
+Every neuron is injected by name into the same ``spiking_mlp`` of the dataset's config
+(``configs/seq_mnist_small_mlp.yaml`` or ``configs/fsdd_mlp.yaml``) and trained by the
+one trainer with the same optimiser, epochs and seeds; only the neuron differs. Reports
+mean ± std of the final test accuracy over seeds.
 
 Usage::
 
-    python benchmarks/parallel_accuracy.py [--dataset seq-mnist-small] [--epochs 3]
-        [--seeds 3] [--hidden 128] [--max-train N] [--max-test N] [--json PATH]
-
-The quick smoke setting (``--epochs 1 --seeds 1 --max-train 512 --max-test 512``) only
-checks that everything trains; it is not a result.
+    python benchmarks/parallel_accuracy.py --dataset seq-mnist-small --epochs 3 --seeds 3
+    python benchmarks/parallel_accuracy.py --dataset fsdd --epochs 8 --seeds 3
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import time
-from collections.abc import Callable
+from pathlib import Path
 
-import torch
-from torch import nn
-from torch.utils.data import DataLoader, Subset
+from spikeforge.engine.config import load_config
+from spikeforge.engine.run import train
 
-from spikeforge.data import load_dataset
-from spikeforge.neurons import IPSU, LIF, PSN, PSU, RPSU, MaskedPSN, ParaLI, ParaLIF, SlidingPSN
-from spikeforge.neurons.paralif import MaxMembraneLoss
-
-NEURONS: dict[str, Callable[[int], nn.Module]] = {
-    "LIF": lambda T: LIF(),
-    "PSN": lambda T: PSN(T),
-    "MaskedPSN k=4": lambda T: MaskedPSN(T, k=4, mask_progress=1.0),
-    "SlidingPSN k=4": lambda T: SlidingPSN(k=4),
-    "PSU": lambda T: PSU(T),
-    "IPSU": lambda T: IPSU(T),
-    "RPSU": lambda T: RPSU(T),
-    "ParaLIF-SB": lambda T: ParaLIF("SB"),
-    "ParaLIF-T": lambda T: ParaLIF("T"),
-    "ParaLIF-D": lambda T: ParaLIF("D"),
-}
+ROOT = Path(__file__).resolve().parents[1]
+CONFIGS = {"seq-mnist-small": ("seq_mnist_small_mlp.yaml", 28), "fsdd": ("fsdd_mlp.yaml", 100)}
 
 
-class Net(nn.Module):
-    """``[T, B, F]`` -> readout membranes ``[T, B, C]``."""
-
-    def __init__(self, neuron: nn.Module, features: int, hidden: int, classes: int) -> None:
-        super().__init__()
-        self.fc1 = nn.Linear(features, hidden)
-        self.neuron = neuron
-        self.fc2 = nn.Linear(hidden, classes)
-        self.readout = ParaLI(tau_mem=4.0)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.readout(self.fc2(self.neuron(self.fc1(x))))
-
-
-def _batches(dataset, batch: int, shuffle: bool, seed: int) -> DataLoader:
-    gen = torch.Generator().manual_seed(seed)
-    return DataLoader(dataset, batch_size=batch, shuffle=shuffle, generator=gen)
+def neurons(steps: int) -> dict[str, tuple[str, dict]]:
+    """Label -> (registered neuron, options); fixed-T neurons get the data's T."""
+    return {
+        "LIF": ("lif", {}),
+        "PSN": ("psn", {"T": steps}),
+        "masked PSN k=4": ("masked_psn", {"T": steps, "k": 4, "mask_progress": 1.0}),
+        "sliding PSN k=4": ("sliding_psn", {"k": 4}),
+        "PSU": ("psu", {"T": steps}),
+        "IPSU": ("ipsu", {"T": steps}),
+        "RPSU": ("rpsu", {"T": steps}),
+        "ParaLIF-SB": ("paralif", {"spike_fn": "SB"}),
+        "ParaLIF-T": ("paralif", {"spike_fn": "T"}),
+        "ParaLIF-D": ("paralif", {"spike_fn": "D"}),
+    }
 
 
-def train_eval(name: str, args: argparse.Namespace, seed: int, train, test) -> dict[str, float]:
-    torch.manual_seed(seed)
-    x0, _ = train[0]
-    T, features = x0.shape
-    net = Net(NEURONS[name](T), features, args.hidden, args.classes)
-    opt = torch.optim.Adam(net.parameters(), lr=args.lr)
-    loss_fn = MaxMembraneLoss("max")
-    start = time.perf_counter()
-    for _ in range(args.epochs):
-        net.train()
-        for x, y in _batches(train, args.batch, True, seed):
-            loss = loss_fn(net(x.transpose(0, 1)), y)
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-    correct = 0
-    net.eval()
-    with torch.no_grad():
-        for x, y in _batches(test, 256, False, seed):
-            correct += int((net(x.transpose(0, 1)).amax(0).argmax(1) == y).sum())
-    return {"acc": correct / len(test), "seconds": time.perf_counter() - start}
-
-
-def main(argv: list[str] | None = None) -> int:
+def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--dataset", default="seq-mnist-small")
-    parser.add_argument("--classes", type=int, default=10)
+    parser.add_argument("--dataset", choices=sorted(CONFIGS), default="seq-mnist-small")
     parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--seeds", type=int, default=3)
-    parser.add_argument("--hidden", type=int, default=128)
-    parser.add_argument("--batch", type=int, default=64)
-    parser.add_argument("--lr", type=float, default=1e-3)
-    parser.add_argument("--max-train", type=int, default=None)
-    parser.add_argument("--max-test", type=int, default=None)
-    parser.add_argument("--neurons", nargs="*", default=list(NEURONS))
-    parser.add_argument("--json", default=None)
-    args = parser.parse_args(argv)
-    train = load_dataset(args.dataset, "train")
-    test = load_dataset(args.dataset, "test")
-    if args.max_train:
-        train = Subset(train, range(min(args.max_train, len(train))))
-    if args.max_test:
-        test = Subset(test, range(min(args.max_test, len(test))))
-    results = {}
-    print("| neuron | test acc (mean ± std) | seconds / run |\n|---|---|---|")
-    for name in args.neurons:
-        runs = [train_eval(name, args, seed, train, test) for seed in range(args.seeds)]
-        accs = [r["acc"] for r in runs]
+    parser.add_argument("--only", nargs="*", help="neuron labels to run (default all)")
+    parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results"))
+    parser.add_argument("--run-dir", default="/tmp/spikeforge-parallel-accuracy")
+    args = parser.parse_args()
+    config_file, steps = CONFIGS[args.dataset]
+    rows = []
+    for label, (name, options) in neurons(steps).items():
+        if args.only and label not in args.only:
+            continue
+        accs, seconds = [], []
+        for seed in range(args.seeds):
+            overrides = [
+                f"model.neuron={name}",
+                f"model.neuron_kwargs={json.dumps(options)}",
+                f"train.epochs={args.epochs}",
+                f"train.seed={seed}",
+                "train.progress=false",
+                f"train.run_dir={args.run_dir}",
+                f"train.run_name={args.dataset}-{name}-{len(rows)}-{seed}-{time.time_ns()}",
+            ]
+            start = time.perf_counter()
+            _, final = train(load_config(ROOT / "configs" / config_file, overrides))
+            seconds.append(time.perf_counter() - start)
+            accs.append(final["test_acc"])
         std = statistics.stdev(accs) if len(accs) > 1 else 0.0
-        secs = statistics.mean(r["seconds"] for r in runs)
-        results[name] = {"runs": runs, "acc_mean": statistics.mean(accs), "acc_std": std}
-        print(f"| {name} | {100 * statistics.mean(accs):.1f} ± {100 * std:.1f} % | {secs:.1f} |")
-    if args.json:
-        with open(args.json, "w", encoding="utf-8") as f:
-            json.dump({"args": vars(args), "results": results}, f, indent=2)
-    return 0
+        rows.append({"neuron": label, "accs": accs, "mean": statistics.mean(accs), "std": std,
+                     "seconds_per_run": statistics.mean(seconds)})  # fmt: skip
+        print(f"{label:18s} {rows[-1]['mean']:.4f} ± {std:.4f}", flush=True)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    stem = f"parallel_accuracy_{args.dataset}"
+    command = (f"python benchmarks/parallel_accuracy.py --dataset {args.dataset} "
+               f"--epochs {args.epochs} --seeds {args.seeds}")  # fmt: skip
+    meta = {"command": command, "config": f"configs/{config_file}", "epochs": args.epochs,
+            "seeds": args.seeds, "load_average_at_end": os.getloadavg(),
+            "date": time.strftime("%Y-%m-%d %H:%M:%S %Z")}  # fmt: skip
+    (out / f"{stem}.json").write_text(json.dumps({"meta": meta, "rows": rows}, indent=2))
+    lines = [f"# {args.dataset}: LIF vs parallel neurons (same spiking_mlp, same budget)", "",
+             f"Command: `{command}` ({args.epochs} epochs, seeds 0..{args.seeds - 1}, "
+             f"config `configs/{config_file}`); {meta['date']}.", "",
+             "| neuron | test accuracy (mean ± std) | per seed | s / run |",
+             "|---|---|---|---|"]  # fmt: skip
+    for r in rows:
+        per_seed = ", ".join(f"{a:.4f}" for a in r["accs"])
+        lines.append(f"| {r['neuron']} | {r['mean']:.4f} ± {r['std']:.4f} | {per_seed} | "
+                     f"{r['seconds_per_run']:.0f} |")  # fmt: skip
+    (out / f"{stem}.md").write_text("\n".join(lines) + "\n")
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    main()
