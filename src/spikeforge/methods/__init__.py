@@ -5,4 +5,8 @@ from .ann import ANNMethod as ANNMethod
 from .base import METHODS as METHODS
 from .base import Method as Method
 from .bptt import BPTT as BPTT
+from .distill import FeatureKD as FeatureKD
+from .distill import JointASNN as JointASNN
+from .distill import LaSNN as LaSNN
+from .distill import ResponseKD as ResponseKD
 from .hybrid import HybridMethod as HybridMethod

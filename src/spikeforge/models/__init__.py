@@ -2,6 +2,7 @@
 
 from . import ann as ann
 from . import csnn as csnn
+from . import joint as joint
 from . import mlp as mlp
 from . import ms_resnet as ms_resnet
 from . import or_resnet as or_resnet
