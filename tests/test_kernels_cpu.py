@@ -1,0 +1,372 @@
+"""The fused CPU "lif" kernel against the plain-torch reference (``backend="torch"``)."""
+
+from __future__ import annotations
+
+import itertools
+import os
+import stat
+import warnings
+
+import pytest
+import torch
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from spikeforge.functional.lif import LIFParameters, lif_sequence
+from spikeforge.functional.state import LIFState
+from spikeforge.kernels import dispatch
+from spikeforge.kernels.cpu import _build
+from spikeforge.kernels.cpu.lif import lif_sequence_cpu, supports
+from spikeforge.surrogates import (
+    ATan,
+    FastSigmoid,
+    PiecewiseLinear,
+    Rectangle,
+    Sigmoid,
+    Surrogate,
+    Triangle,
+)
+
+SURROGATES = [
+    ATan(),
+    Sigmoid(),
+    FastSigmoid(alpha=3.0),
+    Triangle(alpha=0.8, gamma=0.3),
+    Rectangle(alpha=0.7),
+    PiecewiseLinear(alpha=1.5, leak=0.05),
+]
+CHARGES = [("if", True), ("lif", True), ("lif", False)]
+RESETS = ["zero", "subtract", "none"]
+TOL = {torch.float64: {"rtol": 1e-10, "atol": 1e-10}, torch.float32: {"rtol": 1e-5, "atol": 1e-5}}
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _needs_kernel() -> None:
+    reason = _build.unavailable_reason()
+    if reason is not None:
+        pytest.skip(f"fused CPU kernel unavailable: {reason}")
+
+
+def _run(backend, x, v0, make_params, grad_seeds):
+    """Spikes, final v and gradients w.r.t. (x, v0, *tensor parameters)."""
+    x = x.detach().clone().requires_grad_(True)
+    v0 = v0.detach().clone().requires_grad_(True)
+    p, leaves = make_params()
+    spikes, state = lif_sequence(x, LIFState(v0), p, backend=backend)
+    gs, gv = grad_seeds
+    loss = (spikes * gs).sum() + (state.v * gv).sum()
+    inputs = [x, v0, *leaves]
+    grads = torch.autograd.grad(loss, inputs, allow_unused=True)
+    return spikes.detach(), state.v.detach(), grads
+
+
+def _compare(x, v0, make_params, dtype):
+    gs = torch.randn(x.shape, dtype=dtype)
+    gv = torch.randn(v0.shape, dtype=dtype)
+    s_ref, v_ref, g_ref = _run("torch", x, v0, make_params, (gs, gv))
+    s_cpu, v_cpu, g_cpu = _run("cpu", x, v0, make_params, (gs, gv))
+    assert torch.equal(s_ref, s_cpu), "spikes differ"
+    torch.testing.assert_close(v_cpu, v_ref, **TOL[dtype])
+    for i, (a, b) in enumerate(zip(g_cpu, g_ref, strict=True)):
+        assert (a is None) == (b is None), f"gradient {i}: presence differs"
+        if a is not None:
+            torch.testing.assert_close(a, b, **TOL[dtype], msg=lambda m, i=i: f"grad {i}: {m}")
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64], ids=["f32", "f64"])
+@pytest.mark.parametrize("surrogate", SURROGATES, ids=lambda s: type(s).__name__)
+@pytest.mark.parametrize(
+    ("charge", "reset", "detach"),
+    list(itertools.product(CHARGES, RESETS, [False, True])),
+    ids=lambda v: str(v),
+)
+def test_matches_reference_with_tensor_parameters(charge, reset, detach, surrogate, dtype):
+    """PLIF inv_tau = sigmoid(w) (0-dim) and a per-neuron learnable threshold."""
+    gen = torch.Generator().manual_seed(7)
+    T, B, N = 7, 3, 11
+    x = torch.randn(T, B, N, generator=gen, dtype=dtype) * 1.2 + 0.4
+    v0 = torch.randn(B, N, generator=gen, dtype=dtype) * 0.3
+    w = torch.tensor(0.2, dtype=dtype)
+    th = torch.rand(N, generator=gen, dtype=dtype) * 0.6 + 0.6
+
+    def make_params():
+        w_ = w.clone().requires_grad_(True)
+        th_ = th.clone().requires_grad_(True)
+        p = LIFParameters(
+            charge=charge[0],
+            decay_input=charge[1],
+            inv_tau=torch.sigmoid(w_),
+            v_th=th_,
+            v_reset=-0.2,
+            reset=reset,
+            detach_reset=detach,
+            surrogate=surrogate,
+        )
+        return p, [w_, th_]
+
+    _compare(x, v0, make_params, dtype)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64], ids=["f32", "f64"])
+@pytest.mark.parametrize("surrogate", SURROGATES, ids=lambda s: type(s).__name__)
+@pytest.mark.parametrize(("charge", "reset"), list(itertools.product(CHARGES, RESETS)))
+def test_matches_reference_with_float_parameters(charge, reset, surrogate, dtype):
+    """The common path: scalar τ and V_th, gradients w.r.t. the input and v0 only."""
+    gen = torch.Generator().manual_seed(3)
+    x = torch.randn(9, 4, 13, generator=gen, dtype=dtype) * 1.5 + 0.3
+    v0 = torch.zeros(4, 13, dtype=dtype)
+
+    def make_params():
+        p = LIFParameters(
+            charge=charge[0],
+            decay_input=charge[1],
+            inv_tau=0.3,
+            v_th=0.9,
+            reset=reset,
+            surrogate=surrogate,
+        )
+        return p, []
+
+    _compare(x, v0, make_params, dtype)
+
+
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    shape=st.lists(st.integers(1, 6), min_size=2, max_size=5),
+    charge=st.sampled_from(CHARGES),
+    reset=st.sampled_from(RESETS),
+    detach=st.booleans(),
+    surrogate=st.sampled_from(SURROGATES),
+    tensor_tau=st.sampled_from(["float", "scalar", "last", "full"]),
+    tensor_th=st.sampled_from(["float", "scalar", "last", "full"]),
+    f64=st.booleans(),
+    seed=st.integers(0, 2**16),
+)
+def test_random_shapes_and_parameter_shapes(
+    shape, charge, reset, detach, surrogate, tensor_tau, tensor_th, f64, seed
+):
+    dtype = torch.float64 if f64 else torch.float32
+    gen = torch.Generator().manual_seed(seed)
+    x = torch.randn(shape, generator=gen, dtype=dtype) + 0.5
+    v0 = torch.randn(shape[1:], generator=gen, dtype=dtype) * 0.2
+
+    def param(kind, value):
+        if kind == "float":
+            return value, None
+        if kind == "scalar":
+            t = torch.tensor(value, dtype=dtype)
+        elif kind == "last":
+            t = value + 0.1 * torch.rand(shape[-1], generator=gen, dtype=dtype)
+        else:
+            t = value + 0.1 * torch.rand(shape[1:], generator=gen, dtype=dtype)
+        return t, t
+
+    tau, th = param(tensor_tau, 0.4), param(tensor_th, 1.0)
+
+    def make_params():
+        leaves = []
+        vals = []
+        for value, base in (tau, th):
+            if base is None:
+                vals.append(value)
+            else:
+                leaf = base.clone().requires_grad_(True)
+                leaves.append(leaf)
+                vals.append(leaf)
+        p = LIFParameters(
+            charge=charge[0],
+            decay_input=charge[1],
+            inv_tau=vals[0],
+            v_th=vals[1],
+            reset=reset,
+            detach_reset=detach,
+            surrogate=surrogate,
+        )
+        return p, leaves
+
+    _compare(x, v0, make_params, dtype)
+
+
+def test_per_channel_parameters_on_conv_shaped_input():
+    """inv_tau of shape [C, 1, 1] on [T, B, C, H, W]: the gradient is reduced per channel."""
+    gen = torch.Generator().manual_seed(11)
+    x = torch.randn(5, 2, 3, 4, 4, generator=gen, dtype=torch.float64) + 0.6
+    v0 = torch.zeros(2, 3, 4, 4, dtype=torch.float64)
+    w = torch.randn(3, 1, 1, generator=gen, dtype=torch.float64)
+
+    def make_params():
+        w_ = w.clone().requires_grad_(True)
+        th_ = torch.tensor([0.8, 1.0, 1.2], dtype=torch.float64).view(3, 1, 1).requires_grad_()
+        return LIFParameters(inv_tau=torch.sigmoid(w_), v_th=th_), [w_, th_]
+
+    _compare(x, v0, make_params, torch.float64)
+
+
+@pytest.mark.parametrize("stream", ["0", "1"])
+def test_non_contiguous_input_and_many_blocks(monkeypatch, stream):
+    """[B, T, N] transposed to [T, B, N]; tiny blocks exercise block tails and threads,
+    and with non-temporal stores forced on, unaligned row heads and tails."""
+    monkeypatch.setenv("SPIKEFORGE_CPU_BLOCK", "7")
+    monkeypatch.setenv("SPIKEFORGE_CPU_STREAM", stream)
+    gen = torch.Generator().manual_seed(5)
+    base = torch.randn(6, 10, 50, generator=gen) + 0.5
+    x = base.transpose(0, 1)
+    assert not x.is_contiguous()
+    v0 = torch.zeros(6, 50)
+    make = lambda: (LIFParameters(reset="subtract"), [])  # noqa: E731
+    _compare(x, v0, make, torch.float32)
+
+
+def test_result_does_not_depend_on_thread_count():
+    x = torch.randn(8, 4, 3000, generator=torch.Generator().manual_seed(2)) + 0.5
+    xg = x.clone().requires_grad_(True)
+    threads = torch.get_num_threads()
+    outs = []
+    try:
+        for n in (1, max(2, threads)):
+            torch.set_num_threads(n)
+            s, st_ = lif_sequence(xg, backend="cpu")
+            (g,) = torch.autograd.grad(s.sum() + st_.v.sum(), xg)
+            outs.append((s, st_.v, g))
+    finally:
+        torch.set_num_threads(threads)
+    for a, b in zip(outs[0], outs[1], strict=True):
+        assert torch.equal(a, b)
+
+
+def test_streaming_two_halves_equals_whole():
+    x = torch.randn(10, 3, 20, generator=torch.Generator().manual_seed(9)) + 0.5
+    p = LIFParameters(reset="subtract")
+    s_all, st_all = lif_sequence(x, p=p, backend="cpu")
+    s1, st1 = lif_sequence(x[:4], p=p, backend="cpu")
+    s2, st2 = lif_sequence(x[4:], st1, p=p, backend="cpu")
+    assert torch.equal(torch.cat([s1, s2]), s_all)
+    assert torch.equal(st2.v, st_all.v)
+
+
+def test_fused_path_runs_for_cpu_and_auto():
+    calls = _build.STATE.calls
+    x = torch.randn(4, 2, 8, requires_grad=True)
+    for backend in ("cpu", "auto"):
+        f0, b0 = calls["forward"], calls["backward"]
+        s, _ = lif_sequence(x, backend=backend)
+        s.sum().backward()
+        assert calls["forward"] == f0 + 1
+        assert calls["backward"] == b0 + 1
+    assert dispatch("lif", "auto", x, LIFParameters()) is lif_sequence_cpu
+    f0 = calls["forward"]
+    with torch.no_grad():
+        lif_sequence(x, backend="cpu")
+    assert calls["forward"] == f0 + 1
+    f0 = calls["forward"]
+    lif_sequence(x, backend="torch")
+    assert calls["forward"] == f0
+
+
+def test_saves_no_new_tensor_for_backward():
+    """Backward recomputes H from the inputs: autograd keeps only x and v0 themselves."""
+    x = torch.randn(6, 4, 10, requires_grad=True)
+    v0 = torch.zeros(4, 10)
+    saved = []
+
+    def pack(t):
+        saved.append(t.untyped_storage().data_ptr())
+        return t
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        lif_sequence(x, LIFState(v0), backend="cpu")
+    assert set(saved) <= {x.untyped_storage().data_ptr(), v0.untyped_storage().data_ptr()}
+
+
+def test_no_grad_output_does_not_require_grad():
+    x = torch.randn(3, 2, 5)
+    s, st_ = lif_sequence(x, backend="cpu")
+    assert not s.requires_grad and not st_.v.requires_grad
+
+
+class _MySurrogate(Surrogate):
+    def derivative(self, x):
+        return torch.ones_like(x)
+
+
+def test_supports_reports_what_it_cannot_do():
+    x = torch.randn(3, 2, 4)
+    assert supports(x, LIFParameters()) is None
+    assert "dtype" in supports(x.half(), LIFParameters())
+    assert "surrogate" in supports(x, LIFParameters(surrogate=_MySurrogate()))
+    assert "dtype" in supports(x, LIFParameters(v_th=torch.tensor(1.0, dtype=torch.float64)))
+    assert "broadcast" in supports(x, LIFParameters(v_th=torch.ones(3)))
+    assert "enlarge" in supports(x, LIFParameters(v_th=torch.ones(5, 2, 4)))
+    # auto silently takes the reference for what the kernel cannot do
+    p = LIFParameters(surrogate=_MySurrogate())
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        s, _ = lif_sequence(x, p=p, backend="auto")
+    assert torch.equal(s, lif_sequence(x, p=p, backend="torch")[0])
+    with pytest.raises(ValueError, match="surrogate"):
+        lif_sequence(x, p=p, backend="cpu")
+
+
+def _fresh_state(monkeypatch, tmp_path, cc):
+    monkeypatch.setattr(_build, "STATE", _build._State())
+    monkeypatch.setenv("SPIKEFORGE_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("SPIKEFORGE_CC", cc)
+
+
+def test_missing_compiler_falls_back_with_one_warning(monkeypatch, tmp_path):
+    _fresh_state(monkeypatch, tmp_path, str(tmp_path / "no-such-cc"))
+    x = torch.randn(4, 2, 6)
+    with pytest.warns(RuntimeWarning, match="not found") as record:
+        s, st_ = lif_sequence(x, backend="auto")
+    assert len(record) == 1
+    s_ref, st_ref = lif_sequence(x, backend="torch")
+    assert torch.equal(s, s_ref) and torch.equal(st_.v, st_ref.v)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # only once per process
+        lif_sequence(x, backend="auto")
+    with pytest.raises(ValueError, match="not found"):
+        lif_sequence(x, backend="cpu")
+
+
+def test_failing_compilation_falls_back_with_the_cause(monkeypatch, tmp_path):
+    fake = tmp_path / "fakecc"
+    fake.write_text(
+        '#!/bin/sh\nif [ "$1" = "--version" ]; then echo fake 1.0; exit 0; fi\n'
+        'echo "fatal error: simulated failure" >&2\nexit 1\n'
+    )
+    fake.chmod(fake.stat().st_mode | stat.S_IEXEC)
+    _fresh_state(monkeypatch, tmp_path, str(fake))
+    with pytest.warns(RuntimeWarning, match="simulated failure"):
+        assert supports(torch.randn(2, 2), LIFParameters()) is not None
+    assert not any(p.suffix == ".so" for p in (tmp_path / "cache").iterdir())
+
+
+def test_cache_dir_from_environment(monkeypatch, tmp_path):
+    monkeypatch.setenv("SPIKEFORGE_CACHE", str(tmp_path))
+    assert _build.cache_dir() == tmp_path
+    monkeypatch.delenv("SPIKEFORGE_CACHE")
+    assert _build.cache_dir().parts[-2:] == ("spikeforge", "kernels")
+    assert os.path.isabs(_build.cache_dir())
+
+
+def test_neuron_benchmark_quick_run_writes_json(monkeypatch, tmp_path):
+    """The benchmark runs end to end on a tiny shape; missing peers are reported as such."""
+    import json
+
+    from spikeforge.bench import neurons
+
+    monkeypatch.setattr(neurons, "QUICK_SHAPES", [(3, 2, 64)])
+    monkeypatch.setattr(neurons, "DRAM_PROBE_ELEMENTS", 1 << 20)
+    monkeypatch.setattr(
+        neurons,
+        "implementations",
+        lambda: [neurons._ours("cpu"), ("Peer X", "not installed (test)")],
+    )
+    path = tmp_path / "out.json"
+    text = neurons.run(quick=True, json_path=str(path))
+    data = json.loads(path.read_text())
+    assert "spikeforge cpu" in text and "not installed (test)" in text
+    assert data["machine"]["torch"] == torch.__version__
+    ours = data["results"][0]
+    assert ours["status"] == "ok" and ours["spikes_match"] == 1.0
+    assert ours["saved_bytes_per_step"] > 0
