@@ -114,7 +114,6 @@ def count_non_white(png: bytes) -> tuple[int, int]:
     return non_white, width * height
 
 
-@pytest.mark.slow
 @pytest.mark.skipif(
     shutil.which("chromium") is None, reason="chromium not installed (apt-get install chromium)"
 )

@@ -60,7 +60,6 @@ def test_shard_splits_a_global_batch_evenly():
         shard(batch, DistInfo(0, 3))
 
 
-@pytest.mark.slow
 def test_two_processes_equal_one_process_with_the_same_global_batch(tmp_path):
     out, proc = torchrun(tmp_path, "ddp", [*OVERRIDES, f"train.run_dir={tmp_path}"])
     assert proc.returncode == 0, proc.stderr[-3000:]
@@ -74,7 +73,6 @@ def test_two_processes_equal_one_process_with_the_same_global_batch(tmp_path):
     assert (out / "run" / "config.yaml").exists()  # written once, by rank 0
 
 
-@pytest.mark.slow
 def test_a_failing_rank_ends_the_job_instead_of_hanging(tmp_path):
     _, proc = torchrun(tmp_path, "fail", [*OVERRIDES, f"train.run_dir={tmp_path}"], timeout=120)
     assert proc.returncode != 0
