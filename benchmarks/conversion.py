@@ -37,6 +37,7 @@ from spikeforge.engine.run import make_trainer, train
 from spikeforge.methods.conversion.cli_support import format_table, run_conversion, write_plot
 
 ROOT = Path(__file__).resolve().parents[1]
+SPIKING_TWIN = {"ann_csnn_tiny": "csnn_tiny", "ann_vgg_small": "spiking_vgg_small"}
 CONFIG_STEM = {"digits": "digits", "mnist-small": "mnist_small", "cifar10-small": "cifar10_small"}
 
 
@@ -86,8 +87,12 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     # 4. the same SNN from scratch at T=4, BPTT, epochs = ANN + hybrid epochs
     scratch_epochs = ann_cfg.train.epochs + hybrid_cfg.train.epochs
     width = ann_cfg.model.kwargs.get("widths")
+    # The ANN twin's spiking architecture (ann_csnn_tiny -> csnn_tiny, ann_vgg_small ->
+    # spiking_vgg_small), with IF neurons and soft reset like the converted network.
+    spiking_twin = SPIKING_TWIN[ann_cfg.model.name]
     scratch_overrides = [
         f"data.name={args.dataset}",
+        f"model.name={spiking_twin}",
         "data.timesteps=4",
         "model.neuron=if",
         "'model.neuron_kwargs={reset: subtract}'",
