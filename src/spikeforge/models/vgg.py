@@ -18,6 +18,7 @@ from torch import nn
 
 from ..layers import fold
 from ..neurons.registry import NeuronLike, create_neuron
+from ._common import check_image_sequence, classifier
 from .registry import MODELS
 
 LayerSpec = int | str
@@ -100,9 +101,7 @@ class SpikingVGG(nn.Module):
         self.fc = self._classifier(num_classes)
 
     def _classifier(self, num_classes: int) -> nn.Module:
-        if not isinstance(num_classes, int) or num_classes < 0:
-            raise ValueError(f"num_classes must be an int >= 0, got {num_classes!r}")
-        return fold(nn.Linear(self.head_features, num_classes)) if num_classes else nn.Identity()
+        return classifier(self.head_features, num_classes)
 
     def reset_classifier(self, num_classes: int) -> None:
         """Replace the classifier (``0`` removes it)."""
@@ -110,13 +109,7 @@ class SpikingVGG(nn.Module):
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         """``[T, B, C, H, W]`` -> spikes ``[T, B, C', H', W']``."""
-        if not isinstance(x, torch.Tensor):
-            raise TypeError(f"input must be a tensor [T, B, C, H, W], got {type(x).__name__}")
-        if x.dim() != 5 or x.shape[2] != self.in_channels:
-            raise ValueError(
-                f"input must be [T, B, {self.in_channels}, H, W] (time first), "
-                f"got shape {tuple(x.shape)}"
-            )
+        check_image_sequence(x, self.in_channels)
         return self.features(x)
 
     def forward_head(self, x: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
