@@ -1,25 +1,38 @@
+import torch
+
 from spikeforge.cli import main
-from spikeforge.demo import demo_config, format_result, run_demo
+from spikeforge.demo import format_result, run_demo
+
+TINY = ["conversion.timesteps=[4, 8]", "conversion.calibration_samples=256"]
 
 
-def test_demo_reaches_high_accuracy_on_digits(tmp_path):
-    # The full demo (15 epochs) is the README's main job; 6 epochs already exceed 0.95.
-    result = run_demo([f"train.run_dir={tmp_path}", "train.epochs=6", "train.progress=false"])
-    assert result["test_acc"] >= 0.95
-    assert set(result["firing_rates"]) == {"1", "3"}
-    assert all(0.0 < r < 1.0 for r in result["firing_rates"].values())
-    assert "digits test accuracy" in format_result(result)
+def test_demo_runs_the_lasnn_pipeline_on_digits(tmp_path):
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        result = run_demo(TINY, epochs=1, run_dir=tmp_path / "demo", log=None)
+    finally:
+        torch.set_num_threads(threads)
+    assert result["status"] == "complete" and result["dataset"] == "digits"
+    rows = {r["row"]: r for r in result["rows"]}
+    assert rows["teacher ANN"]["accuracy"] > 0.5
+    assert "LaSNN (activation attention)" in rows and "+ response KD" in rows
+    assert all(0.0 < r["firing_rate"] < 1.0 for r in result["rows"] if r["T"] is not None)
+    text = format_result(result)
+    assert "LaSNN pipeline on digits" in text and "| teacher ANN |" in text
+    assert (tmp_path / "demo" / "report.html").is_file()
 
 
-def test_demo_config_matches_committed_yaml():
-    from pathlib import Path
-
-    from spikeforge.engine.config import load_config
-
-    committed = load_config(Path(__file__).parents[1] / "configs" / "digits_csnn.yaml")
-    ours = demo_config()
-    ours.train.run_name = committed.train.run_name
-    assert ours == committed
+def test_cli_demo_keeps_its_interface(tmp_path, capsys, monkeypatch):
+    # `spikeforge demo [overrides] [--json]`: here stopped early through an override
+    # that leaves no stage to run (the teacher interrupted after one step).
+    monkeypatch.chdir(tmp_path)  # the demo's run directory goes under ./runs
+    out = tmp_path / "demo.json"
+    args = ["demo", "teacher.max_steps=1", "--json", str(out)]
+    assert main(args) == 0
+    text = capsys.readouterr().out
+    assert "pipeline interrupted in stage teacher" in text
+    assert '"status": "interrupted"' in out.read_text()
 
 
 def test_cli_train_and_eval(tmp_path, capsys):

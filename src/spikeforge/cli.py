@@ -1,4 +1,4 @@
-"""``spikeforge`` command line: list, demo, train, eval, energy, report, bench."""
+"""``spikeforge`` command line: list, demo, train, eval, energy, report, run, bench."""
 
 from __future__ import annotations
 
@@ -109,6 +109,28 @@ def _cmd_convert(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_run(args: argparse.Namespace) -> int:
+    from .pipelines.lasnn import format_table, run_lasnn
+
+    result = run_lasnn(
+        args.dataset,
+        config=args.config,
+        run_dir=args.run_dir,
+        timesteps=args.timesteps,
+        seeds=args.seeds,
+        quick=args.quick,
+        overrides=args.overrides,
+        stop_after=args.stop_after,
+    )
+    if result["status"] != "complete":
+        print(f"pipeline {result['status']} in stage {result['stage']}; re-run to resume")
+    else:
+        print(format_table(result))
+        print(f"results, report.html in {result['run_dir']}")
+    _write_json(result, args.json)
+    return 0
+
+
 def _with_data_dir(args: argparse.Namespace) -> list[str]:
     """``--data-dir DIR`` is shorthand for the override ``data.data_dir=DIR``."""
     extra = [f"data.data_dir={args.data_dir}"] if args.data_dir else []
@@ -183,6 +205,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("run_dir")
     p.add_argument("--out", help="output file (default RUN_DIR/report.html)")
     p.set_defaults(func=_cmd_report)
+
+    p = sub.add_parser("run", help="run a multi-stage pipeline (resumable): lasnn")
+    p.add_argument("pipeline", choices=["lasnn"], help="lasnn: teacher, conversion, distillation")
+    p.add_argument(
+        "--dataset", default="digits", choices=["digits", "mnist-small", "cifar10-small"]
+    )
+    p.add_argument("--config", help="pipeline YAML (default configs/lasnn_<dataset>.yaml)")
+    p.add_argument("--timesteps", type=int, help="the students' T (default: the config's)")
+    p.add_argument("--seeds", type=int, default=1, help="student seeds (mean ± std)")
+    p.add_argument("--run-dir", help="stage directory; re-run with it to resume")
+    p.add_argument("--quick", action="store_true", help="few epochs per stage")
+    p.add_argument("--stop-after", choices=["teacher", "intermediate", "conversion"])
+    p.add_argument("--json", metavar="PATH", help="also write the table as JSON")
+    p.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="e.g. student.epochs=4")
+    p.set_defaults(func=_cmd_run)
 
     p = sub.add_parser("bench", help="benchmarks (neurons, parallel)")
     p.add_argument("name", choices=sorted(BENCHMARKS))

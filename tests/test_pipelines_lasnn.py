@@ -1,0 +1,198 @@
+"""The LaSNN pipeline end to end on digits in a tiny setting, and its resume logic."""
+
+import json
+
+import pytest
+import torch
+
+from spikeforge.cli import main
+from spikeforge.pipelines.lasnn import (
+    binary_spike_twin,
+    format_table,
+    load_pipeline_config,
+    run_lasnn,
+)
+
+TINY = [
+    "teacher.epochs=1",
+    "intermediate.epochs=1",
+    "student.epochs=1",
+    "conversion.timesteps=[4, 8, 16]",
+    "conversion.calibration_samples=256",
+]
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory):
+    torch.set_num_threads(1)
+    run_dir = tmp_path_factory.mktemp("lasnn") / "run"
+    return run_lasnn("digits", run_dir=run_dir, overrides=TINY, log=None)
+
+
+def test_pipeline_produces_every_row_with_sane_values(tiny_run):
+    assert tiny_run["status"] == "complete"
+    rows = {r["row"]: r for r in tiny_run["rows"]}
+    expected = [
+        "teacher ANN",
+        "intermediate ANN",
+        "student SNN from scratch",
+        "+ response KD",
+        "+ feature KD",
+        "LaSNN (activation attention)",
+        "LaSNN (gradient attention)",
+        "Joint A-SNN",
+    ]
+    assert all(name in rows for name in expected)
+    assert any(name.startswith("converted SNN (T=4)") for name in rows)
+    for r in tiny_run["rows"]:
+        assert 0.0 <= r["accuracy"] <= 1.0
+        assert r["energy_uj"] > 0
+        if r["T"] is not None:  # SNN rows
+            assert 0.0 < r["firing_rate"] < 1.0
+    assert rows["teacher ANN"]["accuracy"] > 0.5  # one epoch already learns digits
+    assert rows["LaSNN (activation attention)"]["init"] == "converted"
+    assert rows["student SNN from scratch"]["init"] == "random"
+    # SNN rows at T=4 spend less energy than the intermediate ANN they came from
+    assert rows["LaSNN (activation attention)"]["energy_uj"] < rows["intermediate ANN"]["energy_uj"]
+    assert "beats_scratch" in tiny_run["claims"] and "beats_kd" in tiny_run["claims"]
+
+
+def test_pipeline_writes_json_markdown_and_report(tiny_run):
+    from pathlib import Path
+
+    run_dir = Path(tiny_run["run_dir"])
+    saved = json.loads((run_dir / "results.json").read_text())
+    assert [r["row"] for r in saved["rows"]] == [r["row"] for r in tiny_run["rows"]]
+    table = (run_dir / "results.md").read_text()
+    assert table.strip() == format_table(tiny_run).strip()
+    assert "| LaSNN (gradient attention) |" in table
+    html = (run_dir / "report.html").read_text()
+    assert "Distillation" in html and "ANN→SNN conversion" in html
+    conversion = json.loads((run_dir / "conversion.json").read_text())
+    assert set(conversion["timesteps"]) == {"4", "8", "16"}
+
+
+def test_rerun_skips_every_finished_stage(tiny_run):
+    from pathlib import Path
+
+    run_dir = Path(tiny_run["run_dir"])
+    checkpoints = sorted(run_dir.rglob("last.pt"))
+    before = {p: p.stat().st_mtime_ns for p in checkpoints}
+    lines = []
+    again = run_lasnn("digits", run_dir=run_dir, overrides=TINY, log=lines.append)
+    assert {p: p.stat().st_mtime_ns for p in checkpoints} == before
+    assert all("skipped" in line for line in lines)
+    assert [r["accuracy"] for r in again["rows"]] == [r["accuracy"] for r in tiny_run["rows"]]
+
+
+def _state(path):
+    return torch.load(path, weights_only=False)["model"]
+
+
+def test_interrupted_pipeline_resumes_in_the_stage_it_stopped_in(tmp_path):
+    settings = [*TINY, "intermediate.epochs=2"]
+    # Reference: the first two stages without interruption.
+    reference = tmp_path / "reference"
+    run_lasnn("digits", run_dir=reference, overrides=settings, stop_after="intermediate", log=None)
+
+    run_dir = tmp_path / "run"
+    result = run_lasnn(
+        "digits", run_dir=run_dir, overrides=settings, stop_after="teacher", log=None
+    )
+    assert result["status"] == "stopped" and result["stage"] == "teacher"
+    assert not (run_dir / "intermediate").exists()
+    teacher = run_dir / "teacher" / "last.pt"
+    teacher_mtime, teacher_bytes = teacher.stat().st_mtime_ns, teacher.read_bytes()
+
+    # Interrupt stage 2 in its second epoch (23 steps per epoch on digits).
+    interrupt = [*settings, "intermediate.max_steps=26", "intermediate.checkpoint_every=1"]
+    result = run_lasnn("digits", run_dir=run_dir, overrides=interrupt, log=None)
+    assert result["status"] == "interrupted" and result["stage"] == "intermediate"
+    assert not (run_dir / "intermediate" / "result.json").exists()
+    assert torch.load(run_dir / "intermediate" / "last.pt", weights_only=False)["position"] == {
+        "epoch": 1,
+        "batch": 3,
+        "step": 26,
+    }
+
+    lines = []
+    result = run_lasnn(
+        "digits", run_dir=run_dir, overrides=settings, stop_after="conversion", log=lines.append
+    )
+    assert result["status"] == "stopped" and result["stage"] == "conversion"
+    assert any(line.startswith("[teacher]") and "skipped" in line for line in lines)
+    assert any(line.startswith("[intermediate] resuming") for line in lines)
+    assert teacher.stat().st_mtime_ns == teacher_mtime and teacher.read_bytes() == teacher_bytes
+    # The resumed stage ends exactly where the uninterrupted one did.
+    resumed, expected = (
+        _state(run_dir / "intermediate" / "last.pt"),
+        _state(reference / "intermediate" / "last.pt"),
+    )
+    assert resumed.keys() == expected.keys()
+    assert all(torch.equal(resumed[k], expected[k]) for k in expected)
+    history = [
+        json.loads(x) for x in (run_dir / "intermediate" / "metrics.jsonl").read_text().splitlines()
+    ]
+    assert [r["epoch"] for r in history] == [1, 2]
+    assert (run_dir / "conversion.json").is_file()
+
+
+def test_run_dir_with_other_settings_is_refused(tmp_path):
+    run_lasnn("digits", run_dir=tmp_path, overrides=TINY, stop_after="teacher", log=None)
+    with pytest.raises(ValueError, match="other settings"):
+        run_lasnn("digits", run_dir=tmp_path, overrides=[*TINY, "teacher.epochs=2"], log=None)
+
+
+def test_config_errors_are_named():
+    with pytest.raises(ValueError, match="unknown pipeline config key 'teacher.epoch'"):
+        load_pipeline_config("digits", overrides=["teacher.epoch=2"])
+    with pytest.raises(ValueError, match="stop_after"):
+        run_lasnn("digits", stop_after="students", log=None)
+    quick = load_pipeline_config("digits", quick=True)
+    assert quick["student"]["epochs"] < load_pipeline_config("digits")["student"]["epochs"]
+    for dataset in ("mnist-small", "cifar10-small"):
+        assert load_pipeline_config(dataset)["dataset"] == dataset
+
+
+def test_binary_spike_twin_is_equivalent_and_binary():
+    from spikeforge.methods.conversion import convert
+    from spikeforge.models import create
+
+    torch.manual_seed(0)
+    ann = create("ann_csnn_tiny", widths=(4, 8), batch_norm=False, bias=False)
+    images = torch.rand(32, 1, 8, 8)
+    snn = convert(ann, images, "max")
+    inputs = images[:8].unsqueeze(0).expand(6, -1, -1, -1, -1)
+    twin = binary_spike_twin(snn, inputs)
+    assert twin is not None
+    assert torch.allclose(twin(inputs), snn(inputs), atol=1e-5)
+    outs = []
+    handles = [
+        m.register_forward_hook(lambda m, a, o: outs.append(o)) for m in twin.neurons().values()
+    ]
+    twin(inputs)
+    for h in handles:
+        h.remove()
+    assert all(bool(((o == 0) | (o == 1)).all()) for o in outs)
+
+
+def test_cli_run_help_and_stop_after(tmp_path, capsys):
+    with pytest.raises(SystemExit) as info:
+        main(["run", "lasnn", "--help"])
+    assert info.value.code == 0
+    out = capsys.readouterr().out
+    assert "--seeds" in out and "--quick" in out and "--run-dir" in out
+    args = ["run", "lasnn", *TINY, "--dataset", "digits", "--run-dir", str(tmp_path / "r")]
+    out_json = tmp_path / "out.json"
+    assert main([*args, "--stop-after", "teacher", "--json", str(out_json)]) == 0
+    assert "re-run to resume" in capsys.readouterr().out
+    assert json.loads(out_json.read_text())["status"] == "stopped"
+    assert main(["run", "lasnn", "teacher.nope=1", "--run-dir", str(tmp_path / "x")]) == 2
