@@ -24,3 +24,8 @@ def test_data_dir_flag_reaches_the_config(tmp_path, capsys):
     args = ["train", "--data-dir", str(missing), "data.name=mnist-small", "train.progress=false"]
     assert main([*args, f"train.run_dir={tmp_path}"]) == 2
     assert str(missing) in capsys.readouterr().err  # the error names where it looked
+
+
+def test_download_rejects_unknown_dataset(tmp_path, capsys):
+    assert main(["download", "nope", "--data-dir", str(tmp_path)]) == 2
+    assert "no download source for 'nope'" in capsys.readouterr().err

@@ -137,6 +137,14 @@ def _with_data_dir(args: argparse.Namespace) -> list[str]:
     return [*args.overrides, *extra]
 
 
+def _cmd_download(args: argparse.Namespace) -> int:
+    from .data.download import download
+
+    for path in download(args.name, args.data_dir):
+        print(f"ok {path}")
+    return 0
+
+
 def _write_json(data: dict, path: str | None) -> None:
     if path:
         import json
@@ -221,6 +229,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="e.g. student.epochs=4")
     p.set_defaults(func=_cmd_run)
 
+    p = sub.add_parser("download", help="fetch a full-size dataset's official files (MD5-checked)")
+    p.add_argument("name", help="mnist, fashion-mnist, cifar10, cifar100")
+    p.add_argument("--data-dir", required=True, help="folder to put the files in")
+    p.set_defaults(func=_cmd_download)
+
     p = sub.add_parser("bench", help="benchmarks (neurons, parallel)")
     p.add_argument("name", choices=sorted(BENCHMARKS))
     p.add_argument("rest", nargs=argparse.REMAINDER, help="options of that benchmark")
@@ -232,7 +245,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
-    except (ValueError, TypeError, FileNotFoundError, FileExistsError) as error:
+    except (ValueError, TypeError, OSError) as error:
         print(f"spikeforge: error: {error}", file=sys.stderr)
         return 2
 
