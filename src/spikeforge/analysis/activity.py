@@ -29,7 +29,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from .monitors import spiking_layers
+from .monitors import forward_hooks, spiking_layers
 from .ssim import ssim
 
 
@@ -100,12 +100,8 @@ class ActivityMonitor:
     @contextmanager
     def record(self) -> Iterator[ActivityMonitor]:
         """Within this context every forward of a chosen layer is recorded."""
-        handles = [m.register_forward_hook(self._hook(name)) for name, m in self.layers]
-        try:
+        with forward_hooks(self.layers, self._hook):
             yield self
-        finally:
-            for handle in handles:
-                handle.remove()
 
     def _require(self, name: str) -> None:
         if name not in self._counts:

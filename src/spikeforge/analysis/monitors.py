@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 import torch
@@ -19,6 +19,19 @@ def spiking_layers(model: nn.Module) -> list[tuple[str, nn.Module]]:
         for name, m in model.named_modules()
         if isinstance(m, SpikingNeuron) and not isinstance(m, LI)
     ]
+
+
+@contextmanager
+def forward_hooks(
+    layers: list[tuple[str, nn.Module]], make_hook: Callable[[str], Callable[..., None]]
+) -> Iterator[None]:
+    """Attach ``make_hook(name)`` as a forward hook of each ``(name, module)``; always detach."""
+    handles = [module.register_forward_hook(make_hook(name)) for name, module in layers]
+    try:
+        yield
+    finally:
+        for handle in handles:
+            handle.remove()
 
 
 class FiringRateMonitor:
@@ -44,12 +57,8 @@ class FiringRateMonitor:
     @contextmanager
     def record(self) -> Iterator[FiringRateMonitor]:
         """Within this context every forward of a spiking layer is recorded."""
-        handles = [m.register_forward_hook(self._hook(name)) for name, m in self.layers]
-        try:
+        with forward_hooks(self.layers, self._hook):
             yield self
-        finally:
-            for handle in handles:
-                handle.remove()
 
     def rates(self) -> dict[str, float]:
         """Mean firing rate per layer name (NaN for a layer never run)."""
