@@ -4,6 +4,8 @@ import pytest
 import torch
 from torch import nn
 
+from distill_nets import batch, tiny_student
+from distill_nets import two_stage_teacher as tiny_teacher
 from spikeforge.methods.distill import (
     FeatureKD,
     build_distillation,
@@ -12,32 +14,8 @@ from spikeforge.methods.distill import (
     margin_relu,
     partial_l2,
 )
-from spikeforge.models import create
 
 PAIRS = [("1", "1"), ("5", "3")]  # teacher BN outputs (pre-ReLU) <- student LIF layers
-
-
-def tiny_student() -> nn.Module:
-    return create("csnn_tiny", num_classes=3, in_channels=1, input_size=4, widths=(2, 3))
-
-
-def tiny_teacher() -> nn.Module:
-    return nn.Sequential(
-        nn.Conv2d(1, 4, 3, padding=1),
-        nn.BatchNorm2d(4),
-        nn.ReLU(),
-        nn.AvgPool2d(2),
-        nn.Conv2d(4, 5, 3, padding=1),
-        nn.BatchNorm2d(5),
-        nn.ReLU(),
-        nn.Flatten(),
-        nn.Linear(5 * 2 * 2, 3),
-    )
-
-
-def batch() -> tuple[torch.Tensor, torch.Tensor]:
-    g = torch.Generator().manual_seed(0)
-    return 3 * torch.rand(4, 5, 1, 4, 4, generator=g), torch.tensor([0, 1, 2, 0, 1])
 
 
 def test_feature_kd_loss_equals_recomputation():

@@ -3,6 +3,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from distill_nets import batch
 from spikeforge.methods import METHODS
 from spikeforge.methods.distill import JointASNN, build_distillation, kd_kl
 from spikeforge.models import create
@@ -11,11 +12,6 @@ from spikeforge.models import create
 def tiny() -> nn.Module:
     torch.manual_seed(0)
     return create("joint_csnn", num_classes=3, in_channels=1, input_size=4, widths=(2, 3))
-
-
-def batch() -> tuple[torch.Tensor, torch.Tensor]:
-    g = torch.Generator().manual_seed(0)
-    return 3 * torch.rand(4, 5, 1, 4, 4, generator=g), torch.tensor([0, 1, 2, 0, 1])
 
 
 def test_joint_loss_equals_recomputation_from_both_paths():

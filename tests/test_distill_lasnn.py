@@ -5,6 +5,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+import distill_nets
+from distill_nets import batch
+from distill_nets import two_stage_teacher as tiny_teacher
 from spikeforge.methods.distill import (
     LaSNN,
     attention_loss,
@@ -15,39 +18,12 @@ from spikeforge.methods.distill import (
     spike_activation_map,
 )
 from spikeforge.methods.distill.losses import normalize_map, resize_map
-from spikeforge.models import create
 
 PAIRS = [("1", "1"), ("5", "3")]  # (teacher layer, student LIF layer): low, high
 
 
 def tiny_student() -> nn.Module:
-    return create(
-        "csnn_tiny",
-        num_classes=3,
-        in_channels=1,
-        input_size=4,
-        widths=(2, 3),
-        surrogate="triangle",
-    )
-
-
-def tiny_teacher() -> nn.Module:
-    return nn.Sequential(
-        nn.Conv2d(1, 4, 3, padding=1),
-        nn.BatchNorm2d(4),
-        nn.ReLU(),
-        nn.AvgPool2d(2),
-        nn.Conv2d(4, 5, 3, padding=1),
-        nn.BatchNorm2d(5),
-        nn.ReLU(),
-        nn.Flatten(),
-        nn.Linear(5 * 2 * 2, 3),
-    )
-
-
-def batch() -> tuple[torch.Tensor, torch.Tensor]:
-    g = torch.Generator().manual_seed(0)
-    return 3 * torch.rand(4, 5, 1, 4, 4, generator=g), torch.tensor([0, 1, 2, 0, 1])
+    return distill_nets.tiny_student(surrogate="triangle")  # LaSNN's default surrogate
 
 
 def test_activation_scheme_loss_equals_recomputation():

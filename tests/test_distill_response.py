@@ -5,13 +5,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from distill_nets import batch, tiny_student
 from spikeforge.methods import METHODS
 from spikeforge.methods.distill import ResponseKD, build_distillation, kd_kl
-from spikeforge.models import create
-
-
-def tiny_student() -> nn.Module:
-    return create("csnn_tiny", num_classes=3, in_channels=1, input_size=4, widths=(2, 3))
 
 
 def tiny_teacher() -> nn.Module:
@@ -24,11 +20,6 @@ def tiny_teacher() -> nn.Module:
         nn.Flatten(),
         nn.Linear(4 * 2 * 2, 3),
     )
-
-
-def batch() -> tuple[torch.Tensor, torch.Tensor]:
-    g = torch.Generator().manual_seed(0)
-    return 3 * torch.rand(4, 5, 1, 4, 4, generator=g), torch.tensor([0, 1, 2, 0, 1])
 
 
 def test_kd_loss_is_the_response_kd_formula():
