@@ -158,3 +158,89 @@ def test_input_validation():
         count_operations(nn.Identity(), torch.ones(3))
     counts = count_operations(fold(nn.Linear(2, 2)), torch.ones(3, 4, 2), batch_size=2)
     assert counts.batch_size == 2 and counts.steps == 3
+
+
+class Apply(nn.Module):
+    """``fn(x)`` as a module, so the op runs inside a named module."""
+
+    def __init__(self, fn) -> None:
+        super().__init__()
+        self.fn = fn
+
+    def forward(self, *xs: torch.Tensor) -> torch.Tensor:
+        return self.fn(*xs)
+
+
+def spikes(generator: torch.Generator, shape=(3, 2, 4, 4, 4), p: float = 0.3) -> torch.Tensor:
+    return (torch.rand(shape, generator=generator) < p).float()
+
+
+def pooled_then_linear(pool) -> nn.Sequential:
+    """``[T, B, 4, 4, 4]`` -> pool -> flatten -> linear to 5 outputs."""
+    return nn.Sequential(Apply(pool), fold(nn.Flatten(), nn.LazyLinear(5)))
+
+
+@pytest.mark.parametrize(
+    "pool",
+    [
+        lambda x: fold(nn.AvgPool2d(2))(x),
+        lambda x: fold(nn.AdaptiveAvgPool2d(2))(x),
+        lambda x: fold(nn.AvgPool2d(2))(x * 0.37),  # spikes that carry λ = 0.37
+        lambda x: x.mean((-2, -1), keepdim=True),
+    ],
+    ids=["avgpool", "adaptive", "scaled", "mean"],
+)
+def test_pooled_spikes_cost_one_accumulate_per_spike(generator, pool):
+    x = spikes(generator, p=0.05)
+    model = pooled_then_linear(pool)
+    model(x)  # materialise the lazy layer
+    counts = count_operations(model, x)
+    (rec,) = counts.records
+    # Each input spike reaches one pooled value, which fans out to the 5 outputs.
+    assert rec.kind == AC
+    assert rec.sops == 5 * int(x.sum())
+    assert rec.sops < rec.macs
+
+
+def test_spike_counts_denser_than_one_per_input_are_multiplies(generator):
+    # A global mean over 16 pixels at rate 0.5 gives ~8 spikes per pooled value: 8
+    # accumulates of one weight cost more than the one multiply by the count.
+    x = spikes(generator, p=0.5)
+    model = pooled_then_linear(lambda s: s.mean((-2, -1), keepdim=True))
+    model(x)
+    (rec,) = count_operations(model, x).records
+    assert rec.kind == MAC and rec.sops == rec.macs == 3 * 2 * 4 * 5
+
+
+def test_summed_spike_tensors_count_both_spikes(generator):
+    a, b = spikes(generator, (3, 2, 16)), spikes(generator, (3, 2, 16))
+    assert int((a + b).max()) == 2  # some positions carry two spikes
+    model = nn.Sequential(Apply(lambda x: x + b), fold(nn.Linear(16, 5)))
+    (rec,) = count_operations(model, a).records
+    assert rec.kind == AC and rec.sops == 5 * int(a.sum() + b.sum())
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda s, g: s + 0.5,  # a bias on spikes
+        lambda s, g: s * torch.rand(s.shape, generator=g),  # gated by an analog map
+        lambda s, g: torch.randint(0, 256, s.shape, generator=g).float() / 255,  # 8-bit image
+        lambda s, g: torch.full(s.shape, 0.6),  # constant (all nonzeros equal)
+    ],
+    ids=["bias", "gate", "8bit", "constant"],
+)
+def test_analog_operands_stay_multiply_accumulates(generator, make):
+    x = spikes(generator, (3, 2, 16))
+    model = nn.Sequential(Apply(lambda s: make(s, generator)), fold(nn.Linear(16, 5)))
+    (rec,) = count_operations(model, x).records
+    assert rec.kind == MAC and rec.sops == rec.macs
+
+
+def test_per_channel_scaled_spikes_are_accumulates(generator):
+    x = spikes(generator)
+    scale = torch.tensor([0.5, 1.5, 2.0, 3.0]).view(4, 1, 1)
+    model = nn.Sequential(Apply(lambda s: s * scale), fold(nn.Conv2d(4, 2, 1, bias=False)))
+    (rec,) = count_operations(model, x).records
+    # 1×1 conv: each spike reaches the 2 output channels.
+    assert rec.kind == AC and rec.sops == 2 * int(x.sum())

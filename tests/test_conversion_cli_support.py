@@ -84,6 +84,10 @@ def test_convert_command_prints_the_table_and_writes_json_and_plot(
     assert result["test_samples"] == 100
     assert out_svg.read_text().startswith("<svg")
     assert result["timesteps"]["32"]["accuracy"] >= result["ann_accuracy"] - 0.05
+    # Energy grows with T (more steps of accumulates); the ANN's is its dense MACs.
+    energy = {t: r["energy_uj"] for t, r in result["timesteps"].items()}
+    assert 0 < energy["4"] < energy["32"]
+    assert result["ann_energy_uj"] > 0 and "energy" in text
 
 
 def test_convert_refuses_a_spiking_checkpoint(tmp_path, capsys):

@@ -7,7 +7,6 @@ import torch
 
 from spikeforge.cli import main
 from spikeforge.pipelines.lasnn import (
-    binary_spike_twin,
     format_table,
     load_pipeline_config,
     run_lasnn,
@@ -78,6 +77,22 @@ def test_pipeline_writes_json_markdown_and_report(tiny_run):
     assert "Distillation" in html and "ANN→SNN conversion" in html
     conversion = json.loads((run_dir / "conversion.json").read_text())
     assert set(conversion["timesteps"]) == {"4", "8", "16"}
+
+
+@pytest.mark.parametrize("student", ["scratch", "feature_kd", "lasnn_activation", "joint_asnn"])
+def test_student_checkpoints_reopen_in_eval_energy_and_report(tiny_run, student, capsys):
+    from pathlib import Path
+
+    stage = Path(tiny_run["run_dir"]) / "students" / student / "seed0"
+    expected = json.loads((stage / "result.json").read_text())["accuracy"]
+    out = stage / "eval.json"
+    # The teacher is not in the student's config: evaluation must not need it.
+    assert main(["eval", "--checkpoint", str(stage / "last.pt"), "--json", str(out)]) == 0
+    assert json.loads(out.read_text())["accuracy"] == pytest.approx(expected, abs=1e-9)
+    assert main(["energy", "--checkpoint", str(stage / "last.pt"), "--samples", "16"]) == 0
+    assert main(["report", str(stage)]) == 0
+    assert (stage / "report.html").stat().st_size > 1000
+    capsys.readouterr()
 
 
 def test_rerun_skips_every_finished_stage(tiny_run):
@@ -160,28 +175,6 @@ def test_config_errors_are_named():
     assert quick["student"]["epochs"] < load_pipeline_config("digits")["student"]["epochs"]
     for dataset in ("mnist-small", "cifar10-small"):
         assert load_pipeline_config(dataset)["dataset"] == dataset
-
-
-def test_binary_spike_twin_is_equivalent_and_binary():
-    from spikeforge.methods.conversion import convert
-    from spikeforge.models import create
-
-    torch.manual_seed(0)
-    ann = create("ann_csnn_tiny", widths=(4, 8), batch_norm=False, bias=False)
-    images = torch.rand(32, 1, 8, 8)
-    snn = convert(ann, images, "max")
-    inputs = images[:8].unsqueeze(0).expand(6, -1, -1, -1, -1)
-    twin = binary_spike_twin(snn, inputs)
-    assert twin is not None
-    assert torch.allclose(twin(inputs), snn(inputs), atol=1e-5)
-    outs = []
-    handles = [
-        m.register_forward_hook(lambda m, a, o: outs.append(o)) for m in twin.neurons().values()
-    ]
-    twin(inputs)
-    for h in handles:
-        h.remove()
-    assert all(bool(((o == 0) | (o == 1)).all()) for o in outs)
 
 
 def test_cli_run_help_and_stop_after(tmp_path, capsys):

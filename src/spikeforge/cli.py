@@ -101,6 +101,7 @@ def _cmd_convert(args: argparse.Namespace) -> int:
         calibration_samples=args.calibration_samples,
         maxpool=args.maxpool,
         test_samples=args.test_samples,
+        energy_samples=args.energy_samples,
     )
     print(format_table(result))
     if args.plot:
@@ -205,6 +206,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--calibration-samples", type=int, default=1024)
     p.add_argument("--maxpool", default="avg", choices=["avg", "spiking", "error"])
     p.add_argument("--test-samples", type=int, help="evaluate on the first N test samples")
+    p.add_argument(
+        "--energy-samples", type=int, default=32, help="test images for energy per T (0: skip)"
+    )
     p.add_argument("--json", metavar="PATH")
     p.add_argument("--plot", metavar="PATH", help="write accuracy vs T as an SVG")
     p.set_defaults(func=_cmd_convert)

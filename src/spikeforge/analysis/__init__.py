@@ -6,6 +6,7 @@ from .energy import ENERGY_PRESETS as ENERGY_PRESETS
 from .energy import EnergyPreset as EnergyPreset
 from .energy import EnergyReport as EnergyReport
 from .energy import estimate_energy as estimate_energy
+from .inference import measure_inference as measure_inference
 from .monitors import FiringRateMonitor as FiringRateMonitor
 from .monitors import spiking_layers as spiking_layers
 from .ops import OpCounts as OpCounts

@@ -12,18 +12,37 @@ Per op, with dense count ``MACs`` (what an ANN would do):
   for a transposed conv); padded positions count, as is customary;
 - ``[M, K] @ [K, N]``: ``MACs = M · K · N`` (batched: times the batch).
 
-If an *activation* operand is binary (all values in ``{0, 1}`` or ``{-1, 0, 1}``: spikes,
-ternary spikes) the op is an accumulate (AC) op and only nonzero spikes cost work:
+An *activation* operand is an **event** operand when it carries spikes:
 
-- convolution / linear: ``SOPs = nnz(x)/numel(x) · MACs`` (the input firing rate × dense);
-- ``A @ B``: ``SOPs = Σ_k a_k · b_k`` with ``a_k`` the nonzeros of column ``k`` of ``A`` if
-  ``A`` is binary else its row count (dense), likewise ``b_k`` for row ``k`` of ``B``.
-  With one binary operand this is again rate × MACs; with two (``Q Kᵀ`` on spiking ``Q``
-  and ``K``) an accumulate happens only where both spikes are present.
+- spikes: binary ``{0, 1}`` or ternary ``{-1, 0, 1}`` values, or such spikes scaled by a
+  number or a broadcast ``[C, 1, 1]`` tensor (converted networks emit ``λ·s``) — one
+  event per nonzero;
+- spike counts: the output of average pooling, adaptive average pooling, ``mean``,
+  ``sum`` or a plain ``add`` of event tensors (SEW's ADD join). A pooled value ``k·q`` is
+  ``k`` events, ``q`` being the value of one spike after the op (``1/4`` after a 2×2
+  average pool of binary spikes, ``λ/4`` of λ-spikes; the least nonzero value when a
+  per-channel λ makes it unknown); every value must be an integer multiple of ``q``,
+  else the operand is analog. Pooling is linear, so the next layer can absorb the ``1/n``
+  and do one accumulate per arriving spike; counting its input as dense MACs would
+  charge an SNN for analog work it never does.
+
+Events are recognised by *provenance*: the counter follows, op by op, which tensors were
+made from spikes by those ops (and by copies, ``cat``, ``stack``). Values alone do not
+decide, so a constant or 8-bit image (multiples of 1/255) stays analog.
+
+An op with an event operand is an accumulate (AC) op and only events cost work (unless
+spike counts make that more than its dense MACs: then it is a MAC op, as hardware would
+multiply by the count):
+
+- convolution / linear: ``SOPs = Σ events(x)/numel(x) · MACs`` (the input rate × dense);
+- ``A @ B``: ``SOPs = Σ_k a_k · b_k`` with ``a_k`` the events in column ``k`` of ``A`` if
+  ``A`` is an event operand else its row count (dense), likewise ``b_k`` for row ``k`` of
+  ``B``. With one event operand this is again rate × MACs; with two (``Q Kᵀ`` on spiking
+  ``Q`` and ``K``) an accumulate happens only where both spikes are present.
 
 Otherwise the op is a MAC op with ``SOPs = MACs``. Operands that are model parameters
 (weights, detected by sharing a parameter's storage, so ``W.t()`` views count) are never
-tested for binarity: a ternary or all-zero weight matrix does not make a layer "spiking".
+tested: a ternary or all-zero weight matrix does not make a layer "spiking".
 
 Why dispatch level rather than per-layer forward hooks: the dispatcher sees every
 matrix product regardless of how it was written — a ``Conv2d`` inside
@@ -41,6 +60,7 @@ forward and reported per sample (``÷ B``) by :class:`OpCounts`.
 from __future__ import annotations
 
 import math
+import weakref
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -63,6 +83,40 @@ def is_binary(x: torch.Tensor) -> bool:
     if x.numel() == 0:
         return False
     return bool(((x == 0) | (x == 1) | (x == -1)).all())
+
+
+def spike_events(x: torch.Tensor) -> torch.Tensor | None:
+    """Events per element (``x != 0``) if ``x`` is binary or ternary, else None."""
+    return (x != 0).to(torch.int64) if is_binary(x) else None
+
+
+# Largest multiplicity accepted for a pooled value (a 7x7 global pool of 1 step is 49).
+MAX_EVENTS_PER_VALUE = 4096
+
+
+def count_events(x: torch.Tensor, quantum: float | None = None) -> torch.Tensor | None:
+    """Events per element of a spike-count tensor: ``|x| / q``.
+
+    ``q`` is the value of one spike after pooling (``quantum``, e.g. ``1/4`` after a 2×2
+    average pool of binary spikes); when unknown, the least nonzero ``|x|``. None unless
+    every value is an integer multiple of ``q`` (relative tolerance 1e-3) and at most
+    :data:`MAX_EVENTS_PER_VALUE` times ``q``.
+    """
+    if x.numel() == 0 or not x.is_floating_point():
+        return spike_events(x)
+    magnitude = x.detach().abs().to(torch.float64)
+    if quantum is None:
+        nonzero = magnitude[magnitude > 0]
+        if nonzero.numel() == 0:
+            return torch.zeros_like(magnitude, dtype=torch.int64)
+        quantum = float(nonzero.min())
+    ratio = magnitude / quantum
+    events = ratio.round()
+    if float(events.max()) > MAX_EVENTS_PER_VALUE:
+        return None
+    if bool(((ratio - events).abs() > 1e-3 * events.clamp_min(1)).any()):
+        return None
+    return events.to(torch.int64)
 
 
 @dataclass
@@ -164,16 +218,106 @@ def _conv_macs(inp: torch.Tensor, weight: torch.Tensor, out: torch.Tensor, trans
     return (inp if transposed else out).numel() * weight.shape[1] * kernel
 
 
-def _pair_sops(a: torch.Tensor, b: torch.Tensor, a_bin: bool, b_bin: bool) -> int:
+def _pair_sops(
+    a: torch.Tensor, b: torch.Tensor, a_events: torch.Tensor | None, b_events: torch.Tensor | None
+) -> int:
     """Exact work of ``a @ b`` (``[..., M, K] @ [..., K, N]``) skipping zero spikes."""
-    # a_k: nonzeros of column k of A (binary) else M; b_k: nonzeros of row k of B else N.
-    if a_bin:
-        a_k = (a != 0).sum(-2)
+    # a_k: events in column k of A (event operand) else M; b_k: events in row k of B else N.
+    if a_events is not None:
+        a_k = a_events.sum(-2)
     else:
         a_k = torch.full(a.shape[:-2] + a.shape[-1:], a.shape[-2], device=a.device)
-    b_k = (b != 0).sum(-1) if b_bin else torch.full(b.shape[:-1], b.shape[-1], device=b.device)
+    b_k = (
+        b_events.sum(-1)
+        if b_events is not None
+        else torch.full(b.shape[:-1], b.shape[-1], device=b.device)
+    )
     # Broadcasting a_k [..., K] against b_k [..., K] also covers batched/broadcast matmul.
     return int((a_k.to(torch.int64) * b_k.to(torch.int64)).sum())
+
+
+def _rate_sops(macs: int, events: torch.Tensor) -> int:
+    """``Σ events / numel · MACs``: dense work scaled by the events per input element."""
+    return round(macs * int(events.sum()) / events.numel())
+
+
+# Ops whose output carries the events of their inputs. Copies keep the kind (spikes stay
+# spikes); pooling, means and sums of event tensors give spike counts.
+_COPIES = ("clone", "_to_copy", "cat", "stack", "contiguous")
+_POOLING = (
+    "avg_pool1d", "avg_pool2d", "avg_pool3d", "_adaptive_avg_pool2d", "_adaptive_avg_pool3d",
+    "adaptive_avg_pool1d", "mean", "add", "sum",
+)  # fmt: skip
+SPIKES, COUNTS = "spikes", "counts"
+Kind = Callable[[Any], tuple[str | None, "float | None"]]
+
+
+def _scale(value: Any) -> float | None:
+    """A uniform multiplier as a float (a number or a one-element tensor), else None."""
+    if isinstance(value, torch.Tensor):
+        return float(value) if value.numel() == 1 else None
+    return float(value) if isinstance(value, int | float) else None
+
+
+def _pool_size(name: str, x: torch.Tensor, out: torch.Tensor, args: tuple[Any, ...]) -> int | None:
+    """How many inputs one output of a pooling/mean op averages (None if it varies)."""
+    if name.startswith("avg_pool"):
+        kernel = args[1]
+        padding = args[3] if len(args) > 3 else 0
+        count_include_pad = args[5] if len(args) > 5 else True
+        divisor = args[6] if len(args) > 6 else None
+        if divisor:
+            return int(divisor)
+        pads = padding if isinstance(padding, list | tuple) else [padding]
+        if any(p != 0 for p in pads) and not count_include_pad:
+            return None  # edge windows divide by fewer inputs
+        return math.prod(kernel if isinstance(kernel, list | tuple) else [kernel])
+    if "adaptive" in name:
+        dims = len(args[1])
+        sizes = x.shape[-dims:]
+        outs = out.shape[-dims:]
+        if any(i % o for i, o in zip(sizes, outs, strict=True)):
+            return None
+        return math.prod(i // o for i, o in zip(sizes, outs, strict=True))
+    if name == "mean":
+        dims = args[1] if len(args) > 1 and args[1] is not None else list(range(x.dim()))
+        dims = dims if isinstance(dims, list | tuple) else [dims]
+        return math.prod(x.shape[d] for d in dims) if dims else x.numel()
+    return 1
+
+
+def _carried_events(
+    name: str, out: torch.Tensor, args: tuple[Any, ...], kind_of: Kind
+) -> tuple[str, float | None] | None:
+    """``(kind, value of one spike)`` of ``out = name(*args)`` if it carries events."""
+    if name in ("mul", "div"):
+        # Spikes scaled by a threshold λ (a number, or a [C, 1, 1] tensor broadcast over
+        # them) are still spikes; spikes times an analog map of their own size (a gate,
+        # attention) are not.
+        for position in (0, 1) if name == "mul" else (0,):
+            kind, quantum = kind_of(args[position])
+            other = args[1 - position]
+            small = not isinstance(other, torch.Tensor) or other.numel() < out.numel()
+            if kind is not None and small:
+                factor = _scale(other)
+                if factor is not None and quantum is not None:
+                    factor = quantum * factor if name == "mul" else quantum / factor
+                return kind, abs(factor) if factor is not None else None
+        return None
+    tensors = [a for a in args if isinstance(a, torch.Tensor)]
+    tensors += [t for a in args if isinstance(a, list | tuple) for t in a
+                if isinstance(t, torch.Tensor)]  # fmt: skip
+    kinds = [kind_of(t) for t in tensors]
+    if not kinds or any(k is None for k, _ in kinds):
+        return None
+    quanta = {q for _, q in kinds}
+    quantum = quanta.pop() if len(quanta) == 1 else None
+    if name in _COPIES:
+        return (COUNTS if any(k == COUNTS for k, _ in kinds) else SPIKES), quantum
+    if name == "add" and (len(tensors) != 2 or (len(args) > 2 and args[2] != 1)):
+        return None  # only a plain sum of two event tensors (SEW's ADD); x + bias is analog
+    size = _pool_size(name, tensors[0], out, args)
+    return COUNTS, (quantum / size if quantum is not None and size else None)
 
 
 class _Counter(TorchDispatchMode):
@@ -185,6 +329,12 @@ class _Counter(TorchDispatchMode):
         self.records: dict[tuple[str, int], OpRecord] = {}
         # Stack of [module path, ops seen in this invocation].
         self.stack: list[list[Any]] = [["", 0]]
+        # Event tensors recognised by how they were made, not by value: storage pointer ->
+        # (weak reference, SPIKES or COUNTS, value of one spike or None if unknown).
+        # SPIKES: amplitude-carrying spikes (binary spikes times λ; any nonzero is one
+        # event); COUNTS: pooled/summed events. The weak reference guards against a freed
+        # pointer being reused by another tensor.
+        self.tracked: dict[int, tuple[weakref.ref[torch.Tensor], str, float | None]] = {}
         self.rules: dict[Any, Callable[..., None]] = {
             aten.convolution.default: self._conv,
             aten._convolution.default: self._conv,
@@ -196,17 +346,40 @@ class _Counter(TorchDispatchMode):
             aten.linear.default: self._linear,
         }
 
-    def _activation(self, x: torch.Tensor) -> bool:
-        """Binary check on an activation; parameters (weights) are never 'spikes'."""
-        if x.untyped_storage().data_ptr() in self.param_storages:
-            return False
-        return is_binary(x)
+    def _kind(self, x: Any) -> tuple[str | None, float | None]:
+        """``(SPIKES | COUNTS | None, value of one spike)``; weights are never events."""
+        if not isinstance(x, torch.Tensor):
+            return None, None
+        ptr = x.untyped_storage().data_ptr()
+        if ptr in self.param_storages:
+            return None, None
+        entry = self.tracked.get(ptr)
+        if entry is not None and entry[0]() is not None:
+            return entry[1], entry[2]
+        return (SPIKES, 1.0) if is_binary(x) else (None, None)
+
+    def _events(self, x: torch.Tensor) -> torch.Tensor | None:
+        """Events per element of an activation, or None (analog)."""
+        kind, quantum = self._kind(x)
+        if kind == SPIKES:
+            return (x != 0).to(torch.int64)
+        return count_events(x, quantum) if kind == COUNTS else None
+
+    def _track(self, name: str, out: Any, args: tuple[Any, ...]) -> None:
+        """Record ``out`` as an event tensor when ``name`` carries its inputs' events."""
+        if not isinstance(out, torch.Tensor) or not out.is_floating_point():
+            return
+        result = _carried_events(name, out, args, self._kind)
+        if result is not None:
+            self.tracked[out.untyped_storage().data_ptr()] = (weakref.ref(out), *result)
 
     def _add(self, op: str, macs: int, binary: bool, sops: int) -> None:
         frame = self.stack[-1]
         key = (frame[0], frame[1])
         frame[1] += 1
-        kind = AC if binary else MAC
+        # Spike counts denser than one event per input element cost more accumulates
+        # than the dense layer has MACs; hardware would multiply by the count instead.
+        kind = AC if binary and sops <= macs else MAC
         record = self.records.get(key)
         if record is None:
             record = self.records[key] = OpRecord(module=key[0], index=key[1], op=op, kind=kind)
@@ -223,17 +396,17 @@ class _Counter(TorchDispatchMode):
     ) -> None:
         transposed = bool(rest[4]) if len(rest) > 4 else False
         macs = _conv_macs(inp, weight, out, transposed)
-        binary = self._activation(inp)
-        sops = round(macs * int((inp != 0).sum()) / inp.numel()) if binary else macs
-        self._add("convolution", macs, binary, sops)
+        events = self._events(inp)
+        sops = _rate_sops(macs, events) if events is not None else macs
+        self._add("convolution", macs, events is not None, sops)
 
     def _linear(
         self, op: str, out: torch.Tensor, inp: torch.Tensor, weight: torch.Tensor, *_: Any
     ) -> None:
         macs = out.numel() * inp.shape[-1]
-        binary = self._activation(inp)
-        sops = round(macs * int((inp != 0).sum()) / inp.numel()) if binary else macs
-        self._add("linear", macs, binary, sops)
+        events = self._events(inp)
+        sops = _rate_sops(macs, events) if events is not None else macs
+        self._add("linear", macs, events is not None, sops)
 
     def _mm(self, op: str, out: torch.Tensor, a: torch.Tensor, b: torch.Tensor, *_: Any) -> None:
         if a.dim() < 2 or b.dim() < 2:  # vector products (matmul only): dense count
@@ -241,19 +414,22 @@ class _Counter(TorchDispatchMode):
             self._add(op, macs, False, macs)
             return
         macs = out.numel() * a.shape[-1]
-        a_bin, b_bin = self._activation(a), self._activation(b)
-        binary = a_bin or b_bin
-        sops = _pair_sops(a, b, a_bin, b_bin) if binary else macs
-        self._add(op, macs, binary, sops)
+        a_events, b_events = self._events(a), self._events(b)
+        spiking = a_events is not None or b_events is not None
+        sops = _pair_sops(a, b, a_events, b_events) if spiking else macs
+        self._add(op, macs, spiking, sops)
 
     def _addmm(self, op: str, out: torch.Tensor, bias: torch.Tensor, *operands: Any) -> None:
         self._mm(op, out, operands[0], operands[1])  # the bias add is not a synaptic op
 
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):  # type: ignore[override]
         out = func(*args, **(kwargs or {}))
+        name = func.overloadpacket.__name__
         rule = self.rules.get(func)
         if rule is not None:
-            rule(func.overloadpacket.__name__, out, *args)
+            rule(name, out, *args)
+        elif name in _POOLING or name in _COPIES or name in ("mul", "div"):
+            self._track(name, out, args)
         return out
 
 

@@ -76,7 +76,7 @@ def _spikingjelly() -> list[tuple[str, Factory | str]]:
     return [
         (names[0], lambda T: neuron.PSN(T=T)),
         (names[1], masked),
-        (names[2], lambda T: neuron.SlidingPSN(k=SLIDING_K, step_mode="m", backend="gemm")),
+        (names[2], lambda T: neuron.SlidingPSN(k=SLIDING_K, step_mode="m")),
     ]
 
 

@@ -49,12 +49,23 @@ def build_model(config: Config, dataset: Dataset) -> nn.Module:
     )
 
 
-def build_method(config: Config) -> Method:
-    """The training method, with the configured objective."""
+# Methods whose training needs a teacher network that a checkpoint does not carry.
+TEACHER_METHODS = ("kd", "feature_kd", "lasnn")
+
+
+def build_method(config: Config, evaluation: bool = False) -> Method:
+    """The training method, with the configured objective.
+
+    ``evaluation=True`` (reopening a checkpoint to test it): a distilled student is
+    evaluated by its own objective (``bptt``), since the teacher only shaped training.
+    """
     options = {}
     if config.optim.label_smoothing:
         options["label_smoothing"] = config.optim.label_smoothing
-    return METHODS.create(config.train.method, objective=config.train.objective, **options)
+    name = config.train.method
+    if evaluation and name in TEACHER_METHODS:
+        name = "bptt"
+    return METHODS.create(name, objective=config.train.objective, **options)
 
 
 def build_optimizer(config: Config, params: list[nn.Parameter]) -> torch.optim.Optimizer:

@@ -25,7 +25,7 @@ from .trainer import Trainer
 def trainer_from_checkpoint(path: str | Path) -> Trainer:
     """Rebuild the run's trainer from the config a checkpoint carries, with its weights."""
     payload = load_checkpoint(path)
-    trainer = make_trainer(config_from_dict(payload["config"]), Path(path).parent)
+    trainer = make_trainer(config_from_dict(payload["config"]), Path(path).parent, evaluation=True)
     load_model_state(trainer.model, payload["model"], str(path))
     trainer.model.eval()
     return trainer

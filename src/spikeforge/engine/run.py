@@ -37,12 +37,15 @@ def resolve_device(config: Config) -> torch.device:
     return device
 
 
-def make_trainer(config: Config, run_dir: Path) -> Trainer:
-    """Seed, then build data, model and method (model init draws from the seeded RNG)."""
+def make_trainer(config: Config, run_dir: Path, evaluation: bool = False) -> Trainer:
+    """Seed, then build data, model and method (model init draws from the seeded RNG).
+
+    ``evaluation=True``: for testing a checkpoint (see :func:`build_method`).
+    """
     torch.manual_seed(config.train.seed)
     train_set, test_set = build_datasets(config)
     model = build_model(config, train_set)
-    method = build_method(config)
+    method = build_method(config, evaluation)
     return Trainer(config, model, method, train_set, test_set, run_dir, resolve_device(config))
 
 
@@ -90,6 +93,6 @@ def evaluate_checkpoint(path: str | Path, overrides: list[str] | None = None) ->
     from .config import apply_overrides
 
     apply_overrides(config, list(overrides or []))
-    trainer = make_trainer(config, Path(path).parent)
+    trainer = make_trainer(config, Path(path).parent, evaluation=True)
     load_model_state(trainer.model, payload["model"], str(path))
     return trainer.evaluate(trainer.test_set)

@@ -49,14 +49,14 @@ import torch
 import yaml
 from torch import nn
 
-from ..analysis import count_operations, estimate_energy, write_report
-from ..analysis.monitors import spiking_layers
+from ..analysis import write_report
+from ..analysis.inference import measure_inference
 from ..engine.build import build_datasets, build_model
 from ..engine.config import Config, DataConfig, ModelConfig, OptimConfig, TrainConfig
 from ..engine.run import resolve_device
 from ..engine.trainer import Trainer
 from ..methods import METHODS, Method
-from ..methods.conversion import ConvertedIF, ConvertedSNN, convert
+from ..methods.conversion import ConvertedSNN, convert
 from ..methods.conversion.cli_support import accuracy_vs_timesteps
 from ..methods.distill import DISTILLATION_METHODS, FeatureKD, build_distillation
 from ..methods.hybrid import calibration_inputs
@@ -232,84 +232,6 @@ def _load_ann(checkpoint: Path) -> nn.Module:
     return load_ann(checkpoint)[0]
 
 
-def binary_spike_twin(snn: ConvertedSNN, check: torch.Tensor | None = None) -> nn.Module | None:
-    """An equivalent copy of ``snn`` whose neurons emit binary spikes (``V_th = 1``).
-
-    Each weight layer is rescaled by ``λ_in / λ_out`` (bias by ``1 / λ_out``), as in
-    weight-normalised conversion. Only for a chain of weight layers and per-layer
-    thresholds; returns ``None`` when the network is not such a chain or when the copy's
-    outputs on ``check`` (``[T, B, ...]``) differ from the original's (mean absolute
-    difference above 1% of the mean output magnitude).
-    """
-    twin = copy.deepcopy(snn)
-    if any(m.scale.dim() for m in twin.neurons().values()):
-        return None
-    previous, pending = 1.0, None
-    with torch.no_grad():
-        for module in twin.body.modules():
-            if isinstance(module, nn.Conv2d | nn.Linear):
-                if pending is not None:
-                    return None
-                module.weight.mul_(previous)
-                pending = module
-            elif isinstance(module, ConvertedIF):
-                if pending is None:
-                    return None
-                lam = float(module.scale.clamp_min(1e-6))
-                pending.weight.div_(lam)
-                if pending.bias is not None:
-                    pending.bias.div_(lam)
-                module.set_scale(torch.ones(()))
-                previous, pending = lam, None
-        if check is not None:
-            twin.eval()
-            snn_flags = snn.training
-            snn.eval()
-            expected, got = snn(check), twin(check)
-            snn.train(snn_flags)
-            # Rounding can flip a spike of a neuron sitting exactly at threshold; the
-            # copy must agree closely, not bit for bit.
-            error = float((expected - got).abs().mean())
-            if error > 1e-2 * float(expected.abs().mean()) + 1e-8:
-                return None
-    return twin
-
-
-def measure(model: nn.Module, inputs: torch.Tensor) -> dict[str, Any]:
-    """Energy per inference (µJ, 45 nm) and overall firing rate of ``model`` on ``inputs``.
-
-    ``inputs``: ``[T, B, ...]``. The firing rate is all spikes over all neuron-steps of
-    the spiking layers (``None`` for a network without spiking neurons).
-    """
-    model.eval()
-    counted, exact = model, True
-    if isinstance(model, ConvertedSNN):
-        twin = binary_spike_twin(model, inputs)
-        counted, exact = (twin, True) if twin is not None else (model, False)
-    counted.eval()
-    spikes, slots = 0.0, 0
-
-    def hook(module: nn.Module, args: Any, output: torch.Tensor) -> None:
-        nonlocal spikes, slots
-        spikes += float((output.detach() != 0).sum())
-        slots += output.numel()
-
-    handles = [m.register_forward_hook(hook) for _, m in spiking_layers(counted)]
-    try:
-        counts = count_operations(counted, inputs)
-    finally:
-        for handle in handles:
-            handle.remove()
-    energy = estimate_energy(counts)
-    return {
-        "energy_uj": energy.snn_pj / 1e6,
-        "firing_rate": spikes / slots if slots else None,
-        "energy_binary_spikes": exact,
-        "mac_ops_per_sample": counts.mac_ops,
-        "ac_ops_per_sample": counts.ac_ops,
-    }
-
-
 class _Context:
     """What the stages share: config, directories, data, device, logging."""
 
@@ -391,7 +313,11 @@ def _ann_stage(ctx: _Context, name: str) -> dict[str, Any] | None:
         "T": 1,
         "firing_rate": None,
         "parameters": sum(p.numel() for p in trainer.model.parameters()),
-        **{k: v for k, v in measure(trainer.model, ctx.encoded(1)).items() if k != "firing_rate"},
+        **{
+            k: v
+            for k, v in measure_inference(trainer.model, ctx.encoded(1)).items()
+            if k != "firing_rate"
+        },
         "checkpoint": str(stage_dir / "last.pt"),
     }
     _write_json(result_path, result)
@@ -439,7 +365,9 @@ def _conversion_stage(ctx: _Context, intermediate: Mapping[str, Any]) -> dict[st
     ann_acc = float(intermediate["accuracy"])
     within = [t for t in steps if per_t[t]["accuracy"] >= ann_acc - 0.01]
     match_t = min(within) if within else None
-    energies = {t: measure(snn, ctx.encoded(t).cpu()) for t in {small_t, match_t or max(steps)}}
+    energies = {
+        t: measure_inference(snn, ctx.encoded(t).cpu()) for t in {small_t, match_t or max(steps)}
+    }
     result = {
         "calibration": conv.get("calibration", "max"),
         "thresholds": {k: v.tolist() for k, v in snn.thresholds().items()},
@@ -504,8 +432,9 @@ def _student_stage(ctx: _Context, variant: Mapping[str, Any], seed: int) -> dict
     if variant.get("model"):
         model = build_model(config, ctx.train_set)
     elif init == "random":
+        # The config keeps the converted architecture's kwargs, so that evaluation and
+        # reports rebuild the same network and load these (random-init-trained) weights.
         model = _random_converted(ctx, config)
-        config.model.kwargs = {"init": "random (see pipeline.yaml)"}
     else:
         model = build_model(config, ctx.train_set)
     method = _student_method(ctx, variant, model)
@@ -527,7 +456,7 @@ def _student_stage(ctx: _Context, variant: Mapping[str, Any], seed: int) -> dict
         "layer_firing_rates": metrics["firing_rates"],
         "T": steps,
         "history": [{"epoch": r["epoch"], "test_acc": r["test_acc"]} for r in trainer.history],
-        **measure(trainer.model, ctx.encoded(steps)),
+        **measure_inference(trainer.model, ctx.encoded(steps)),
     }
     _write_json(result_path, result)
     ctx.log(f"[student {name} seed {seed}] test accuracy {result['accuracy']:.4f}")
@@ -855,13 +784,11 @@ def load_result(run_dir: str | Path) -> dict[str, Any]:
 __all__ = [
     "DATASETS",
     "STAGES",
-    "binary_spike_twin",
     "build_rows",
     "claims",
     "config_path",
     "format_table",
     "load_pipeline_config",
     "load_result",
-    "measure",
     "run_lasnn",
 ]

@@ -18,6 +18,7 @@ import torch
 from torch import nn
 from torch.utils.data import Dataset
 
+from ...analysis.inference import measure_inference
 from ...data import time_major_collate
 from .model import ConvertedSNN
 from .neurons import ConvertedIF
@@ -130,8 +131,13 @@ def run_conversion(
     maxpool: str = "avg",
     test_samples: int | None = None,
     batch_size: int = 256,
+    energy_samples: int = 32,
 ) -> dict[str, Any]:
-    """Convert the ANN in ``checkpoint`` and measure accuracy and firing rate vs T."""
+    """Convert the ANN in ``checkpoint``; accuracy, firing rate and energy vs T.
+
+    Energy per inference (µJ, 45 nm) is counted on the first ``energy_samples`` test
+    images (0 skips it), for the ANN (dense MACs) and the SNN at each T.
+    """
     from ...engine.build import build_datasets
     from ..hybrid import calibration_inputs, load_ann
     from .pipeline import convert
@@ -157,6 +163,13 @@ def run_conversion(
     ann_acc = ann_accuracy(ann, test_set, limit=test_samples)
     start = time.perf_counter()
     per_t = accuracy_vs_timesteps(snn, test_set, timesteps, batch_size, limit=test_samples)
+    ann_energy = None
+    if energy_samples > 0:
+        images = torch.stack([test_set[i][0] for i in range(min(energy_samples, len(test_set)))])
+        ann_energy = measure_inference(ann, images.unsqueeze(0))["energy_uj"]
+        for steps, row in per_t.items():
+            seq = images.unsqueeze(0).expand(steps, *images.shape)
+            row["energy_uj"] = measure_inference(snn, seq)["energy_uj"]
     within = [t for t, r in per_t.items() if r["accuracy"] >= ann_acc - 0.01]
     return {
         "checkpoint": str(checkpoint),
@@ -165,6 +178,7 @@ def run_conversion(
         "test_samples": test_samples or len(test_set),
         "conversion": {k: v for k, v in snn.info.items() if not isinstance(v, dict)},
         "ann_accuracy": ann_acc,
+        "ann_energy_uj": ann_energy,
         "timesteps": {str(t): r for t, r in per_t.items()},
         "smallest_t_within_1pct": min(within) if within else None,
         "seconds": {
@@ -179,12 +193,16 @@ def format_table(result: dict[str, Any]) -> str:
     lines = [
         f"{result['model']} on {result['dataset']} ({result['test_samples']} test samples); "
         f"{result['conversion'].get('calibration', '')}",
-        f"ANN accuracy: {result['ann_accuracy']:.4f}",
-        f"{'T':>6}  {'accuracy':>8}  {'gap':>7}  {'rate':>6}",
+        f"ANN accuracy: {result['ann_accuracy']:.4f}"
+        + (f", energy {result['ann_energy_uj']:.4g} µJ" if result.get("ann_energy_uj") else ""),
+        f"{'T':>6}  {'accuracy':>8}  {'gap':>7}  {'rate':>6}  {'energy µJ':>10}",
     ]
     for steps, r in result["timesteps"].items():
         gap = r["accuracy"] - result["ann_accuracy"]
-        lines.append(f"{steps:>6}  {r['accuracy']:8.4f}  {gap:+7.4f}  {r['firing_rate']:6.4f}")
+        energy = f"{r['energy_uj']:10.4g}" if "energy_uj" in r else f"{'-':>10}"
+        lines.append(
+            f"{steps:>6}  {r['accuracy']:8.4f}  {gap:+7.4f}  {r['firing_rate']:6.4f}  {energy}"
+        )
     smallest = result["smallest_t_within_1pct"]
     lines.append(f"smallest T within 1% of the ANN: {smallest if smallest else 'none'}")
     return "\n".join(lines)
