@@ -6,6 +6,9 @@ VENV := .venv
 BIN := $(VENV)/bin
 TORCH ?= torch==2.13.0
 STAMP := $(VENV)/.installed
+# Triton runs the GPU kernels' tests on CPU through its interpreter (TRITON_INTERPRET=1);
+# only the tests need it, so `make demo` does not download it.
+TRITON_STAMP := $(VENV)/.triton
 
 .PHONY: demo test test-all lint install clean
 
@@ -21,11 +24,15 @@ install: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/spikeforge demo
 
-test: $(STAMP)
+$(TRITON_STAMP): $(STAMP)
+	$(BIN)/pip install -q -e ".[triton]"
+	touch $(TRITON_STAMP)
+
+test: $(STAMP) $(TRITON_STAMP)
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/pytest -q -m "not slow"
 
-test-all: $(STAMP)
+test-all: $(STAMP) $(TRITON_STAMP)
 	$(BIN)/pytest -q
 
 lint: $(STAMP)

@@ -5,6 +5,7 @@ import pytest
 import torch
 
 from spikeforge.cli import main
+from spikeforge.data import sample_indices
 from spikeforge.engine.config import load_config
 from spikeforge.engine.run import train
 from spikeforge.methods.conversion import convert
@@ -35,8 +36,9 @@ def test_one_long_run_gives_every_shorter_t(ann_checkpoint):
     calibration = torch.stack([train_set[i][0] for i in range(128)])
     snn = convert(ann, calibration, "max")
     result = accuracy_vs_timesteps(snn, test_set, (3, 8), batch_size=50, chunk=3, limit=120)
-    x = torch.stack([test_set[i][0] for i in range(120)])
-    y = torch.as_tensor([test_set[i][1] for i in range(120)])
+    chosen = [int(i) for i in sample_indices(len(test_set), 120)]  # the subset `limit` takes
+    x = torch.stack([test_set[i][0] for i in chosen])
+    y = torch.as_tensor([test_set[i][1] for i in chosen])
     for steps in (3, 8):
         out = snn(x.expand(steps, *x.shape))
         accuracy = float((out.mean(0).argmax(-1) == y).float().mean())

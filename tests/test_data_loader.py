@@ -2,7 +2,7 @@ import pytest
 import torch
 
 from spikeforge.data.datasets.base import ArrayDataset
-from spikeforge.data.loader import make_loader, time_major_collate
+from spikeforge.data.loader import make_loader, sample_indices, time_major_collate
 
 
 def test_static_batch_is_batch_first() -> None:
@@ -40,3 +40,16 @@ def test_make_loader_uses_flag_and_seed() -> None:
     assert static.shape == (4, 6, 3)
     with pytest.raises(ValueError, match="batch_size"):
         make_loader(ds, 0)
+
+
+def test_sample_indices_spread_over_a_class_sorted_dataset() -> None:
+    labels = torch.arange(10).repeat_interleave(100)  # sorted by class, as image folders
+    picked = sample_indices(len(labels), 50, seed=0)
+    assert picked.tolist() == sorted(set(picked.tolist())) and len(picked) == 50
+    assert int(picked.min()) >= 0 and int(picked.max()) < 1000
+    assert len(labels[picked].unique()) >= 8  # the first 50 would be class 0 only
+    assert torch.equal(picked, sample_indices(len(labels), 50, seed=0))
+    assert not torch.equal(picked, sample_indices(len(labels), 50, seed=1))
+    assert torch.equal(sample_indices(7, 20), torch.arange(7))  # more than there are: all
+    with pytest.raises(ValueError, match="count must be >= 0"):
+        sample_indices(5, -1)

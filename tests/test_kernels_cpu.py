@@ -12,32 +12,13 @@ import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from lif_backends import CHARGES, RESETS, SURROGATES, assert_matches_reference
 from spikeforge.functional.lif import LIFParameters, lif_sequence
 from spikeforge.functional.state import LIFState
 from spikeforge.kernels import dispatch
 from spikeforge.kernels.cpu import _build
 from spikeforge.kernels.cpu.lif import lif_sequence_cpu, supports
-from spikeforge.surrogates import (
-    ATan,
-    FastSigmoid,
-    PiecewiseLinear,
-    Rectangle,
-    Sigmoid,
-    Surrogate,
-    Triangle,
-)
-
-SURROGATES = [
-    ATan(),
-    Sigmoid(),
-    FastSigmoid(alpha=3.0),
-    Triangle(alpha=0.8, gamma=0.3),
-    Rectangle(alpha=0.7),
-    PiecewiseLinear(alpha=1.5, leak=0.05),
-]
-CHARGES = [("if", True), ("lif", True), ("lif", False)]
-RESETS = ["zero", "subtract", "none"]
-TOL = {torch.float64: {"rtol": 1e-10, "atol": 1e-10}, torch.float32: {"rtol": 1e-5, "atol": 1e-5}}
+from spikeforge.surrogates import Surrogate
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -47,30 +28,8 @@ def _needs_kernel() -> None:
         pytest.skip(f"fused CPU kernel unavailable: {reason}")
 
 
-def _run(backend, x, v0, make_params, grad_seeds):
-    """Spikes, final v and gradients w.r.t. (x, v0, *tensor parameters)."""
-    x = x.detach().clone().requires_grad_(True)
-    v0 = v0.detach().clone().requires_grad_(True)
-    p, leaves = make_params()
-    spikes, state = lif_sequence(x, LIFState(v0), p, backend=backend)
-    gs, gv = grad_seeds
-    loss = (spikes * gs).sum() + (state.v * gv).sum()
-    inputs = [x, v0, *leaves]
-    grads = torch.autograd.grad(loss, inputs, allow_unused=True)
-    return spikes.detach(), state.v.detach(), grads
-
-
 def _compare(x, v0, make_params, dtype):
-    gs = torch.randn(x.shape, dtype=dtype)
-    gv = torch.randn(v0.shape, dtype=dtype)
-    s_ref, v_ref, g_ref = _run("torch", x, v0, make_params, (gs, gv))
-    s_cpu, v_cpu, g_cpu = _run("cpu", x, v0, make_params, (gs, gv))
-    assert torch.equal(s_ref, s_cpu), "spikes differ"
-    torch.testing.assert_close(v_cpu, v_ref, **TOL[dtype])
-    for i, (a, b) in enumerate(zip(g_cpu, g_ref, strict=True)):
-        assert (a is None) == (b is None), f"gradient {i}: presence differs"
-        if a is not None:
-            torch.testing.assert_close(a, b, **TOL[dtype], msg=lambda m, i=i: f"grad {i}: {m}")
+    assert_matches_reference("cpu", x, v0, make_params, dtype)
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64], ids=["f32", "f64"])

@@ -86,3 +86,16 @@ def test_converted_template_without_checkpoint_and_leaky_neurons():
     assert out.shape == (2, 3, 5)
     out.sum().backward()
     assert all(p.grad is not None for p in template.parameters())
+
+
+def test_calibration_inputs_cover_a_class_sorted_dataset():
+    from spikeforge.data.datasets.base import ArrayDataset
+    from spikeforge.methods.hybrid import calibration_inputs
+
+    # Image i holds the value of its class; classes stored one after the other.
+    labels = torch.arange(4).repeat_interleave(50)
+    images = labels.float().view(-1, 1, 1, 1).expand(-1, 1, 2, 2).contiguous().numpy()
+    dataset = ArrayDataset(images, labels.tolist(), ["a", "b", "c", "d"])
+    batch = calibration_inputs(dataset, 40)
+    assert batch.shape == (40, 1, 2, 2)
+    assert set(batch[:, 0, 0, 0].tolist()) == {0.0, 1.0, 2.0, 3.0}

@@ -20,6 +20,7 @@ from .events import make_events as make_events
 from .frames import events_to_frames as events_to_frames
 from .frames import events_to_frames_window as events_to_frames_window
 from .loader import make_loader as make_loader
+from .loader import sample_indices as sample_indices
 from .loader import time_major_collate as time_major_collate
 from .paths import DatasetNotFoundError as DatasetNotFoundError
 from .paths import find_shared_data as find_shared_data

@@ -89,3 +89,20 @@ def make_loader(
         generator=generator,
         **kwargs,
     )
+
+
+def sample_indices(length: int, count: int, seed: int = 0) -> torch.Tensor:
+    """``min(count, length)`` distinct indices of a dataset, drawn by a seeded permutation
+    and sorted.
+
+    For calibration batches, test subsets and measurement batches: many datasets are
+    stored sorted by class (folder-per-class image sets such as ``cifar10-small``), so
+    "the first N samples" can be a single class. Returns ``[n]`` int64.
+    """
+    if count < 0:
+        raise ValueError(f"count must be >= 0, got {count}")
+    n = min(int(count), int(length))
+    if n == length:
+        return torch.arange(n)
+    generator = torch.Generator().manual_seed(seed)
+    return torch.randperm(length, generator=generator)[:n].sort().values

@@ -16,6 +16,7 @@ from ..analysis import (
     estimate_energy,
     write_report,
 )
+from ..data import sample_indices
 from .checkpoint import load_checkpoint, load_model_state
 from .config import config_from_dict
 from .run import make_trainer
@@ -33,7 +34,7 @@ def trainer_from_checkpoint(path: str | Path) -> Trainer:
 
 def test_batch(trainer: Trainer, size: int) -> torch.Tensor:
     """The first ``size`` test samples, encoded to ``[T, B, ...]`` (seeded)."""
-    indices = torch.arange(min(size, len(trainer.test_set)))
+    indices = sample_indices(len(trainer.test_set), size)
     x, _ = trainer._load(trainer.test_set, indices)
     return trainer.encode(x, torch.Generator().manual_seed(trainer.config.train.seed))
 

@@ -85,7 +85,8 @@ def _register_references() -> None:
     from ..functional.lif import lif_sequence_reference
 
     register_kernel("lif", "torch")(lif_sequence_reference)
-    from . import cpu  # noqa: F401  (registers the fused "cpu" kernels)
+    # importing the subpackages registers their fused kernels ("triton" imports no triton)
+    from . import cpu, triton  # noqa: F401
 
 
 _register_references()

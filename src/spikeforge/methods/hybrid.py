@@ -28,6 +28,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from ..data import sample_indices
 from ..models.registry import MODELS
 from .base import METHODS
 from .bptt import BPTT
@@ -53,13 +54,14 @@ class HybridMethod(BPTT):
 
 
 def calibration_inputs(dataset: Any, samples: int) -> torch.Tensor:
-    """The first ``samples`` inputs of a static dataset, stacked ``[N, ...]``."""
+    """``samples`` inputs of a static dataset (a seeded random subset, so a class-sorted
+    dataset still calibrates on every class), stacked ``[N, ...]``."""
     if getattr(dataset, "temporal", False):
         raise ValueError("conversion calibrates on static samples; this dataset is temporal")
     count = min(int(samples), len(dataset))
     if count < 1:
         raise ValueError(f"calibration_samples must be >= 1, got {samples}")
-    return torch.stack([dataset[i][0] for i in range(count)])
+    return torch.stack([dataset[int(i)][0] for i in sample_indices(len(dataset), count)])
 
 
 def load_ann(checkpoint: str | Path) -> tuple[nn.Module, Any, Any, Any]:

@@ -51,6 +51,7 @@ from torch import nn
 
 from ..analysis import write_report
 from ..analysis.inference import measure_inference
+from ..data import sample_indices
 from ..engine.build import build_datasets, build_model
 from ..engine.config import Config, DataConfig, ModelConfig, OptimConfig, TrainConfig
 from ..engine.run import resolve_device
@@ -254,7 +255,8 @@ class _Context:
     def test_images(self) -> torch.Tensor:
         if self._test_images is None:
             count = min(ENERGY_SAMPLES, len(self.test_set))
-            self._test_images = torch.stack([self.test_set[i][0] for i in range(count)])
+            indices = sample_indices(len(self.test_set), count)
+            self._test_images = torch.stack([self.test_set[int(i)][0] for i in indices])
         return self._test_images
 
     def encoded(self, steps: int) -> torch.Tensor:

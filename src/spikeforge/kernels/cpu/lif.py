@@ -11,66 +11,19 @@ input: one element per neuron-step (4 B in float32), plus ``v0`` (one per neuron
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
 from typing import Any
 
 import torch
-from torch.autograd.function import once_differentiable
 
-from ...functional.lif import LIFParameters, lif_sequence_reference
-from ...surrogates import (
-    ATan,
-    FastSigmoid,
-    PiecewiseLinear,
-    Rectangle,
-    Sigmoid,
-    Surrogate,
-    Triangle,
-)
+from ...functional.lif import LIFParameters
+from .._lif_common import KernelConfig, dynamics_reason, fused_lif, lif_autograd
 from . import _build
 from ._pool import POOL
 
-_CHARGE = {("if", True): 0, ("if", False): 0, ("lif", True): 1, ("lif", False): 2}
-_RESET = {"zero": 0, "subtract": 1, "none": 2}
 _DTYPES = {torch.float32: "f32", torch.float64: "f64"}
 BLOCK = 32768  # largest block (SPIKEFORGE_CPU_BLOCK overrides every block size)
 BWD_CACHE_BYTES = 4 * 1024 * 1024  # per-thread budget for a block's recomputed H (backward)
 STREAM_BYTES = 1 << 62  # non-temporal stores: measured slower on the target machine, so opt-in
-
-
-def _surrogate_code(s: Surrogate) -> tuple[int, float, float] | None:
-    """``(id, a, b)`` for the C switch; ``None`` for a surrogate the kernel lacks."""
-    kind = type(s)
-    if kind is ATan:
-        return 0, s.alpha, 0.0
-    if kind is Sigmoid:
-        return 1, s.alpha, 0.0
-    if kind is FastSigmoid:
-        return 2, s.alpha, 0.0
-    if kind is Triangle:
-        return 3, s.alpha, s.gamma
-    if kind is Rectangle:
-        return 4, s.alpha, 0.0
-    if kind is PiecewiseLinear:
-        return 5, s.alpha, s.leak
-    return None
-
-
-def _param_reason(name: str, value: Any, x: torch.Tensor) -> str | None:
-    if not isinstance(value, torch.Tensor):
-        return None
-    if value.device.type != "cpu":
-        return f"{name} is on {value.device}, the input on cpu"
-    if value.dtype != x.dtype:
-        return f"{name} has dtype {value.dtype}, the input {x.dtype} (the kernel needs one dtype)"
-    step = x.shape[1:]
-    try:
-        shape = torch.broadcast_shapes(value.shape, step)
-    except RuntimeError:
-        return f"{name} of shape {tuple(value.shape)} does not broadcast to {tuple(step)}"
-    if shape != step:
-        return f"{name} of shape {tuple(value.shape)} would enlarge the step shape {tuple(step)}"
-    return None
 
 
 def supports(x: torch.Tensor, p: LIFParameters) -> str | None:
@@ -79,33 +32,13 @@ def supports(x: torch.Tensor, p: LIFParameters) -> str | None:
         return f"input is on {x.device}; the cpu kernel needs CPU tensors"
     if x.dtype not in _DTYPES:
         return f"dtype {x.dtype} is not supported (float32 and float64 are)"
-    if x.dim() < 2:
-        return "input must be [T, B, ...]"
-    if _surrogate_code(p.surrogate) is None:
-        return f"surrogate {type(p.surrogate).__name__} has no fused derivative"
-    if isinstance(p.v_reset, torch.Tensor):
-        return "a tensor v_reset is not supported"
-    for name in ("inv_tau", "v_th"):
-        reason = _param_reason(name, getattr(p, name), x)
-        if reason is not None:
-            return reason
+    reason = dynamics_reason(x, p)
+    if reason is not None:
+        return reason
     reason = _build.unavailable_reason()
     if reason is not None:
         _build.warn_unavailable()
     return reason
-
-
-@dataclass(frozen=True)
-class _Config:
-    charge: int
-    reset: int
-    detach: bool
-    sid: int
-    a: float
-    b: float
-    v_reset: float
-    k: float  # used when inv_tau is a float
-    th: float  # used when v_th is a float
 
 
 def _ptr(t: torch.Tensor | None) -> int | None:
@@ -155,7 +88,7 @@ def _forward(
     v0: torch.Tensor,
     k_t: torch.Tensor | None,
     th_t: torch.Tensor | None,
-    cfg: _Config,
+    cfg: KernelConfig,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     lib = _build.library()
     assert lib is not None  # supports() checked
@@ -191,107 +124,66 @@ def _forward(
     return spikes.reshape(x.shape), v.reshape(v0.shape)
 
 
-class _LIFFunction(torch.autograd.Function):
-    """Spikes and final membrane from ``x``, ``v0`` and (optional) tensor parameters."""
+def _backward(ctx: Any, g_spikes: torch.Tensor | None, g_v: torch.Tensor | None) -> tuple[Any, ...]:
+    """Gradients of ``(x, v0, k_t, th_t, cfg)`` (see :func:`.._lif_common.lif_autograd`)."""
+    x, v0, k_t, th_t = ctx.saved_tensors
+    cfg: KernelConfig = ctx.cfg
+    steps = x.shape[0]
+    xs = x.detach().contiguous().reshape(steps, -1)
+    n = xs.shape[1]
+    v0c = v0.detach().contiguous().reshape(n)
+    gs = torch.zeros_like(xs) if g_spikes is None else g_spikes.contiguous()
+    gvt = torch.zeros_like(v0c) if g_v is None else g_v.contiguous().reshape(n)
+    k_arr, ks = _param_array(k_t, cfg.k, v0)
+    th_arr, ts = _param_array(th_t, cfg.th, v0)
+    want_k = k_t is not None and ctx.needs_input_grad[2] and cfg.charge != 0
+    want_th = th_t is not None and ctx.needs_input_grad[3]
+    gx = POOL.empty(xs.shape, xs.dtype)
+    gv0 = torch.empty_like(v0c)
+    gk = torch.empty_like(v0c) if want_k else None
+    gth = torch.empty_like(v0c) if want_th else None
+    lib = _build.library()
+    assert lib is not None
+    fn = getattr(lib, f"sf_lif_backward_{_DTYPES[x.dtype]}")
+    rc = fn(
+        xs.data_ptr(),
+        v0c.data_ptr(),
+        gs.data_ptr(),
+        gvt.data_ptr(),
+        gx.data_ptr(),
+        gv0.data_ptr(),
+        k_arr.data_ptr(),
+        ks,
+        th_arr.data_ptr(),
+        ts,
+        _ptr(gk),
+        _ptr(gth),
+        cfg.v_reset,
+        steps,
+        n,
+        cfg.charge,
+        cfg.reset,
+        int(cfg.detach),
+        cfg.sid,
+        cfg.a,
+        cfg.b,
+        _block(n, steps, x.element_size()),
+        _stream(xs.numel() * xs.element_size()),
+        _threads(),
+    )
+    if rc != 0:
+        raise RuntimeError(f"spikeforge cpu lif backward failed (code {rc})")
+    _build.STATE.calls["backward"] += 1
+    gk_out = None if gk is None else gk.reshape(v0.shape).sum_to_size(k_t.shape)
+    gth_out = None if gth is None else gth.reshape(v0.shape).sum_to_size(th_t.shape)
+    return gx.reshape(x.shape), gv0.reshape(v0.shape), gk_out, gth_out, None
 
-    @staticmethod
-    def forward(
-        x: torch.Tensor,
-        v0: torch.Tensor,
-        k_t: torch.Tensor | None,
-        th_t: torch.Tensor | None,
-        cfg: _Config,
-    ) -> tuple[torch.Tensor, torch.Tensor]:
-        return _forward(x, v0, k_t, th_t, cfg)
 
-    @staticmethod
-    def setup_context(ctx: Any, inputs: tuple[Any, ...], output: Any) -> None:
-        x, v0, k_t, th_t, cfg = inputs
-        ctx.set_materialize_grads(False)
-        ctx.save_for_backward(x, v0, k_t, th_t)
-        ctx.cfg = cfg
-
-    @staticmethod
-    @once_differentiable
-    def backward(
-        ctx: Any, g_spikes: torch.Tensor | None, g_v: torch.Tensor | None
-    ) -> tuple[Any, ...]:
-        x, v0, k_t, th_t = ctx.saved_tensors
-        cfg: _Config = ctx.cfg
-        steps = x.shape[0]
-        xs = x.detach().contiguous().reshape(steps, -1)
-        n = xs.shape[1]
-        v0c = v0.detach().contiguous().reshape(n)
-        gs = torch.zeros_like(xs) if g_spikes is None else g_spikes.contiguous()
-        gvt = torch.zeros_like(v0c) if g_v is None else g_v.contiguous().reshape(n)
-        k_arr, ks = _param_array(k_t, cfg.k, v0)
-        th_arr, ts = _param_array(th_t, cfg.th, v0)
-        want_k = k_t is not None and ctx.needs_input_grad[2] and cfg.charge != 0
-        want_th = th_t is not None and ctx.needs_input_grad[3]
-        gx = POOL.empty(xs.shape, xs.dtype)
-        gv0 = torch.empty_like(v0c)
-        gk = torch.empty_like(v0c) if want_k else None
-        gth = torch.empty_like(v0c) if want_th else None
-        lib = _build.library()
-        assert lib is not None
-        fn = getattr(lib, f"sf_lif_backward_{_DTYPES[x.dtype]}")
-        rc = fn(
-            xs.data_ptr(),
-            v0c.data_ptr(),
-            gs.data_ptr(),
-            gvt.data_ptr(),
-            gx.data_ptr(),
-            gv0.data_ptr(),
-            k_arr.data_ptr(),
-            ks,
-            th_arr.data_ptr(),
-            ts,
-            _ptr(gk),
-            _ptr(gth),
-            cfg.v_reset,
-            steps,
-            n,
-            cfg.charge,
-            cfg.reset,
-            int(cfg.detach),
-            cfg.sid,
-            cfg.a,
-            cfg.b,
-            _block(n, steps, x.element_size()),
-            _stream(xs.numel() * xs.element_size()),
-            _threads(),
-        )
-        if rc != 0:
-            raise RuntimeError(f"spikeforge cpu lif backward failed (code {rc})")
-        _build.STATE.calls["backward"] += 1
-        gk_out = None if gk is None else gk.reshape(v0.shape).sum_to_size(k_t.shape)
-        gth_out = None if gth is None else gth.reshape(v0.shape).sum_to_size(th_t.shape)
-        return gx.reshape(x.shape), gv0.reshape(v0.shape), gk_out, gth_out, None
+_LIFFunction = lif_autograd(_forward, _backward)
 
 
 def lif_sequence_cpu(
     x: torch.Tensor, v0: torch.Tensor, p: LIFParameters
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Fused IF/LIF/PLIF over ``[T, B, ...]``: unscaled spikes and the final membrane."""
-    if v0.dtype != x.dtype or v0.device != x.device or v0.shape != x.shape[1:]:
-        return lif_sequence_reference(x, v0, p)  # type promotion / broadcasting: reference
-    code = _surrogate_code(p.surrogate)
-    assert code is not None
-    charge = _CHARGE[(p.charge, bool(p.decay_input))]
-    k_t = p.inv_tau if isinstance(p.inv_tau, torch.Tensor) and charge != 0 else None
-    th_t = p.v_th if isinstance(p.v_th, torch.Tensor) else None
-    cfg = _Config(
-        charge=charge,
-        reset=_RESET[p.reset],
-        detach=bool(p.detach_reset),
-        sid=code[0],
-        a=float(code[1]),
-        b=float(code[2]),
-        v_reset=float(p.v_reset),
-        k=1.0 if k_t is not None or charge == 0 else float(p.inv_tau),
-        th=1.0 if th_t is not None else float(p.v_th),
-    )
-    tensors = [t for t in (x, v0, k_t, th_t) if t is not None]
-    if torch.is_grad_enabled() and any(t.requires_grad for t in tensors):
-        return _LIFFunction.apply(x, v0, k_t, th_t, cfg)
-    return _forward(x, v0, k_t, th_t, cfg)
+    return fused_lif(x, v0, p, _LIFFunction, _forward)

@@ -19,7 +19,7 @@ from torch import nn
 from torch.utils.data import Dataset
 
 from ...analysis.inference import measure_inference
-from ...data import time_major_collate
+from ...data import sample_indices, time_major_collate
 from .model import ConvertedSNN
 from .neurons import ConvertedIF
 
@@ -27,10 +27,11 @@ DEFAULT_TIMESTEPS = (8, 16, 32, 64, 128, 256)
 
 
 def _batches(dataset: Dataset, batch_size: int, limit: int | None):
-    count = len(dataset) if limit is None else min(limit, len(dataset))
-    for start in range(0, count, batch_size):
-        items = [dataset[i] for i in range(start, min(count, start + batch_size))]
-        yield time_major_collate(items, temporal=False)
+    """Batches of the whole dataset, or of a seeded random subset of ``limit`` samples
+    (not the first ones: class-sorted datasets would give one class)."""
+    indices = sample_indices(len(dataset), len(dataset) if limit is None else limit)
+    for chunk in indices.split(batch_size):
+        yield time_major_collate([dataset[int(i)] for i in chunk], temporal=False)
 
 
 @torch.no_grad()
@@ -165,7 +166,8 @@ def run_conversion(
     per_t = accuracy_vs_timesteps(snn, test_set, timesteps, batch_size, limit=test_samples)
     ann_energy = None
     if energy_samples > 0:
-        images = torch.stack([test_set[i][0] for i in range(min(energy_samples, len(test_set)))])
+        chosen = sample_indices(len(test_set), energy_samples)
+        images = torch.stack([test_set[int(i)][0] for i in chosen])
         ann_energy = measure_inference(ann, images.unsqueeze(0))["energy_uj"]
         for steps, row in per_t.items():
             seq = images.unsqueeze(0).expand(steps, *images.shape)

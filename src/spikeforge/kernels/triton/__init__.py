@@ -1,0 +1,22 @@
+"""Fused multi-step Triton GPU kernel for the ``"lif"`` family (IF, LIF both charge forms, PLIF).
+
+Work split: ``[T, B, ...]`` is flattened to ``[T, N]``; one program per block of
+``BLOCK`` neurons walks all T steps with the membrane in registers, so forward reads ``x``
+once and writes the spikes once. Backward recomputes ``H`` with the same kernel and runs
+one reverse pass over T per block (see :mod:`.lif` for what is saved and why).
+
+``triton`` is imported lazily (``import spikeforge`` never imports it) and the kernels
+are built on first use. Without a CUDA tensor ``supports`` declines, so ``backend="auto"``
+moves on to the ``"cpu"`` kernel; with ``TRITON_INTERPRET=1`` CPU tensors are accepted
+and run through Triton's interpreter, which is how the tests exercise the kernels on a
+machine without a GPU.
+"""
+
+from __future__ import annotations
+
+from .. import register_kernel
+from .lif import lif_sequence_triton, supports
+
+register_kernel("lif", "triton", supports=supports)(lif_sequence_triton)
+
+__all__ = ["lif_sequence_triton", "supports"]

@@ -1,0 +1,242 @@
+"""Triton source of the fused ``"lif"`` kernels (executed by ``lif._build``, never imported).
+
+This file is run as a fresh module object each time the builder needs a set of kernels
+(once per process and per ``TRITON_INTERPRET`` mode), because ``@triton.jit`` decides at
+decoration time whether it makes a compiled or an interpreted kernel. The kernels and
+their helpers are module-level functions on purpose: the interpreter re-executes a
+kernel's source against the module's globals, so closures (kernels defined inside a
+builder function) would lose their helpers.
+
+Layout: ``x``, spikes, ``H`` and ``dL/dx`` are ``[T, N]`` row-major (N = every neuron of
+the batch); each program owns ``BLOCK`` contiguous neurons and walks all T steps with
+their state in registers. Arithmetic is in the compute dtype (float32 for float16 /
+bfloat16 / float32 inputs, float64 for float64): the dtype of the constants tensor
+``c_ptr`` = ``[v_reset, a, b, c0, c1, inv_tau, v_th]``, read in the kernels as
+``vr.dtype``, which the host fills in float64 and rounds once (a python float used in a
+kernel would become a float32 constant and lose float64 precision).
+
+Codes (constexpr): CHARGE 0 = IF, 1 = LIF decay_input, 2 = LIF without input decay;
+RESET 0 = hard ("zero"), 1 = "subtract", 2 = "none"; SID 0 atan, 1 sigmoid,
+2 fast_sigmoid, 3 triangle, 4 rectangle, 5 piecewise_linear.
+"""
+
+import triton
+import triton.language as tl
+
+
+@triton.jit
+def _charge(v, x, k, vr, CHARGE: tl.constexpr):
+    """``H[t]`` from ``V[t-1]`` and ``X[t]``, in the reference's operation order (so the
+    same rounding, and bit-identical spikes when fp contraction is off)."""
+    if CHARGE == 0:
+        h = v + x
+    elif CHARGE == 1:
+        h = v + (x - (v - vr)) * k
+    else:
+        h = v - (v - vr) * k + x
+    return h
+
+
+@triton.jit
+def _reset(h, fire, th, vr, RESET: tl.constexpr):
+    """``V[t]`` from ``H[t]`` and its spike: ``h - (h - vr) s``, ``h - th s`` or ``h``."""
+    if RESET == 0:
+        v = tl.where(fire, h - (h - vr), h)
+    elif RESET == 1:
+        v = tl.where(fire, h - th, h)
+    else:
+        v = h
+    return v
+
+
+@triton.jit
+def _surrogate_grad(u, a, b, c0, c1, SID: tl.constexpr):
+    """σ'(u) for ``u = H - V_th``; ``a`` = alpha, ``b`` = gamma / leak, ``c0``, ``c1``
+    precomputed by the host in float64 (see ``lif._constants``)."""
+    if SID == 0:  # atan: a / (2 (1 + (c0 u)^2)), c0 = pi a / 2
+        z = c0 * u
+        d = a / (2.0 * (1.0 + z * z))
+    elif SID == 1:  # sigmoid: a s (1 - s), s = 1 / (1 + exp(-a u))
+        s = 1.0 / (1.0 + tl.exp(-(a * u)))
+        d = a * s * (1.0 - s)
+    elif SID == 2:  # fast sigmoid: 1 / (1 + a |u|)^2
+        z = 1.0 + a * tl.abs(u)
+        d = 1.0 / (z * z)
+    elif SID == 3:  # triangle: b max(0, 1 - a |u|)
+        z = 1.0 - a * tl.abs(u)
+        d = b * tl.maximum(z, 0.0)
+    elif SID == 4:  # rectangle: a on |u| < c1 = 0.5 / a
+        d = tl.where(tl.abs(u) < c1, a, 0.0)
+    else:  # piecewise linear: c0 = a / 2 on |u| < c1 = 1 / a, b (the leak) outside
+        d = tl.where(tl.abs(u) < c1, c0, b)
+    return d
+
+
+@triton.jit
+def _param(ptr, offs, mask, like, VEC: tl.constexpr):
+    """A parameter in ``like``'s (compute) dtype: one value per neuron (``VEC``) or one
+    value for all, loaded once outside the time loop."""
+    if VEC:
+        value = tl.load(ptr + offs, mask=mask, other=1.0).to(like.dtype)
+    else:
+        value = tl.load(ptr).to(like.dtype)
+    return value
+
+
+@triton.jit(do_not_specialize=["T"])  # T == 1 would become a constexpr (no .to)
+def lif_forward(
+    x_ptr,  # [T, N] input current
+    v0_ptr,  # [N] initial membrane
+    k_ptr,  # inv_tau: [N] (K_VEC) or one value
+    th_ptr,  # v_th: [N] (TH_VEC) or one value
+    c_ptr,  # [7] constants in the compute dtype
+    s_ptr,  # [T, N] spikes out (STORE_S)
+    h_ptr,  # [T, N] compute-dtype H out (STORE_H, backward's recomputation)
+    v_ptr,  # [N] final membrane out
+    T,
+    N,
+    CHARGE: tl.constexpr,
+    RESET: tl.constexpr,
+    K_VEC: tl.constexpr,
+    TH_VEC: tl.constexpr,
+    STORE_S: tl.constexpr,
+    STORE_H: tl.constexpr,
+    BLOCK: tl.constexpr,
+):
+    """Charge, fire, reset over all T steps for one block of neurons."""
+    pid = tl.program_id(0)
+    # int64 offsets: T * N may exceed 2^31 even when N does not (rows advance by N)
+    offs = pid.to(tl.int64) * BLOCK + tl.arange(0, BLOCK)
+    mask = offs < N
+    vr = tl.load(c_ptr)  # constants: [v_reset, a, b, c0, c1, inv_tau, v_th]
+    k = _param(k_ptr, offs, mask, vr, K_VEC)
+    th = _param(th_ptr, offs, mask, vr, TH_VEC)
+    v = tl.load(v0_ptr + offs, mask=mask, other=0.0).to(vr.dtype)
+    xp = x_ptr + offs
+    sp = s_ptr + offs
+    hp = h_ptr + offs
+    for _ in range(0, T):
+        x = tl.load(xp, mask=mask, other=0.0).to(vr.dtype)
+        h = _charge(v, x, k, vr, CHARGE)
+        # the reference's Θ(H - V_th), not H >= V_th: identical for IEEE numbers, and the
+        # same expression if the hardware flushes subnormal differences
+        fire = (h - th) >= 0.0
+        if STORE_S:
+            # via the compute dtype: the interpreter cannot cast int1 to bfloat16 directly
+            tl.store(sp, fire.to(vr.dtype).to(s_ptr.dtype.element_ty), mask=mask)
+        if STORE_H:
+            tl.store(hp, h, mask=mask)
+        v = _reset(h, fire, th, vr, RESET)
+        xp += N
+        sp += N
+        hp += N
+    tl.store(v_ptr + offs, v.to(v_ptr.dtype.element_ty), mask=mask)
+
+
+@triton.jit(do_not_specialize=["T"])
+def lif_backward(
+    x_ptr,  # [T, N] input (read only for dL/d inv_tau with CHARGE == 1)
+    v0_ptr,  # [N] initial membrane (read only for dL/d inv_tau)
+    h_ptr,  # [T, N] compute-dtype H recomputed by lif_forward(STORE_H)
+    gs_ptr,  # [T, N] dL/dS (HAS_GS)
+    gvt_ptr,  # [N] dL/dV[T-1] (HAS_GV)
+    k_ptr,
+    th_ptr,
+    c_ptr,
+    gx_ptr,  # [T, N] dL/dx out
+    gv0_ptr,  # [N] dL/dv0 out
+    gk_ptr,  # [N] compute-dtype dL/d inv_tau per neuron out (WANT_K)
+    gth_ptr,  # [N] compute-dtype dL/d v_th per neuron out (WANT_TH)
+    T,
+    N,
+    CHARGE: tl.constexpr,
+    RESET: tl.constexpr,
+    DETACH: tl.constexpr,
+    SID: tl.constexpr,
+    K_VEC: tl.constexpr,
+    TH_VEC: tl.constexpr,
+    HAS_GS: tl.constexpr,
+    HAS_GV: tl.constexpr,
+    WANT_K: tl.constexpr,
+    WANT_TH: tl.constexpr,
+    BLOCK: tl.constexpr,
+):
+    """One reverse pass over T for one block of neurons.
+
+    With ``g = dL/dV[t]`` carried backwards: ``S = Θ(H - V_th)``,
+    ``dL/dS[t] = gs[t] + g dV/dS``, ``dL/dH[t] = g dV/dH + dL/dS[t] σ'(H - V_th)``,
+    then ``dL/dx[t]`` and ``dL/dV[t-1]`` from the charge equation.
+    """
+    pid = tl.program_id(0)
+    offs = pid.to(tl.int64) * BLOCK + tl.arange(0, BLOCK)
+    mask = offs < N
+    vr = tl.load(c_ptr)
+    a = tl.load(c_ptr + 1)
+    b = tl.load(c_ptr + 2)
+    c0 = tl.load(c_ptr + 3)
+    c1 = tl.load(c_ptr + 4)
+    k = _param(k_ptr, offs, mask, vr, K_VEC)
+    th = _param(th_ptr, offs, mask, vr, TH_VEC)
+    # tl.full, not tl.zeros: tl.zeros is itself a @triton.jit function, made compiled or
+    # interpreted when triton was imported, so it breaks the interpreter if triton was
+    # imported before TRITON_INTERPRET was set (every other tl function here is a builtin)
+    zero = tl.full([BLOCK], 0.0, vr.dtype)
+    g = tl.load(gvt_ptr + offs, mask=mask, other=0.0).to(vr.dtype) if HAS_GV else zero
+    ak = zero
+    at = zero
+    if WANT_K:
+        v0 = tl.load(v0_ptr + offs, mask=mask, other=0.0).to(vr.dtype)
+    last = (T - 1).to(tl.int64) * N
+    hp = h_ptr + last + offs
+    gsp = gs_ptr + last + offs
+    gxp = gx_ptr + last + offs
+    xp = x_ptr + last + offs
+    h = tl.load(hp, mask=mask, other=0.0)
+    for i in range(0, T):
+        # H[t-1] (t = T-1-i), needed next iteration anyway; masked off at t = 0, where
+        # the row would lie before the buffer. (offs < 0 rather than mask & has_prev: the
+        # interpreter turns a block & scalar of booleans into int32, an invalid mask)
+        has_prev = i < T - 1
+        h_prev = tl.load(hp - N, mask=offs < tl.where(has_prev, N, 0), other=0.0)
+        u = h - th
+        fl = (u >= 0.0).to(vr.dtype)
+        sg = _surrogate_grad(u, a, b, c0, c1, SID)
+        gsum = tl.load(gsp, mask=mask, other=0.0).to(vr.dtype) if HAS_GS else zero
+        # V = reset(H, S): dV/dH with S held fixed, and dV/dS unless the reset is detached
+        if RESET == 0:
+            gh = g * (1.0 - fl)
+            if not DETACH:
+                gsum = gsum - g * (h - vr)
+        elif RESET == 1:
+            gh = g
+            if not DETACH:
+                gsum = gsum - g * th
+        else:
+            gh = g
+        gsg = gsum * sg
+        gh = gh + gsg
+        if WANT_TH:
+            # dS/dV_th = -σ', and the subtract reset's V = H - V_th S
+            at = at - (gsg + g * fl) if RESET == 1 else at - gsg
+        if WANT_K:
+            # dH/dk = X - (V[t-1] - V_reset) (decay_input) or -(V[t-1] - V_reset)
+            v_prev = _reset(h_prev, (h_prev - th) >= 0.0, th, vr, RESET)
+            v_prev = tl.where(has_prev, v_prev, v0)
+            if CHARGE == 1:
+                x = tl.load(xp, mask=mask, other=0.0).to(vr.dtype)
+                ak = ak + gh * (x - (v_prev - vr))
+            else:
+                ak = ak - gh * (v_prev - vr)
+        gx = gh * k if CHARGE == 1 else gh
+        tl.store(gxp, gx.to(gx_ptr.dtype.element_ty), mask=mask)
+        g = gh if CHARGE == 0 else gh * (1.0 - k)
+        h = h_prev
+        hp -= N
+        gsp -= N
+        gxp -= N
+        xp -= N
+    tl.store(gv0_ptr + offs, g.to(gv0_ptr.dtype.element_ty), mask=mask)
+    if WANT_K:
+        tl.store(gk_ptr + offs, ak, mask=mask)
+    if WANT_TH:
+        tl.store(gth_ptr + offs, at, mask=mask)

@@ -1,0 +1,483 @@
+"""The Triton "lif" kernel against the plain-torch reference (``backend="torch"``).
+
+The kernels run in Triton's interpreter (``TRITON_INTERPRET=1``, set per test by an
+autouse fixture and restored afterwards, so other modules' ``backend="auto"`` on CPU
+tensors never reaches this kernel). The interpreter executes the same kernel source
+with numpy, one IEEE rounding per operation, so spikes must be bit-identical to the
+reference. Shapes stay small: the interpreter costs tens of milliseconds per launch.
+A separate test compiles the kernels for a real GPU (sm_90) without one, so a kernel
+that only the interpreter accepts fails here too.
+"""
+
+from __future__ import annotations
+
+import itertools
+import sys
+
+import pytest
+import torch
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+triton = pytest.importorskip("triton")
+
+from lif_backends import CHARGES, RESETS, SURROGATES, TOL, assert_matches_reference  # noqa: E402
+from spikeforge.functional.lif import LIFParameters, lif_sequence  # noqa: E402
+from spikeforge.functional.state import LIFState  # noqa: E402
+from spikeforge.kernels import dispatch  # noqa: E402
+from spikeforge.kernels.cpu import _build as cpu_build  # noqa: E402
+from spikeforge.kernels.cpu.lif import lif_sequence_cpu  # noqa: E402
+from spikeforge.kernels.triton import lif as tlif  # noqa: E402
+from spikeforge.kernels.triton.lif import lif_sequence_triton, supports  # noqa: E402
+from spikeforge.neurons.lif import IF, LIF, PLIF  # noqa: E402
+from spikeforge.surrogates import Sigmoid, Surrogate  # noqa: E402
+
+HALF_TOL = {
+    torch.float16: {"rtol": 2**-10, "atol": 1e-4},
+    torch.bfloat16: {"rtol": 2**-7, "atol": 1e-3},
+}
+
+
+@pytest.fixture(autouse=True)
+def _interpret(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Interpreted kernels accept CPU tensors; monkeypatch restores the variable."""
+    monkeypatch.setenv("TRITON_INTERPRET", "1")
+
+
+def _compare(x, v0, make_params, dtype):
+    calls = tlif.CALLS["forward"], tlif.CALLS["backward"]
+    assert_matches_reference("triton", x, v0, make_params, dtype)
+    assert (tlif.CALLS["forward"], tlif.CALLS["backward"]) == (calls[0] + 1, calls[1] + 1)
+
+
+@pytest.mark.parametrize("surrogate", SURROGATES, ids=lambda s: type(s).__name__)
+@pytest.mark.parametrize(
+    ("charge", "reset", "detach"),
+    list(itertools.product(CHARGES, RESETS, [False, True])),
+    ids=lambda v: str(v),
+)
+def test_matches_reference_with_tensor_parameters(charge, reset, detach, surrogate):
+    """PLIF inv_tau = sigmoid(w) (0-dim), a per-neuron learnable threshold and graded
+    spikes; float64 for all combinations, float32 on half of them (alternating)."""
+    gen = torch.Generator().manual_seed(7)
+    T, B, N = 5, 3, 11
+    dtypes = [torch.float64]
+    if (CHARGES.index(charge) + RESETS.index(reset) + detach + SURROGATES.index(surrogate)) % 2:
+        dtypes.append(torch.float32)
+    for dtype in dtypes:
+        x = torch.randn(T, B, N, generator=gen, dtype=dtype) * 1.2 + 0.4
+        v0 = torch.randn(B, N, generator=gen, dtype=dtype) * 0.3
+        w = torch.tensor(0.2, dtype=dtype)
+        th = torch.rand(N, generator=gen, dtype=dtype) * 0.6 + 0.6
+        g = torch.rand(N, generator=gen, dtype=dtype) + 0.5
+
+        def make_params(w=w, th=th, g=g):
+            w_ = w.clone().requires_grad_(True)
+            th_ = th.clone().requires_grad_(True)
+            g_ = g.clone().requires_grad_(True)
+            p = LIFParameters(
+                charge=charge[0],
+                decay_input=charge[1],
+                inv_tau=torch.sigmoid(w_),
+                v_th=th_,
+                v_reset=-0.2,
+                reset=reset,
+                detach_reset=detach,
+                surrogate=surrogate,
+                spike_scale=g_,
+            )
+            return p, [w_, th_, g_]
+
+        _compare(x, v0, make_params, dtype)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64], ids=["f32", "f64"])
+@pytest.mark.parametrize("surrogate", SURROGATES, ids=lambda s: type(s).__name__)
+@pytest.mark.parametrize(("charge", "reset"), list(itertools.product(CHARGES, RESETS)))
+def test_matches_reference_with_float_parameters(charge, reset, surrogate, dtype):
+    """The common path: scalar τ and V_th, gradients w.r.t. the input and v0 only."""
+    gen = torch.Generator().manual_seed(3)
+    x = torch.randn(8, 2, 13, generator=gen, dtype=dtype) * 1.5 + 0.3
+    v0 = torch.zeros(2, 13, dtype=dtype)
+
+    def make_params():
+        p = LIFParameters(
+            charge=charge[0],
+            decay_input=charge[1],
+            inv_tau=0.3,
+            v_th=0.9,
+            reset=reset,
+            surrogate=surrogate,
+        )
+        return p, []
+
+    _compare(x, v0, make_params, dtype)
+
+
+@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    shape=st.lists(st.integers(1, 7), min_size=2, max_size=5),
+    charge=st.sampled_from(CHARGES),
+    reset=st.sampled_from(RESETS),
+    detach=st.booleans(),
+    surrogate=st.sampled_from(SURROGATES),
+    tensor_tau=st.sampled_from(["float", "scalar", "last", "full"]),
+    tensor_th=st.sampled_from(["float", "scalar", "last", "full"]),
+    f64=st.booleans(),
+    seed=st.integers(0, 2**16),
+)
+def test_random_shapes_and_parameter_shapes(
+    shape, charge, reset, detach, surrogate, tensor_tau, tensor_th, f64, seed
+):
+    """Neuron counts around the (shrunk) block size: several programs and a partial one."""
+    dtype = torch.float64 if f64 else torch.float32
+    shape = [shape[0], shape[1] * 8, *shape[2:]]  # N from 8 to a few hundred
+    gen = torch.Generator().manual_seed(seed)
+    x = torch.randn(shape, generator=gen, dtype=dtype) + 0.5
+    v0 = torch.randn(shape[1:], generator=gen, dtype=dtype) * 0.2
+
+    def param(kind, value):
+        if kind == "float":
+            return value, None
+        if kind == "scalar":
+            t = torch.tensor(value, dtype=dtype)
+        elif kind == "last":
+            t = value + 0.1 * torch.rand(shape[-1], generator=gen, dtype=dtype)
+        else:
+            t = value + 0.1 * torch.rand(shape[1:], generator=gen, dtype=dtype)
+        return t, t
+
+    tau, th = param(tensor_tau, 0.4), param(tensor_th, 1.0)
+
+    def make_params():
+        leaves, vals = [], []
+        for value, base in (tau, th):
+            if base is None:
+                vals.append(value)
+            else:
+                leaf = base.clone().requires_grad_(True)
+                leaves.append(leaf)
+                vals.append(leaf)
+        p = LIFParameters(
+            charge=charge[0],
+            decay_input=charge[1],
+            inv_tau=vals[0],
+            v_th=vals[1],
+            reset=reset,
+            detach_reset=detach,
+            surrogate=surrogate,
+        )
+        return p, leaves
+
+    with pytest.MonkeyPatch.context() as mp:  # hypothesis reruns the body: no fixture
+        mp.setenv("TRITON_INTERPRET", "1")
+        mp.setenv("SPIKEFORGE_TRITON_BLOCK", "32")
+        _compare(x, v0, make_params, dtype)
+
+
+def test_per_channel_parameters_on_conv_shaped_input(monkeypatch):
+    """[T, B, C, H, W] with inv_tau and v_th of shape [C, 1, 1]: per-channel gradients;
+    N = 2·3·5·7 = 210 neurons is no multiple of the 64-neuron block."""
+    monkeypatch.setenv("SPIKEFORGE_TRITON_BLOCK", "64")
+    gen = torch.Generator().manual_seed(11)
+    x = torch.randn(6, 2, 3, 5, 7, generator=gen, dtype=torch.float64) + 0.6
+    v0 = torch.zeros(2, 3, 5, 7, dtype=torch.float64)
+    w = torch.randn(3, 1, 1, generator=gen, dtype=torch.float64)
+
+    def make_params():
+        w_ = w.clone().requires_grad_(True)
+        th_ = torch.tensor([0.8, 1.0, 1.2], dtype=torch.float64).view(3, 1, 1).requires_grad_()
+        p = LIFParameters(inv_tau=torch.sigmoid(w_), v_th=th_, reset="subtract")
+        return p, [w_, th_]
+
+    _compare(x, v0, make_params, torch.float64)
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16], ids=["f16", "bf16"])
+def test_half_precision_computes_in_float32(dtype, monkeypatch):
+    """float16 / bfloat16 in, float32 registers inside: spikes equal the reference run in
+    float32 on the same values; outputs and gradients are that result rounded once."""
+    monkeypatch.setenv("SPIKEFORGE_TRITON_BLOCK", "64")
+    gen = torch.Generator().manual_seed(4)
+    x = (torch.randn(6, 4, 37, generator=gen) + 0.5).to(dtype)
+    v0 = (torch.randn(4, 37, generator=gen) * 0.2).to(dtype)
+    th = (torch.rand(37, generator=gen) * 0.5 + 0.7).to(dtype)
+    gs = torch.randn(x.shape, generator=gen).to(dtype)
+
+    def run(backend, cast):
+        x_ = x.to(cast).requires_grad_(True)
+        v0_ = v0.to(cast).requires_grad_(True)
+        th_ = th.to(cast).requires_grad_(True)
+        p = LIFParameters(inv_tau=0.4, v_th=th_, reset="subtract", surrogate=Sigmoid())
+        s, state = lif_sequence(x_, LIFState(v0_), p, backend=backend)
+        grads = torch.autograd.grad((s * gs.to(cast)).sum() + state.v.sum(), [x_, v0_, th_])
+        return s, state.v, grads
+
+    s, v, grads = run("triton", dtype)
+    s_ref, v_ref, grads_ref = run("torch", torch.float32)
+    assert s.dtype == dtype and v.dtype == dtype
+    assert all(g.dtype == dtype for g in grads)
+    assert torch.equal(s.float(), s_ref)
+    # The final membrane is the float32 one rounded once: exactly for float16; for
+    # bfloat16 the interpreter truncates float32 -> bfloat16 instead of rounding to nearest
+    # (the GPU rounds), so within one bfloat16 ulp. Gradients: within an ulp as well (exp
+    # and the order of a few float32 operations differ by a float32 ulp).
+    tol = HALF_TOL[dtype]
+    exact = {"rtol": 0, "atol": 0} if dtype == torch.float16 else tol
+    torch.testing.assert_close(v, v_ref.to(dtype), **exact)
+    for g, g_ref in zip(grads, grads_ref, strict=True):
+        torch.testing.assert_close(g, g_ref.to(dtype), **tol)
+
+
+@pytest.mark.parametrize("which", ["spikes", "v", "both"])
+def test_gradient_of_spikes_only_or_final_state_only(which):
+    """Backward gets ``None`` for an unused output (no zero tensor is made for it)."""
+    gen = torch.Generator().manual_seed(21)
+    x = torch.randn(6, 3, 17, generator=gen, dtype=torch.float64) + 0.4
+    v0 = torch.randn(3, 17, generator=gen, dtype=torch.float64) * 0.1
+    out = {}
+    for backend in ("torch", "triton"):
+        x_ = x.clone().requires_grad_(True)
+        v0_ = v0.clone().requires_grad_(True)
+        p = LIFParameters(charge="lif", decay_input=False, inv_tau=0.25, reset="zero")
+        s, state = lif_sequence(x_, LIFState(v0_), p, backend=backend)
+        loss = {"spikes": s.sum(), "v": state.v.pow(2).sum(), "both": s.sum() + state.v.sum()}
+        out[backend] = torch.autograd.grad(loss[which], [x_, v0_])
+    for a, b in zip(out["triton"], out["torch"], strict=True):
+        torch.testing.assert_close(a, b, **TOL[torch.float64])
+
+
+def test_single_step_single_neuron_and_non_contiguous_input(monkeypatch):
+    monkeypatch.setenv("SPIKEFORGE_TRITON_BLOCK", "16")
+    make = lambda: (LIFParameters(reset="subtract", v_th=torch.tensor(0.7)), [])  # noqa: E731
+    _compare(torch.tensor([[1.0]]), torch.zeros(1), make, torch.float32)
+    base = torch.randn(5, 4, 40, generator=torch.Generator().manual_seed(5)) + 0.5
+    x = base.transpose(0, 1)  # [B, T, N] stored, [T, B, N] seen
+    assert not x.is_contiguous()
+    _compare(x, torch.zeros(5, 40), make, torch.float32)
+
+
+def test_streaming_two_halves_equals_whole():
+    x = torch.randn(8, 3, 20, generator=torch.Generator().manual_seed(9)) + 0.5
+    p = LIFParameters(reset="subtract")
+    s_all, st_all = lif_sequence(x, p=p, backend="triton")
+    s1, st1 = lif_sequence(x[:3], p=p, backend="triton")
+    s2, st2 = lif_sequence(x[3:], st1, p=p, backend="triton")
+    assert torch.equal(torch.cat([s1, s2]), s_all)
+    assert torch.equal(st2.v, st_all.v)
+
+
+def test_triton_path_runs_for_triton_and_auto():
+    """Under the interpreter ``auto`` prefers triton; the kernels are built once per
+    interpreter mode and are interpreted ones."""
+    x = torch.randn(4, 2, 8, requires_grad=True)
+    for backend in ("triton", "auto"):
+        f0, b0 = tlif.CALLS["forward"], tlif.CALLS["backward"]
+        s, _ = lif_sequence(x, backend=backend)
+        s.sum().backward()
+        assert (tlif.CALLS["forward"], tlif.CALLS["backward"]) == (f0 + 1, b0 + 1)
+    assert dispatch("lif", "auto", x, LIFParameters()) is lif_sequence_triton
+    kernels = tlif._kernels()
+    assert kernels is tlif._build(True)
+    assert type(kernels.lif_forward).__name__ == "InterpretedFunction"
+    f0 = tlif.CALLS["forward"]
+    with torch.no_grad():
+        s, state = lif_sequence(x, backend="triton")
+    assert not s.requires_grad and not state.v.requires_grad
+    lif_sequence(x, backend="torch")
+    assert tlif.CALLS["forward"] == f0 + 1
+
+
+def test_without_interpreter_cpu_tensors_get_the_reason_and_auto_falls_back(monkeypatch):
+    monkeypatch.delenv("TRITON_INTERPRET")
+    x = torch.randn(3, 2, 4)
+    p = LIFParameters()
+    reason = supports(x, p)
+    assert reason == "input is on cpu, the triton kernel needs a CUDA tensor"
+    f0 = tlif.CALLS["forward"]
+    expected = lif_sequence_cpu if cpu_build.unavailable_reason() is None else None
+    chosen = dispatch("lif", "auto", x, p)
+    assert chosen is not lif_sequence_triton
+    if expected is not None:
+        assert chosen is expected
+    s, _ = lif_sequence(x, p=p, backend="auto")
+    assert torch.equal(s, lif_sequence(x, p=p, backend="torch")[0])
+    assert tlif.CALLS["forward"] == f0
+    with pytest.raises(ValueError, match="triton kernel needs a CUDA tensor"):
+        lif_sequence(x, p=p, backend="triton")
+
+
+def test_missing_triton_is_the_first_reason(monkeypatch):
+    monkeypatch.setitem(sys.modules, "triton", None)  # what `import triton` then refuses
+    assert supports(torch.randn(3, 2, 4), LIFParameters()) == "triton is not installed"
+    with pytest.raises(ValueError, match="triton is not installed"):
+        lif_sequence(torch.randn(3, 2, 4), backend="triton")
+
+
+class _MySurrogate(Surrogate):
+    def derivative(self, x):
+        return torch.ones_like(x)
+
+
+def test_supports_reports_what_it_cannot_do(monkeypatch):
+    x = torch.randn(3, 2, 4)
+    assert supports(x, LIFParameters()) is None
+    assert supports(x.half(), LIFParameters()) is None
+    assert "dtype" in supports(x.int(), LIFParameters())
+    assert "[T, B, ...]" in supports(torch.randn(3), LIFParameters())
+    assert "surrogate" in supports(x, LIFParameters(surrogate=_MySurrogate()))
+    assert "dtype" in supports(x, LIFParameters(v_th=torch.tensor(1.0, dtype=torch.float64)))
+    assert "broadcast" in supports(x, LIFParameters(v_th=torch.ones(3)))
+    assert "enlarge" in supports(x, LIFParameters(v_th=torch.ones(5, 2, 4)))
+    assert "v_reset" in supports(x, LIFParameters(v_reset=torch.tensor(0.0)))  # type: ignore[arg-type]
+    p = LIFParameters(surrogate=_MySurrogate())
+    s, _ = lif_sequence(x, p=p, backend="auto")  # auto takes another kernel, silently
+    assert torch.equal(s, lif_sequence(x, p=p, backend="torch")[0])
+    with pytest.raises(ValueError, match="surrogate"):
+        lif_sequence(x, p=p, backend="triton")
+    monkeypatch.setenv("SPIKEFORGE_TRITON_BLOCK", "48")
+    with pytest.raises(ValueError, match="power of two"):
+        lif_sequence(x, backend="triton")
+
+
+def test_saves_no_new_tensor_for_backward():
+    """Backward recomputes H from the inputs: autograd keeps only x and v0 themselves."""
+    x = torch.randn(6, 4, 10, requires_grad=True)
+    v0 = torch.zeros(4, 10)
+    saved = []
+
+    def pack(t):
+        saved.append(t.untyped_storage().data_ptr())
+        return t
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        lif_sequence(x, LIFState(v0), backend="triton")
+    assert saved and set(saved) <= {
+        x.untyped_storage().data_ptr(),
+        v0.untyped_storage().data_ptr(),
+    }
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda b: LIF(tau=3.0, reset="subtract", learn_threshold=True, graded=True, backend=b),
+        lambda b: PLIF(param_shape=(4, 1, 1), surrogate="triangle", backend=b),
+        lambda b: IF(v_th=0.8, detach_reset=True, surrogate="sigmoid", backend=b),
+    ],
+    ids=["LIF", "PLIF-per-channel", "IF"],
+)
+def test_neuron_modules_reach_the_kernel_through_the_dispatch_table(make):
+    """``LIF(backend="triton")`` runs this kernel and matches ``backend="torch"``."""
+    torch.manual_seed(0)
+    ref, tri = make("torch"), make("triton")
+    tri.load_state_dict(ref.state_dict())
+    x = torch.randn(5, 2, 4, 3, 3) + 0.6
+    outs = []
+    for module in (ref, tri):
+        x_ = x.clone().requires_grad_(True)
+        f0 = tlif.CALLS["forward"]
+        y = module(x_)
+        assert tlif.CALLS["forward"] == f0 + (module is tri)
+        params = list(module.parameters())
+        weights = torch.linspace(-1, 1, y.numel()).view_as(y)
+        grads = torch.autograd.grad((y * weights).sum(), [x_, *params])
+        outs.append((y.detach(), grads))
+    assert torch.equal(outs[0][0], outs[1][0])
+    for a, b in zip(outs[0][1], outs[1][1], strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-5)
+
+
+def test_empty_batch():
+    x = torch.randn(3, 0, 4, requires_grad=True)
+    s, state = lif_sequence(x, backend="triton")
+    assert s.shape == (3, 0, 4) and state.v.shape == (0, 4)
+    (g,) = torch.autograd.grad(s.sum() + state.v.sum(), x)
+    assert g.shape == x.shape
+
+
+def test_block_shrinks_until_a_gpu_has_enough_programs(monkeypatch):
+    monkeypatch.setattr(tlif, "_multiprocessors", lambda index: 100)
+    cuda = torch.device("cuda", 0)
+    assert tlif._block(10**7, cuda) == tlif.BLOCK
+    assert tlif._block(400 * 256, cuda) == 256  # 400 programs = 4 per multiprocessor
+    assert tlif._block(1000, cuda) == tlif.MIN_BLOCK
+    assert tlif._block(1000, torch.device("cpu")) == tlif.BLOCK  # the interpreter
+    monkeypatch.setenv("SPIKEFORGE_TRITON_BLOCK", "64")
+    assert tlif._block(10**7, cuda) == 64
+
+
+_SIGNATURES = {
+    "lif_forward": "x_ptr v0_ptr k_ptr th_ptr c_ptr s_ptr h_ptr v_ptr",
+    "lif_backward": "x_ptr v0_ptr h_ptr gs_ptr gvt_ptr k_ptr th_ptr c_ptr gx_ptr gv0_ptr "
+    "gk_ptr gth_ptr",
+}
+_COMPUTE_DTYPE_ARGS = {"c_ptr", "h_ptr", "gk_ptr", "gth_ptr"}
+
+
+def _compile_for_gpu(kernels, name, dtype, constants):
+    """Compile one kernel variant for an H100 (sm_90) without a GPU; returns the PTX."""
+    from triton.backends.compiler import GPUTarget
+    from triton.compiler import ASTSource
+
+    compute = "fp64" if dtype == "fp64" else "fp32"
+    signature = {
+        arg: f"*{compute if arg in _COMPUTE_DTYPE_ARGS else dtype}"
+        for arg in _SIGNATURES[name].split()
+    }
+    signature.update(T="i32", N="i32")
+    src = ASTSource(getattr(kernels, name), signature, constants)
+    options = tlif._launch_options(constants["BLOCK"])
+    return triton.compile(src, target=GPUTarget("cuda", 90, 32), options=options).asm["ptx"]
+
+
+def test_kernels_compile_for_a_real_gpu(monkeypatch):
+    """The interpreter is lenient (numpy types, python control flow); the compiler is not.
+    Compile forward and backward for sm_90 in every dtype, and check that no fused
+    multiply-add sneaks into the forward (it would flip spikes at the threshold)."""
+    from triton.backends import backends
+
+    if "nvidia" not in backends:
+        pytest.skip("triton has no nvidia backend here")
+    monkeypatch.delenv("TRITON_INTERPRET")
+    kernels = tlif._build(False)
+    assert type(kernels.lif_forward).__name__ == "JITFunction"
+    for i, dtype in enumerate(["fp32", "fp64", "fp16", "bf16"]):
+        fwd = {"CHARGE": 1 + i % 2, "RESET": i % 3, "K_VEC": bool(i % 2), "TH_VEC": True}
+        fwd["BLOCK"] = 1024
+        ptx = _compile_for_gpu(kernels, "lif_forward", dtype, fwd | {"STORE_S": 1, "STORE_H": 0})
+        assert "fma" not in ptx
+        _compile_for_gpu(kernels, "lif_forward", dtype, fwd | {"STORE_S": 0, "STORE_H": 1})
+        bwd = {"CHARGE": i % 3, "RESET": (i + 1) % 3, "DETACH": bool(i % 2), "SID": i}
+        bwd |= {"K_VEC": True, "TH_VEC": False, "HAS_GS": True, "HAS_GV": bool(i % 2)}
+        bwd |= {"WANT_K": True, "WANT_TH": True, "BLOCK": 256}
+        _compile_for_gpu(kernels, "lif_backward", dtype, bwd)
+    for sid in (4, 5):  # the surrogates not covered above
+        bwd = {"CHARGE": 1, "RESET": 1, "DETACH": False, "SID": sid, "K_VEC": False}
+        bwd |= {"TH_VEC": False, "HAS_GS": False, "HAS_GV": True, "WANT_K": False}
+        bwd |= {"WANT_TH": False, "BLOCK": 1024}
+        _compile_for_gpu(kernels, "lif_backward", "fp32", bwd)
+
+
+TOL_GPU = {torch.float32: {"rtol": 1e-5, "atol": 1e-4}, **HALF_TOL}
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float16, torch.bfloat16])
+def test_compiled_kernel_on_gpu(dtype, monkeypatch):
+    """On a GPU: the compiled kernel against the float32 reference on the same device."""
+    monkeypatch.delenv("TRITON_INTERPRET")
+    gen = torch.Generator().manual_seed(8)
+    x = (torch.randn(16, 8, 3000, generator=gen) + 0.5).to("cuda", dtype)
+    th = (torch.rand(3000, generator=gen) * 0.4 + 0.8).to("cuda", dtype)
+    out = {}
+    for backend, cast in (("triton", dtype), ("torch", torch.float32)):
+        x_ = x.to(cast).requires_grad_(True)
+        th_ = th.to(cast).requires_grad_(True)
+        p = LIFParameters(inv_tau=0.5, v_th=th_, reset="subtract")
+        s, state = lif_sequence(x_, p=p, backend=backend)
+        out[backend] = (s, state.v, *torch.autograd.grad(s.sum() + state.v.sum(), [x_, th_]))
+    assert torch.equal(out["triton"][0].float(), out["torch"][0])
+    torch.testing.assert_close(out["triton"][1], out["torch"][1].to(dtype), **TOL_GPU[dtype])
+    for a, b in zip(out["triton"][2:], out["torch"][2:], strict=True):
+        torch.testing.assert_close(a, b.to(dtype), **TOL_GPU[dtype])
