@@ -306,26 +306,3 @@ def test_cache_dir_from_environment(monkeypatch, tmp_path):
     monkeypatch.delenv("SPIKEFORGE_CACHE")
     assert _build.cache_dir().parts[-2:] == ("spikeforge", "kernels")
     assert os.path.isabs(_build.cache_dir())
-
-
-def test_neuron_benchmark_quick_run_writes_json(monkeypatch, tmp_path):
-    """The benchmark runs end to end on a tiny shape; missing peers are reported as such."""
-    import json
-
-    from spikeforge.bench import neurons
-
-    monkeypatch.setattr(neurons, "QUICK_SHAPES", [(3, 2, 64)])
-    monkeypatch.setattr(neurons, "DRAM_PROBE_ELEMENTS", 1 << 20)
-    monkeypatch.setattr(
-        neurons,
-        "implementations",
-        lambda: [neurons._ours("cpu"), ("Peer X", "not installed (test)")],
-    )
-    path = tmp_path / "out.json"
-    text = neurons.run(quick=True, json_path=str(path))
-    data = json.loads(path.read_text())
-    assert "spikeforge cpu" in text and "not installed (test)" in text
-    assert data["machine"]["torch"] == torch.__version__
-    ours = data["results"][0]
-    assert ours["status"] == "ok" and ours["spikes_match"] == 1.0
-    assert ours["saved_bytes_per_step"] > 0

@@ -240,7 +240,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("bench", help="benchmarks (neurons, parallel)")
     p.add_argument("name", choices=sorted(BENCHMARKS))
-    p.add_argument("rest", nargs=argparse.REMAINDER, help="options of that benchmark")
+    p.add_argument(
+        "rest",
+        nargs=argparse.REMAINDER,
+        help="options of that benchmark, e.g. neurons --quick --device cuda",
+    )
     p.set_defaults(func=_cmd_bench)
     return parser
 

@@ -1,12 +1,14 @@
-"""Side-by-side LIF layer benchmark: spikeforge (reference and fused CPU) against peers.
+"""Side-by-side LIF layer benchmark: spikeforge (reference and fused) against peers.
 
 Every implementation runs the same dynamics where the library allows it: τ = 2
 (1/τ = 0.5), V_th = 1, hard reset to 0, arctan surrogate (α = 2), on the same input.
 
 - ``spikeforge torch``: the plain-torch reference (``backend="torch"``).
-- ``spikeforge cpu``: the fused C kernel (``backend="cpu"``).
+- ``spikeforge cpu``: the fused C kernel (``backend="cpu"``); on CUDA
+  ``spikeforge triton``: the fused Triton kernel (``backend="triton"``).
 - SpikingJelly ``activation_based.neuron.LIFNode(step_mode="m")``: same dynamics
-  (decay_input=True, fires at ``H >= V_th``); version 2.0 has no ``backend`` argument.
+  (decay_input=True, fires at ``H >= V_th``); version 2.0 has no ``backend`` argument
+  (on CUDA it chooses its kernel itself, see below).
 - snnTorch ``Leaky`` looped over ``x.unbind(0)``: the no-input-decay form
   ``U = β U + X`` with β = 0.5, ``reset_mechanism="zero"``, atan α = 2; fires at
   ``U > thr`` (ours at ``>=``; equality has probability 0 for random input). Compared
@@ -28,34 +30,61 @@ measured ``copy_`` of the same tensor into an existing buffer. Times are medians
 repeats after warm-up. Other processes on a 2-core machine distort the numbers, so each
 measurement first waits (up to 60 s, 10 min in all; not in quick mode) for the machine to
 be idle; the wait and the busy fraction are recorded per row, with the load average.
+
+On a CUDA GPU (``--device cuda``) the rows are our reference, our fused Triton kernel
+(``backend="triton"``, also in float16 and bfloat16: computed in float32 registers, so
+their spikes are checked against the float32 reference on the same rounded input) and
+the peers on the GPU. SpikingJelly runs its default multi-step path, which in 2.0 picks a
+CUDA implementation itself (native CUDA, then Triton, then torch; its environment
+variable ``SJ_LIF_CUDA_IMPLEMENTATION`` forces one, and the row's notes say which ran);
+releases whose ``LIFNode`` takes a ``backend`` argument get one row per backend the
+node lists in ``supported_backends``. The fused C kernel takes CPU tensors only and is
+left out. Every timed call is bracketed by ``torch.cuda.synchronize()``, so times are
+wall-clock including kernel launches; the first call of each implementation is timed
+on its own (for Triton it includes the JIT compile, unless Triton's on-disk cache
+already holds the kernels). Peak extra memory is ``torch.cuda.max_memory_allocated()``
+above what was allocated before the call, per neuron-step; the bandwidth bound comes
+from a device-to-device ``copy_``. The report ends with the GPU target: fused
+forward + backward at least 1.5x faster than SpikingJelly's fastest backend at
+T=16, B=32, N=4096, float32.
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
-import datetime
 import json
 import math
 import os
-import platform
 import sys
-import time
-from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from ..functional.lif import LIFParameters, lif_sequence
+from ..functional.lif import lif_sequence
+from .device import (
+    _WAIT_BUDGET,
+    DEVICES,
+    BenchDevice,
+    DeviceUnavailableError,
+    _median,
+    bench_device,
+    machine_info,
+    saved_bytes,
+    wait_for_quiet,
+)
+from .lif_impls import Impl, _details, implementations
 
-TAU_INV = 0.5
-V_TH = 1.0
 FULL_SHAPES = [(4, 32, 4096), (16, 32, 4096), (64, 32, 4096), (4, 32, 64, 32, 32)]
 QUICK_SHAPES = [(16, 32, 4096)]
 PEER_PREFIXES = ("SpikingJelly", "snnTorch", "Norse")
-DRAM_PROBE_ELEMENTS = 64 * 1024 * 1024  # float32: 256 MiB, far beyond any cache
+DRAM_PROBE_ELEMENTS = 64 * 1024 * 1024  # float32: 256 MiB, far beyond any cache (or L2)
+# The issue's GPU target: fused forward + backward at least this much faster than
+# SpikingJelly's fastest backend, on this shape in float32.
+GPU_TARGET_SHAPE = (16, 32, 4096)
+GPU_TARGET_SPEEDUP = 1.5
 
 
 @dataclass
@@ -72,301 +101,18 @@ class Row:
     fwd_bwd_min_ms: float | None = None
     fwd_infer_min_ms: float | None = None
     saved_bytes_per_step: float | None = None
+    # the very first calls, before any warm-up (a JIT compiler such as Triton's runs here)
+    first_fwd_infer_ms: float | None = None
+    first_fwd_bwd_ms: float | None = None
+    # peak memory allocated above what was there before the call (None: not measured)
+    peak_fwd_infer_bytes_per_step: float | None = None
+    peak_fwd_bwd_bytes_per_step: float | None = None
+    dtype: str = "float32"
     notes: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
 
 
-# ---------------------------------------------------------------------------- machine
-
-
-def machine_info() -> dict[str, Any]:
-    """CPU model, cores, torch version, threads, date, load average."""
-    model = platform.processor() or platform.machine()
-    flags = ""
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as f:
-            for line in f:
-                if line.startswith("model name") and model in ("", platform.machine()):
-                    model = line.split(":", 1)[1].strip()
-                if line.startswith("flags") and not flags:
-                    flags = line
-    except OSError:
-        pass
-    try:
-        load = list(os.getloadavg())
-    except OSError:
-        load = []
-    return {
-        "cpu_model": model,
-        "avx512": "avx512f" in flags,
-        "cores": os.cpu_count(),
-        "torch": torch.__version__,
-        "torch_threads": torch.get_num_threads(),
-        "python": platform.python_version(),
-        "platform": platform.platform(),
-        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-        "loadavg_start": load,
-    }
-
-
-# ------------------------------------------------------------------------- measuring
-
-
-def _time_ms(fn: Callable[[], Any], warmup: int, repeats: int, budget_s: float) -> list[float]:
-    for _ in range(warmup):
-        fn()
-    t0 = time.perf_counter()
-    fn()
-    first = time.perf_counter() - t0
-    n = max(3, min(repeats, int(budget_s / max(first, 1e-6))))
-    times = [first * 1e3]
-    for _ in range(n - 1):
-        t0 = time.perf_counter()
-        fn()
-        times.append((time.perf_counter() - t0) * 1e3)
-    return times
-
-
-def _busy_fraction(dt: float = 0.5) -> float | None:
-    """Fraction of CPU time the whole machine spent busy over ``dt`` (Linux only)."""
-
-    def read() -> tuple[int, int]:
-        with open("/proc/stat", encoding="utf-8") as f:
-            fields = [int(v) for v in f.readline().split()[1:]]
-        return sum(fields), fields[3] + fields[4]
-
-    try:
-        t1, i1 = read()
-        time.sleep(dt)
-        t2, i2 = read()
-    except (OSError, ValueError, IndexError):
-        return None
-    return 1.0 - (i2 - i1) / max(1, t2 - t1)
-
-
-_WAIT_BUDGET = {"left_s": 0.0}
-
-
-def wait_for_quiet(max_wait_s: float, threshold: float = 0.15) -> tuple[float, float | None]:
-    """Wait (up to ``max_wait_s``) until other processes leave the CPUs idle.
-
-    On a 2-core machine one busy neighbour turns a 2-thread kernel's time into scheduler
-    time slices, so every measurement starts from an idle machine when it can. Returns
-    ``(seconds waited, busy fraction when measuring started)``.
-    """
-    start = time.perf_counter()
-    limit = min(max_wait_s, _WAIT_BUDGET["left_s"])
-    busy = _busy_fraction(0.5 if limit > 0 else 0.1)
-    while busy is not None and busy > threshold and time.perf_counter() - start < limit:
-        time.sleep(1.0)
-        busy = _busy_fraction()
-    waited = time.perf_counter() - start
-    _WAIT_BUDGET["left_s"] = max(0.0, _WAIT_BUDGET["left_s"] - waited)
-    return waited, busy
-
-
-def _median(xs: list[float]) -> float:
-    s = sorted(xs)
-    m = len(s) // 2
-    return s[m] if len(s) % 2 else 0.5 * (s[m - 1] + s[m])
-
-
-def saved_bytes(fn: Callable[[], Any]) -> int:
-    """Bytes of the unique storages autograd saves for backward while ``fn`` runs."""
-    storages: dict[int, int] = {}
-
-    def pack(t: torch.Tensor) -> torch.Tensor:
-        st = t.untyped_storage()
-        storages[st.data_ptr()] = st.nbytes()
-        return t
-
-    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
-        out = fn()
-    del out
-    return sum(storages.values())
-
-
-# ---------------------------------------------------------------------- implementations
-
-
-@dataclass
-class Impl:
-    name: str
-    make: Callable[[tuple[int, ...]], Callable[[torch.Tensor], torch.Tensor]]
-    reference: LIFParameters | None  # matched dynamics for the spike check
-    notes: str = ""
-
-
-def _ours(backend: str, pool: bool = True) -> Impl:
-    p = LIFParameters(inv_tau=TAU_INV, v_th=V_TH, v_reset=0.0, reset="zero")
-
-    def make(shape: tuple[int, ...]) -> Callable[[torch.Tensor], torch.Tensor]:
-        if pool:
-            return lambda x: lif_sequence(x, p=p, backend=backend)[0]
-        from ..kernels.cpu._pool import POOL
-
-        def run(x: torch.Tensor) -> torch.Tensor:
-            cap, POOL.cap_bytes = POOL.cap_bytes, 0
-            try:
-                return lif_sequence(x, p=p, backend=backend)[0]
-            finally:
-                POOL.cap_bytes = cap
-
-        return run
-
-    if pool:
-        return Impl(f"spikeforge {backend}", make, p)
-    note = "output buffer pool disabled: every output >= 32 MiB is a fresh mmap"
-    return Impl(f"spikeforge {backend} (pool off)", make, p, note)
-
-
-def _spikingjelly() -> Impl | str:
-    try:
-        import spikingjelly
-        from spikingjelly.activation_based import neuron, surrogate
-    except Exception as exc:
-        return f"not installed ({type(exc).__name__})"
-    version = getattr(spikingjelly, "__version__", None)
-    if version is None:
-        from importlib.metadata import version as _v
-
-        version = _v("spikingjelly")
-
-    def make(shape: tuple[int, ...]) -> Callable[[torch.Tensor], torch.Tensor]:
-        node = neuron.LIFNode(
-            tau=1.0 / TAU_INV,
-            decay_input=True,
-            v_threshold=V_TH,
-            v_reset=0.0,
-            surrogate_function=surrogate.ATan(),
-            detach_reset=False,
-            step_mode="m",
-        )
-
-        def run(x: torch.Tensor) -> torch.Tensor:
-            node.reset()
-            return node(x)
-
-        return run
-
-    p = LIFParameters(inv_tau=TAU_INV, v_th=V_TH, reset="zero", decay_input=True)
-    return Impl(f"SpikingJelly {version} LIFNode(m)", make, p, "default path (no backend arg)")
-
-
-def _snntorch() -> Impl | str:
-    try:
-        import snntorch
-        from snntorch import surrogate
-    except Exception as exc:
-        return f"not installed ({type(exc).__name__})"
-
-    def make(shape: tuple[int, ...]) -> Callable[[torch.Tensor], torch.Tensor]:
-        lif = snntorch.Leaky(
-            beta=1.0 - TAU_INV,
-            threshold=V_TH,
-            spike_grad=surrogate.atan(alpha=2.0),
-            reset_mechanism="zero",
-        )
-
-        def run(x: torch.Tensor) -> torch.Tensor:
-            mem = torch.zeros_like(x[0])
-            out = []
-            for x_t in x.unbind(0):
-                spk, mem = lif(x_t, mem)
-                out.append(spk)
-            return torch.stack(out)
-
-        return run
-
-    p = LIFParameters(inv_tau=TAU_INV, v_th=V_TH, reset="zero", decay_input=False)
-    return Impl(f"snnTorch {snntorch.__version__} Leaky (loop)", make, p, "U=βU+X form, fires at >")
-
-
-def _norse_box() -> Impl | str:
-    try:
-        import norse
-        from norse.torch import LIFBoxCell, LIFBoxParameters
-    except Exception as exc:
-        return f"not installed ({type(exc).__name__})"
-    dt = 0.001
-
-    def make(shape: tuple[int, ...]) -> Callable[[torch.Tensor], torch.Tensor]:
-        params = LIFBoxParameters(
-            tau_mem_inv=torch.tensor(TAU_INV / dt),
-            v_leak=torch.tensor(0.0),
-            v_th=torch.tensor(V_TH),
-            v_reset=torch.tensor(0.0),
-            method="super",
-            alpha=torch.tensor(100.0),
-        )
-        cell = LIFBoxCell(params, dt=dt)
-
-        def run(x: torch.Tensor) -> torch.Tensor:
-            state = None
-            out = []
-            for x_t in x.unbind(0):
-                z, state = cell(x_t, state)
-                out.append(z)
-            return torch.stack(out)
-
-        return run
-
-    version = getattr(norse, "__version__", "")
-    p = LIFParameters(inv_tau=TAU_INV, v_th=V_TH, reset="zero", decay_input=True)
-    return Impl(
-        f"Norse {version} LIFBoxCell (loop)".replace("  ", " "),
-        make,
-        p,
-        "SuperSpike surrogate (no atan), fires at >",
-    )
-
-
-def _norse_lif() -> Impl | str:
-    try:
-        import norse
-        from norse.torch import LIF
-        from norse.torch import LIFParameters as NorseLIFParameters
-    except Exception as exc:
-        return f"not installed ({type(exc).__name__})"
-    dt = 0.001
-
-    def make(shape: tuple[int, ...]) -> Callable[[torch.Tensor], torch.Tensor]:
-        params = NorseLIFParameters(
-            tau_syn_inv=torch.tensor(1.0 / dt),
-            tau_mem_inv=torch.tensor(TAU_INV / dt),
-            v_leak=torch.tensor(0.0),
-            v_th=torch.tensor(V_TH),
-            v_reset=torch.tensor(0.0),
-            method="super",
-            alpha=torch.tensor(100.0),
-        )
-        layer = LIF(params, dt=dt)
-        return lambda x: layer(x)[0]
-
-    version = getattr(norse, "__version__", "")
-    return Impl(
-        f"Norse {version} LIF (module)".replace("  ", " "),
-        make,
-        None,
-        "current-based dynamics (not matched): timing only",
-    )
-
-
-def implementations() -> list[Impl | tuple[str, str]]:
-    """Ours first, then each peer (or ``(name, "not installed ...")``)."""
-    out: list[Impl | tuple[str, str]] = [_ours("torch"), _ours("cpu"), _ours("cpu", pool=False)]
-    for name, factory in (
-        ("SpikingJelly LIFNode(m)", _spikingjelly),
-        ("snnTorch Leaky (loop)", _snntorch),
-        ("Norse LIFBoxCell (loop)", _norse_box),
-        ("Norse LIF (module)", _norse_lif),
-    ):
-        made = factory()
-        out.append(made if isinstance(made, Impl) else (name, made))
-    return out
-
-
-# ---------------------------------------------------------------------------- running
+# ---------------------------------------------------------------------------- devices
 
 
 def _bench_impl(
@@ -376,18 +122,17 @@ def _bench_impl(
     g: torch.Tensor,
     cfg: dict[str, Any],
     max_wait_s: float,
+    dev: BenchDevice,
 ) -> Row:
     row = Row(list(shape), impl.name, notes=impl.notes)
+    row.dtype = str(impl.dtype).removeprefix("torch.")
     waited, busy = wait_for_quiet(max_wait_s)
     row.extra = {"waited_s": round(waited, 1), "machine_busy_before": busy}
     try:
-        run = impl.make(shape)
+        x = x.to(impl.dtype)
+        g = g.to(impl.dtype)
+        run = impl.make(shape, x.device)
         xg = x.detach().clone().requires_grad_(True)
-        with torch.no_grad():
-            spikes = run(x)
-        if impl.reference is not None:
-            ref, _ = lif_sequence(x, p=impl.reference, backend="torch")
-            row.spikes_match = float((spikes == ref).float().mean())
 
         def infer() -> None:
             with torch.no_grad():
@@ -399,13 +144,32 @@ def _bench_impl(
         def fwd_bwd() -> None:
             torch.autograd.grad(run(xg), xg, g)
 
+        def spikes_no_grad() -> torch.Tensor:
+            with torch.no_grad():
+                return run(x)
+
+        # the first calls, before any warm-up: they pay for a JIT compile, if any
+        row.first_fwd_infer_ms, spikes = dev.timed_call(spikes_no_grad)
+        row.first_fwd_bwd_ms, _ = dev.timed_call(fwd_bwd)
+        if impl.details is not None:
+            row.notes = f"{row.notes}; {_details(impl, x.device)}".lstrip("; ")
+        if impl.reference is not None:
+            # float16 / bfloat16 inputs: the float32 reference on the same rounded values
+            ref, _ = lif_sequence(x.float(), p=impl.reference, backend="torch")
+            row.spikes_match = float((spikes.float() == ref).float().mean())
+        del spikes
+
         n = math.prod(shape)
         row.saved_bytes_per_step = saved_bytes(lambda: run(xg)) / n
-        infer_times = _time_ms(infer, **cfg)
+        peak_infer = dev.peak_extra_bytes(infer)
+        peak_train = dev.peak_extra_bytes(fwd_bwd)
+        row.peak_fwd_infer_bytes_per_step = None if peak_infer is None else peak_infer / n
+        row.peak_fwd_bwd_bytes_per_step = None if peak_train is None else peak_train / n
+        infer_times = dev.time_ms(infer, **cfg)
         row.fwd_infer_ms = _median(infer_times)
         row.fwd_infer_min_ms = min(infer_times)
-        row.fwd_ms = _median(_time_ms(fwd, **cfg))
-        times = _time_ms(fwd_bwd, **cfg)
+        row.fwd_ms = _median(dev.time_ms(fwd, **cfg))
+        times = dev.time_ms(fwd_bwd, **cfg)
         row.fwd_bwd_ms = _median(times)
         row.fwd_bwd_min_ms = min(times)
     except Exception as exc:  # a broken peer must not stop the benchmark
@@ -413,16 +177,19 @@ def _bench_impl(
     return row
 
 
-def _copy_bandwidth(x: torch.Tensor, cfg: dict[str, Any]) -> tuple[float, float]:
-    """``(median ms, bytes/s)`` of ``copy_`` of ``x`` into an existing buffer."""
+def _copy_bandwidth(x: torch.Tensor, cfg: dict[str, Any], dev: BenchDevice) -> tuple[float, float]:
+    """``(median ms, bytes/s)`` of ``copy_`` of ``x`` into an existing buffer (on ``x``'s
+    device: a device-to-device copy on a GPU)."""
     buf = torch.empty_like(x)
-    copy_ms = _median(_time_ms(lambda: buf.copy_(x), **cfg))
+    copy_ms = _median(dev.time_ms(lambda: buf.copy_(x), **cfg))
     return copy_ms, 2 * x.numel() * x.element_size() / (copy_ms * 1e-3)  # read + write
 
 
-def _bound_ms(x: torch.Tensor, cfg: dict[str, Any], dram_bw: float) -> dict[str, float]:
+def _bound_ms(
+    x: torch.Tensor, cfg: dict[str, Any], dram_bw: float, dev: BenchDevice
+) -> dict[str, float]:
     """Bounds from a copy of the same tensor (may be cache-resident) and from DRAM."""
-    copy_ms, bw = _copy_bandwidth(x, cfg)
+    copy_ms, bw = _copy_bandwidth(x, cfg, dev)
     el = x.element_size()
     return {
         "copy_ms": copy_ms,
@@ -439,14 +206,22 @@ def _fmt(v: float | None, spec: str = ".2f") -> str:
     return "—" if v is None else format(v, spec)
 
 
-def run(quick: bool = False, json_path: str | None = None, max_wait_s: float | None = None) -> str:
+def run(
+    quick: bool = False,
+    json_path: str | None = None,
+    max_wait_s: float | None = None,
+    device: str | BenchDevice = "cpu",
+) -> str:
     """Run the benchmark; return a markdown report and optionally write JSON.
 
     ``max_wait_s``: total seconds to spend waiting for an idle machine before measurements
     (default 600, 0 in quick mode; at most 60 s before any one measurement).
+    ``device``: ``"cpu"`` or ``"cuda"`` (or a :class:`BenchDevice`); ``"cuda"`` without a
+    GPU raises :class:`DeviceUnavailableError` before anything runs.
     """
+    dev = device if isinstance(device, BenchDevice) else bench_device(device)
     torch.manual_seed(0)
-    info = machine_info()
+    info = machine_info() | dev.info()
     cfg = (
         {"warmup": 1, "repeats": 5, "budget_s": 0.3}
         if quick
@@ -456,37 +231,42 @@ def run(quick: bool = False, json_path: str | None = None, max_wait_s: float | N
     total_wait = max_wait_s if max_wait_s is not None else (0.0 if quick else 600.0)
     _WAIT_BUDGET["left_s"] = total_wait
     max_wait_s = min(60.0, total_wait)
-    impls = implementations()
+    # the CPU list is the historical zero-argument form (callers may substitute it)
+    impls = implementations() if dev.name == "cpu" else implementations(dev.name)
     rows: list[Row] = []
     bounds: dict[str, dict[str, float]] = {}
     wait_for_quiet(max_wait_s)
-    big = torch.ones(DRAM_PROBE_ELEMENTS)
-    _, dram_bw = _copy_bandwidth(big, {"warmup": 1, "repeats": 5, "budget_s": 0.5})
+    big = torch.ones(DRAM_PROBE_ELEMENTS, device=dev.torch_device)
+    _, dram_bw = _copy_bandwidth(big, {"warmup": 1, "repeats": 5, "budget_s": 0.5}, dev)
     del big
     for shape in shapes:
-        x = torch.randn(shape) * 1.5 + 0.5
-        g = torch.randn(shape)
+        # drawn on the CPU, then moved: every device sees the same input values
+        x = (torch.randn(shape) * 1.5 + 0.5).to(dev.torch_device)
+        g = torch.randn(shape).to(dev.torch_device)
         key = "x".join(map(str, shape))
         wait_for_quiet(max_wait_s)
-        bounds[key] = _bound_ms(x, cfg, dram_bw)
+        bounds[key] = _bound_ms(x, cfg, dram_bw, dev)
         for impl in impls:
             if isinstance(impl, tuple):
                 rows.append(Row(list(shape), impl[0], status=impl[1]))
             else:
-                rows.append(_bench_impl(impl, shape, x, g, cfg, max_wait_s))
+                rows.append(_bench_impl(impl, shape, x, g, cfg, max_wait_s, dev))
     with contextlib.suppress(OSError):
         info["loadavg_end"] = list(os.getloadavg())
-    targets = _targets(rows, bounds)
-    text = _report(info, rows, bounds, targets)
+    targets = _targets(rows, bounds, f"spikeforge {dev.fused_backend}")
+    device_target = dev.target(rows)
+    text = _report(info, rows, bounds, targets, dev, device_target)
     if json_path:
         payload = {
             "machine": info,
             "command": " ".join([Path(sys.argv[0]).name, *sys.argv[1:]]),
-            "settings": cfg | {"quick": quick, "max_wait_s": total_wait},
+            "settings": cfg | {"quick": quick, "max_wait_s": total_wait, "device": dev.name},
             "bounds": bounds,
             "results": [asdict(r) for r in rows],
             "targets": targets,
         }
+        if device_target is not None:
+            payload["device_target"] = device_target
         Path(json_path).parent.mkdir(parents=True, exist_ok=True)
         Path(json_path).write_text(json.dumps(payload, indent=2) + "\n")
     return text
@@ -496,11 +276,46 @@ def _is_peer(row: Row) -> bool:
     return row.impl.startswith(PEER_PREFIXES) and row.status == "ok"
 
 
-def _targets(rows: list[Row], bounds: dict[str, dict[str, float]]) -> list[dict[str, Any]]:
+def _shape_key(shape: tuple[int, ...] | list[int]) -> str:
+    return "x".join(map(str, shape))
+
+
+def gpu_target(rows: list[Row]) -> dict[str, Any]:
+    """The issue's GPU target: fused forward + backward (``spikeforge triton``, float32)
+    at least ``GPU_TARGET_SPEEDUP`` times faster than SpikingJelly's fastest backend at
+    ``GPU_TARGET_SHAPE``. ``met`` is ``None`` when either side was not measured."""
+    key = _shape_key(GPU_TARGET_SHAPE)
+    here = [r for r in rows if _shape_key(r.shape) == key and r.status == "ok"]
+    ours = next((r for r in here if r.impl == "spikeforge triton" and r.fwd_bwd_ms), None)
+    sj = [r for r in here if r.impl.startswith("SpikingJelly") and r.fwd_bwd_ms]
+    out: dict[str, Any] = {
+        "shape": key,
+        "required_speedup_fwd_bwd": GPU_TARGET_SPEEDUP,
+        "met": None,
+    }
+    if ours is None or not sj:
+        missing = "spikeforge triton" if ours is None else "SpikingJelly"
+        out["reason"] = f"{missing} not measured at {key}"
+        return out
+    best = min(sj, key=lambda r: r.fwd_bwd_ms or math.inf)
+    speedup = (best.fwd_bwd_ms or 0) / (ours.fwd_bwd_ms or math.inf)
+    out |= {
+        "spikingjelly_fastest": best.impl,
+        "spikingjelly_fwd_bwd_ms": best.fwd_bwd_ms,
+        "ours_fwd_bwd_ms": ours.fwd_bwd_ms,
+        "speedup_fwd_bwd": speedup,
+        "met": speedup >= GPU_TARGET_SPEEDUP,
+    }
+    return out
+
+
+def _targets(
+    rows: list[Row], bounds: dict[str, dict[str, float]], ours_name: str = "spikeforge cpu"
+) -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = []
     for key, b in bounds.items():
-        here = [r for r in rows if "x".join(map(str, r.shape)) == key]
-        ours = next((r for r in here if r.impl == "spikeforge cpu" and r.status == "ok"), None)
+        here = [r for r in rows if _shape_key(r.shape) == key]
+        ours = next((r for r in here if r.impl == ours_name and r.status == "ok"), None)
         if ours is None:
             continue
         peers = [r for r in here if _is_peer(r) and r.fwd_bwd_ms is not None]
@@ -532,42 +347,88 @@ def _targets(rows: list[Row], bounds: dict[str, dict[str, float]]) -> list[dict[
     return out
 
 
+# Device-specific columns of the main table: Row field -> (header, format).
+_EXTRA_COLUMNS: dict[str, tuple[str, str]] = {
+    "first_fwd_infer_ms": ("first call fwd no-grad", ".1f"),
+    "first_fwd_bwd_ms": ("first call fwd+bwd", ".1f"),
+    "peak_fwd_infer_bytes_per_step": ("peak fwd no-grad B/step", ".1f"),
+    "peak_fwd_bwd_bytes_per_step": ("peak fwd+bwd B/step", ".1f"),
+}
+
+
+def _gpu_machine_line(info: dict[str, Any]) -> str:
+    return (
+        f"GPU: {info['gpu']} (compute capability {info['gpu_capability']}, "
+        f"{info['gpu_multiprocessors']} SMs, {info['gpu_memory_GiB']} GiB), "
+        f"CUDA runtime {info['cuda_runtime']}, driver API {info['cuda_driver_api']}, "
+        f"NVIDIA driver {info['nvidia_driver']}, Triton {info['triton']}."
+    )
+
+
+def _target_line(t: dict[str, Any]) -> str:
+    head = (
+        f"GPU target ({t['shape']}, float32): fused forward+backward ≥ "
+        f"{t['required_speedup_fwd_bwd']}× SpikingJelly's fastest backend"
+    )
+    if t["met"] is None:
+        return f"{head}: not measured ({t['reason']})."
+    return (
+        f"{head}: {t['spikingjelly_fastest']} {t['spikingjelly_fwd_bwd_ms']:.3f} ms / "
+        f"spikeforge triton {t['ours_fwd_bwd_ms']:.3f} ms = {t['speedup_fwd_bwd']:.2f}× — "
+        f"**{'met' if t['met'] else 'not met'}**."
+    )
+
+
 def _report(
     info: dict[str, Any],
     rows: list[Row],
     bounds: dict[str, dict[str, float]],
     targets: list[dict[str, Any]],
+    dev: BenchDevice | None = None,
+    device_target: dict[str, Any] | None = None,
 ) -> str:
+    dev = dev if dev is not None else BenchDevice()
+    extra = [(f, *_EXTRA_COLUMNS[f]) for f in dev.extra_columns]
     lines = [
-        "## LIF layer, side by side (CPU)",
+        f"## LIF layer, side by side ({dev.name.upper()})",
         "",
         f"Machine: {info['cpu_model']} ({info['cores']} cores, AVX-512: {info['avx512']}), "
         f"torch {info['torch']}, {info['torch_threads']} threads, {info['date']}, "
         f"load average at start {[round(v, 2) for v in info.get('loadavg_start', [])]}, "
         f"at end {[round(v, 2) for v in info.get('loadavg_end', [])]}.",
+    ]
+    if "gpu" in info:
+        lines.append(_gpu_machine_line(info))
+    lines += [
         "Dynamics: τ=2, V_th=1, hard reset to 0, atan surrogate (see module docstring for "
         "each peer's differences). Times: median ms. Saved: bytes autograd keeps for "
         "backward per neuron-step. Bound: bytes that must move / measured copy_ bandwidth.",
+        *dev.notes,
         "",
         "| shape | implementation | spikes = ref | fwd no-grad | fwd | fwd+bwd | "
-        "fwd+bwd min | saved B/step | notes |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "fwd+bwd min | saved B/step | "
+        + "".join(f"{header} | " for _, header, _ in extra)
+        + "notes |",
+        "|---|---|---|---|---|---|---|---|" + "---|" * len(extra) + "---|",
     ]
     for r in rows:
-        key = "x".join(map(str, r.shape))
+        key = _shape_key(r.shape)
         if r.status != "ok":
-            lines.append(f"| {key} | {r.impl} | — | — | — | — | — | — | {r.status} |")
+            lines.append(f"| {key} | {r.impl} |" + " — |" * (6 + len(extra)) + f" {r.status} |")
             continue
         match = "—" if r.spikes_match is None else f"{r.spikes_match:.6f}"
         lines.append(
             f"| {key} | {r.impl} | {match} | {_fmt(r.fwd_infer_ms)} | {_fmt(r.fwd_ms)} | "
             f"{_fmt(r.fwd_bwd_ms)} | {_fmt(r.fwd_bwd_min_ms)} | "
-            f"{_fmt(r.saved_bytes_per_step, '.1f')} | {r.notes} |"
+            f"{_fmt(r.saved_bytes_per_step, '.1f')} | "
+            + "".join(f"{_fmt(getattr(r, f), spec)} | " for f, _, spec in extra)
+            + f"{r.notes} |"
         )
+    mem = dev.memory_label
     lines += [
         "",
         "| shape | copy_ GB/s (same tensor) | fwd bound ms | fwd+bwd bound ms | "
-        "DRAM copy_ GB/s (256 MiB) | fwd DRAM bound ms | fwd+bwd DRAM bound ms |",
+        f"{mem} copy_ GB/s (256 MiB) | fwd {mem} bound ms | fwd+bwd {mem} bound ms |",
         "|---|---|---|---|---|---|---|",
     ]
     for key, b in bounds.items():
@@ -579,9 +440,9 @@ def _report(
     lines += [
         "",
         "| shape | fastest peer (fwd+bwd) | fused speed-up fwd+bwd | fwd | "
-        "fwd no-grad / bound | fwd / bound | fwd+bwd / bound | fwd no-grad / DRAM bound | "
-        "fwd+bwd / DRAM bound | saved vs SJ | speed-up fwd+bwd (best-of) | "
-        "fwd no-grad best-of / bound |",
+        "fwd no-grad / bound | fwd / bound | fwd+bwd / bound | "
+        f"fwd no-grad / {mem} bound | fwd+bwd / {mem} bound | saved vs SJ | "
+        "speed-up fwd+bwd (best-of) | fwd no-grad best-of / bound |",
         "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for t in targets:
@@ -595,11 +456,13 @@ def _report(
             f"{_fmt(t.get('speedup_fwd_bwd_min'), '.1f')}× | "
             f"{t['fwd_infer_min_over_bound']:.2f} |"
         )
+    if device_target is not None:
+        lines += ["", _target_line(device_target)]
     return "\n".join(lines) + "\n"
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``spikeforge bench neurons [--quick] [--json PATH]``."""
+    """``spikeforge bench neurons [--quick] [--json PATH] [--max-wait S] [--device D]``."""
     parser = argparse.ArgumentParser(prog="spikeforge bench neurons", description=__doc__)
     parser.add_argument("--quick", action="store_true", help="one shape, few repeats (< 60 s)")
     parser.add_argument("--json", metavar="PATH", default=None, help="write results as JSON")
@@ -610,8 +473,21 @@ def main(argv: list[str] | None = None) -> int:
         default=None,
         help="seconds in all to wait for an idle machine (default 600; 0 with --quick)",
     )
+    parser.add_argument(
+        "--device",
+        choices=DEVICES,
+        default="cpu",
+        help="cpu (default): reference, fused C kernel, peers; cuda: reference, fused "
+        "Triton kernel, peers on the GPU",
+    )
     args = parser.parse_args(argv)
-    print(run(quick=args.quick, json_path=args.json, max_wait_s=args.max_wait), end="")
+    try:
+        dev = bench_device(args.device)
+    except DeviceUnavailableError as error:
+        print(f"{parser.prog}: error: {error}", file=sys.stderr)
+        return 2
+    text = run(quick=args.quick, json_path=args.json, max_wait_s=args.max_wait, device=dev)
+    print(text, end="")
     return 0
 
 

@@ -1,0 +1,24 @@
+"""The benchmarks' device helper (CPU here; CUDA needs a GPU to measure)."""
+
+import pytest
+import torch
+
+from spikeforge.bench import device as bd
+
+
+def test_device_helper_times_a_callable_on_cpu():
+    dev = bd.bench_device("cpu")
+    calls = []
+    times = dev.time_ms(lambda: calls.append(sum(range(2000))), warmup=2, repeats=5, budget_s=1)
+    assert len(times) == 5 and len(calls) == 2 + 5
+    assert all(t > 0 for t in times)
+    ms, out = dev.timed_call(lambda: "done")
+    assert ms > 0 and out == "done"
+    assert dev.peak_extra_bytes(lambda: None) is None
+
+
+def test_cuda_helper_refuses_without_a_gpu(monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    with pytest.raises(bd.DeviceUnavailableError, match="CUDA"):
+        bd.bench_device("cuda")
+    assert bd.bench_device("cpu").fused_backend == "cpu"

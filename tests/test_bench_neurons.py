@@ -1,0 +1,152 @@
+"""``spikeforge bench neurons``: the device option (CPU here; the CUDA path is built and
+rendered without a GPU, its measurements need one)."""
+
+import json
+
+import pytest
+import torch
+
+from spikeforge import cli
+from spikeforge.bench import device as bd
+from spikeforge.bench import lif_impls as li
+from spikeforge.bench import neurons as nb
+
+
+def _name(impl: li.Impl | tuple[str, str]) -> str:
+    return impl[0] if isinstance(impl, tuple) else impl.name
+
+
+def test_cuda_unavailable_is_a_one_line_error_with_status_2(monkeypatch, capsys):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+
+    def must_not_run(*args, **kwargs):
+        raise AssertionError("the benchmark started without a GPU")
+
+    monkeypatch.setattr(nb, "run", must_not_run)
+    assert cli.main(["bench", "neurons", "--device", "cuda"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "CUDA" in err and "\n" not in err and "Traceback" not in err
+    assert nb.main(["--device", "cuda"]) == 2  # benchmarks/neurons.py calls this main
+
+
+def test_run_on_cuda_without_gpu_raises_before_measuring(monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    monkeypatch.setattr(nb, "implementations", lambda *a: pytest.fail("list was built"))
+    with pytest.raises(nb.DeviceUnavailableError, match="CUDA"):
+        nb.run(quick=True, device="cuda")
+
+
+def test_cpu_run_keeps_its_rows_and_columns(monkeypatch, tmp_path):
+    monkeypatch.setattr(nb, "QUICK_SHAPES", [(3, 2, 64)])
+    monkeypatch.setattr(nb, "DRAM_PROBE_ELEMENTS", 1 << 16)
+    path = tmp_path / "cpu.json"
+    text = nb.run(quick=True, json_path=str(path))
+    data = json.loads(path.read_text())
+    assert [r["impl"] for r in data["results"]] == [_name(i) for i in nb.implementations()]
+    assert data["settings"]["device"] == "cpu" and "device_target" not in data
+    ours = {r["impl"]: r for r in data["results"][:3]}
+    for r in ours.values():
+        assert r["status"] == "ok" and r["spikes_match"] == 1.0
+        assert r["peak_fwd_bwd_bytes_per_step"] is None  # no allocator statistic on CPU
+        assert r["first_fwd_infer_ms"] > 0 and r["first_fwd_bwd_ms"] > 0
+    assert "(CPU)" in text and "GPU target" not in text
+    assert "first call" not in text and "peak" not in text  # CUDA-only columns
+
+
+def _row(impl: str, fwd_bwd: float, shape=nb.GPU_TARGET_SHAPE, **kw) -> nb.Row:
+    return nb.Row(
+        list(shape),
+        impl,
+        spikes_match=1.0,
+        fwd_infer_ms=fwd_bwd / 3,
+        fwd_ms=fwd_bwd / 2,
+        fwd_bwd_ms=fwd_bwd,
+        fwd_bwd_min_ms=fwd_bwd,
+        fwd_infer_min_ms=fwd_bwd / 3,
+        saved_bytes_per_step=4.0,
+        first_fwd_infer_ms=900.0,
+        first_fwd_bwd_ms=1500.0,
+        peak_fwd_infer_bytes_per_step=4.0,
+        peak_fwd_bwd_bytes_per_step=12.0,
+        **kw,
+    )
+
+
+def test_gpu_target_uses_spikingjellys_fastest_backend_at_t16():
+    rows = [
+        _row("spikeforge triton", 1.0),
+        _row("spikeforge triton (bfloat16)", 0.1, dtype="bfloat16"),  # not the target row
+        _row("spikeforge triton", 9.0, shape=(4, 32, 4096)),  # another shape
+        _row("SpikingJelly 2.0.0 LIFNode(m)", 3.0),
+        _row("SpikingJelly 2.0.0 LIFNode(m, cupy)", 2.0),
+        _row("snnTorch 1.0.0 Leaky (loop)", 0.5),  # faster, but not SpikingJelly
+    ]
+    t = nb.gpu_target(rows)
+    assert t["spikingjelly_fastest"] == "SpikingJelly 2.0.0 LIFNode(m, cupy)"
+    assert t["speedup_fwd_bwd"] == pytest.approx(2.0) and t["met"] is True
+    rows[0].fwd_bwd_ms = 1.6
+    assert nb.gpu_target(rows)["met"] is False
+    rows[3].status = rows[4].status = "error: x"
+    missing = nb.gpu_target(rows)
+    assert missing["met"] is None and "SpikingJelly" in missing["reason"]
+
+
+def test_cuda_report_has_gpu_columns_and_the_target_line():
+    dev = bd.CudaBenchDevice()
+    rows = [
+        _row("spikeforge torch", 4.0),
+        _row("spikeforge triton", 1.0),
+        _row("SpikingJelly 2.0.0 LIFNode(m)", 3.0),
+        nb.Row(list(nb.GPU_TARGET_SHAPE), "Norse LIF (module)", status="not installed (x)"),
+    ]
+    key = "x".join(map(str, nb.GPU_TARGET_SHAPE))
+    bound = dict.fromkeys(
+        (
+            "copy_ms",
+            "bandwidth_GBps",
+            "fwd_bound_ms",
+            "fwd_bwd_bound_ms",
+            "dram_bandwidth_GBps",
+            "fwd_bound_dram_ms",
+            "fwd_bwd_bound_dram_ms",
+        ),
+        1.0,
+    )
+    info = nb.machine_info() | {
+        "gpu": "Test GPU",
+        "gpu_capability": "9.0",
+        "gpu_multiprocessors": 132,
+        "gpu_memory_GiB": 79.6,
+        "cuda_runtime": "12.8",
+        "cuda_driver_api": "12.8",
+        "nvidia_driver": None,
+        "triton": "3.9.0",
+    }
+    targets = nb._targets(rows, {key: bound}, f"spikeforge {dev.fused_backend}")
+    assert targets[0]["speedup_fwd_bwd"] == pytest.approx(3.0)
+    text = nb._report(info, rows, {key: bound}, targets, dev, dev.target(rows))
+    assert "(CUDA)" in text and "Test GPU" in text and "first call fwd+bwd" in text
+    assert "not run: it takes CPU tensors only" in text
+    assert "= 3.00× — **met**" in text
+    main_table = [line for line in text.splitlines() if line.startswith(f"| {key} | ")][:4]
+    header = next(line for line in text.splitlines() if line.startswith("| shape | impl"))
+    assert {line.count("|") for line in main_table} == {header.count("|")}
+
+
+def test_neuron_benchmark_quick_run_writes_json(monkeypatch, tmp_path):
+    """The benchmark runs end to end on a tiny shape; missing peers are reported as such."""
+    monkeypatch.setattr(nb, "QUICK_SHAPES", [(3, 2, 64)])
+    monkeypatch.setattr(nb, "DRAM_PROBE_ELEMENTS", 1 << 20)
+    monkeypatch.setattr(
+        nb,
+        "implementations",
+        lambda: [li._ours("cpu"), ("Peer X", "not installed (test)")],
+    )
+    path = tmp_path / "out.json"
+    text = nb.run(quick=True, json_path=str(path))
+    data = json.loads(path.read_text())
+    assert "spikeforge cpu" in text and "not installed (test)" in text
+    assert data["machine"]["torch"] == torch.__version__
+    ours = data["results"][0]
+    assert ours["status"] == "ok" and ours["spikes_match"] == 1.0
+    assert ours["saved_bytes_per_step"] > 0
