@@ -81,7 +81,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     hybrid_final, hybrid_seconds, _ = _train(hybrid_config, hybrid_overrides)
     commands.append(
         f"spikeforge train --config configs/{stem}_hybrid.yaml "
-        f'"model.kwargs={{checkpoint: runs/{stem}-ann/best.pt, learn_threshold: true}}"'
+        f'"model.kwargs={{checkpoint: runs/{ann_cfg.train.run_name}/best.pt, '
+        f'learn_threshold: true}}"'
     )
 
     # 4. the same SNN from scratch at T=4, BPTT, epochs = ANN + hybrid epochs
@@ -144,7 +145,7 @@ def markdown(result: dict[str, Any]) -> str:
         "",
         f"ANN `{ann['model']}` ({ann['epochs']} epochs, {ann['train_seconds']} s): "
         f"**{ann['accuracy']:.4f}** test accuracy"
-        + (f" (conversion table on the first {conv['test_samples']} test samples: "
+        + (f" (conversion table on {conv['test_samples']} test samples, a seeded random subset: "
            f"ANN {conv['ann_accuracy']:.4f})" if result["test_subset"] else "")
         + ".",
         f"Conversion: {conv['conversion'].get('calibration')} on "
@@ -193,7 +194,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--dataset", default="digits", choices=sorted(CONFIG_STEM))
     parser.add_argument("--timesteps", type=int, nargs="+", default=[8, 16, 32, 64, 128, 256])
-    parser.add_argument("--test-samples", type=int, help="conversion table on the first N")
+    parser.add_argument("--test-samples", type=int, help="conversion table on N test images")
     parser.add_argument("--threads", type=int, default=1, help="torch intra-op threads")
     parser.add_argument("--run-dir", default="runs/bench-conversion")
     parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results"))

@@ -34,3 +34,21 @@ def test_unknown_keys_and_sections_list_valid_ones(tmp_path):
 def test_round_trip_through_dict():
     config = load_config(None, ["train.epochs=2"])
     assert config_from_dict(config.to_dict()) == config
+
+
+def test_every_shipped_config_loads():
+    """configs/*.yaml: training configs parse as Config, lasnn_* as pipeline configs."""
+    from pathlib import Path
+
+    import yaml
+
+    from spikeforge.pipelines.lasnn import load_pipeline_config
+
+    paths = sorted((Path(__file__).resolve().parents[1] / "configs").glob("*.yaml"))
+    assert len(paths) >= 15
+    for path in paths:
+        if path.name.startswith("lasnn_"):
+            dataset = yaml.safe_load(path.read_text())["dataset"]
+            assert load_pipeline_config(dataset, path=path)["variants"], path.name
+        else:
+            assert load_config(path).data.name, path.name

@@ -205,7 +205,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--per-channel", action="store_true", help="one threshold per channel")
     p.add_argument("--calibration-samples", type=int, default=1024)
     p.add_argument("--maxpool", default="avg", choices=["avg", "spiking", "error"])
-    p.add_argument("--test-samples", type=int, help="evaluate on the first N test samples")
+    p.add_argument("--test-samples", type=int, help="evaluate on N test samples (seeded sample)")
     p.add_argument(
         "--energy-samples", type=int, default=32, help="test images for energy per T (0: skip)"
     )
