@@ -13,7 +13,7 @@ r"""The three-stage LaSNN pipeline (Hong et al., 2023; METHODS §7.3) as one res
    listed in the pipeline config, ``configs/lasnn_<dataset>.yaml``).
 
 It ends with one comparison table (accuracy, T, firing rate, energy per inference in µJ
-from :func:`~spikeforge.analysis.estimate_energy`), written to ``RUN/results.json``,
+from :func:`~spikeforge.analysis.measure_inference`), written to ``RUN/results.json``,
 ``RUN/results.md`` and ``RUN/report.html``.
 
 Resuming: a stage is finished when its ``result.json`` (``conversion.json`` for the
@@ -28,10 +28,10 @@ intermediate ANN (the LaSNN initialisation); ``random`` = the same architecture 
 freshly initialised intermediate ANN, with its thresholds set by the same max
 calibration (so the random network is not silent at the start).
 
-Energy of converted networks: a converted layer emits ``λ·S``; for counting, the network
-is rewritten to the equivalent one with binary spikes (``V_th = 1`` and the weights
-rescaled by ``λ_{l-1}/λ_l``, METHODS §6), checked to give the same outputs, so that
-operations on spikes are counted as accumulates.
+Energy (:func:`~spikeforge.analysis.measure_inference`): a converted layer emits
+``λ·S`` and the VGG/csnn twins average-pool spikes; the op counter follows both as spike
+events (one accumulate per spike and fan-out), so only the analog first layer costs MACs.
+Measured on a seeded random sample of test images.
 """
 
 from __future__ import annotations
