@@ -244,3 +244,23 @@ def test_per_channel_scaled_spikes_are_accumulates(generator):
     (rec,) = count_operations(model, x).records
     # 1×1 conv: each spike reaches the 2 output channels.
     assert rec.kind == AC and rec.sops == 2 * int(x.sum())
+
+
+def test_scaling_spike_counts_scales_the_value_of_one_spike(generator):
+    # avg-pooled spikes (one spike = 1/4) times 3: one spike is worth 3/4 afterwards.
+    x = spikes(generator, p=0.05)
+    model = pooled_then_linear(lambda s: fold(nn.AvgPool2d(2))(s) * 3.0)
+    model(x)
+    (rec,) = count_operations(model, x).records
+    assert rec.kind == AC and rec.sops == 5 * int(x.sum())
+
+
+def test_scaling_counts_of_unknown_spike_value_keeps_them_events(generator):
+    # A [C, 1, 1] scale leaves the value of one spike unknown to the counter; a further
+    # uniform scaling must not invent one (the smallest nonzero value is used instead).
+    x = spikes(generator, p=0.05)
+    per_channel = torch.full((4, 1, 1), 0.5)
+    model = pooled_then_linear(lambda s: fold(nn.AvgPool2d(2))(s * per_channel) * 3.0)
+    model(x)
+    (rec,) = count_operations(model, x).records
+    assert rec.kind == AC and rec.sops == 5 * int(x.sum())

@@ -300,9 +300,10 @@ def _carried_events(
             small = not isinstance(other, torch.Tensor) or other.numel() < out.numel()
             if kind is not None and small:
                 factor = _scale(other)
-                if factor is not None and quantum is not None:
-                    factor = quantum * factor if name == "mul" else quantum / factor
-                return kind, abs(factor) if factor is not None else None
+                if factor is None or quantum is None or factor == 0:
+                    return kind, None  # per-channel scale or unknown quantum
+                scaled = quantum * factor if name == "mul" else quantum / factor
+                return kind, abs(scaled)
         return None
     tensors = [a for a in args if isinstance(a, torch.Tensor)]
     tensors += [t for a in args if isinstance(a, list | tuple) for t in a
