@@ -15,24 +15,11 @@ from spikeforge.methods.hybrid import load_ann
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
-@pytest.fixture(scope="module")
-def ann_checkpoint(tmp_path_factory) -> Path:
-    run_dir = tmp_path_factory.mktemp("runs")
-    overrides = ["train.epochs=3", "train.progress=false", f"train.run_dir={run_dir}"]
-    train(load_config(CONFIGS / "digits_ann.yaml", overrides))
-    return run_dir / "digits-ann" / "best.pt"
-
-
-def test_one_long_run_gives_every_shorter_t(ann_checkpoint):
-    ann, _, train_set, test_set = load_ann(ann_checkpoint)
+def test_one_long_run_gives_every_shorter_t(digits_ann_checkpoint):
+    ann, _, train_set, test_set = load_ann(digits_ann_checkpoint)
     calibration = torch.stack([train_set[i][0] for i in range(128)])
     snn = convert(ann, calibration, "max")
     result = accuracy_vs_timesteps(snn, test_set, (3, 8), batch_size=50, chunk=3, limit=120)
@@ -57,14 +44,14 @@ def test_one_long_run_gives_every_shorter_t(ann_checkpoint):
 
 
 def test_convert_command_prints_the_table_and_writes_json_and_plot(
-    ann_checkpoint, tmp_path, capsys
+    digits_ann_checkpoint, tmp_path, capsys
 ):
     out_json, out_svg = tmp_path / "c.json", tmp_path / "c.svg"
     code = main(
         [
             "convert",
             "--checkpoint",
-            str(ann_checkpoint),
+            str(digits_ann_checkpoint),
             "--timesteps",
             "4",
             "32",

@@ -12,20 +12,7 @@ from spikeforge.models import create
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
-@pytest.fixture(scope="module")
-def ann_checkpoint(tmp_path_factory) -> Path:
-    run_dir = tmp_path_factory.mktemp("runs")
-    overrides = ["train.epochs=3", "train.progress=false", f"train.run_dir={run_dir}"]
-    train(load_config(CONFIGS / "digits_ann.yaml", overrides))
-    return run_dir / "digits-ann" / "best.pt"
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _hybrid_overrides(checkpoint: Path, run_dir: Path, *extra: str) -> list[str]:
@@ -37,10 +24,10 @@ def _hybrid_overrides(checkpoint: Path, run_dir: Path, *extra: str) -> list[str]
     ]
 
 
-def test_hybrid_fine_tuning_keeps_or_improves_accuracy_at_t4(ann_checkpoint, tmp_path):
+def test_hybrid_fine_tuning_keeps_or_improves_accuracy_at_t4(digits_ann_checkpoint, tmp_path):
     config = load_config(
         CONFIGS / "digits_hybrid.yaml",
-        _hybrid_overrides(ann_checkpoint, tmp_path, "train.epochs=2"),
+        _hybrid_overrides(digits_ann_checkpoint, tmp_path, "train.epochs=2"),
     )
     assert config.data.timesteps == 4
     trainer = make_trainer(config, tmp_path / "probe")
@@ -54,11 +41,15 @@ def test_hybrid_fine_tuning_keeps_or_improves_accuracy_at_t4(ann_checkpoint, tmp
     assert any(moved)  # learnable thresholds were trained
 
 
-def test_fixed_thresholds_and_resume(ann_checkpoint, tmp_path):
+def test_fixed_thresholds_and_resume(digits_ann_checkpoint, tmp_path):
     overrides = _hybrid_overrides(
-        ann_checkpoint, tmp_path, "train.max_steps=3", "train.checkpoint_every=3", "train.epochs=1"
+        digits_ann_checkpoint,
+        tmp_path,
+        "train.max_steps=3",
+        "train.checkpoint_every=3",
+        "train.epochs=1",
     )
-    overrides[0] = f"model.kwargs={{checkpoint: '{ann_checkpoint}', calibration: max}}"
+    overrides[0] = f"model.kwargs={{checkpoint: '{digits_ann_checkpoint}', calibration: max}}"
     config = load_config(CONFIGS / "digits_hybrid.yaml", overrides)
     trainer, _ = train(config)
     assert not any(n.endswith("scale") for n, _ in trainer.model.named_parameters())
@@ -66,15 +57,15 @@ def test_fixed_thresholds_and_resume(ann_checkpoint, tmp_path):
     assert resumed.position.step == 5
 
 
-def test_hybrid_needs_a_converted_model_with_if_neurons(ann_checkpoint, tmp_path):
+def test_hybrid_needs_a_converted_model_with_if_neurons(digits_ann_checkpoint, tmp_path):
     method = METHODS.create("hybrid", objective="ce_membrane")
     assert isinstance(method, HybridMethod)
     with pytest.raises(TypeError, match="model.name=converted"):
         method(create("csnn_tiny"), torch.rand(2, 3, 1, 8, 8), torch.zeros(3, dtype=torch.long))
     with pytest.raises(ValueError, match="converted neurons must be one of if, lif, plif"):
-        create("converted", checkpoint=str(ann_checkpoint), neuron="alif")
+        create("converted", checkpoint=str(digits_ann_checkpoint), neuron="alif")
     with pytest.raises(ValueError, match="input_size"):
-        create("converted", checkpoint=str(ann_checkpoint), input_size=28)
+        create("converted", checkpoint=str(digits_ann_checkpoint), input_size=28)
 
 
 def test_converted_template_without_checkpoint_and_leaky_neurons():

@@ -21,17 +21,11 @@ TINY = [
 ]
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")
-def tiny_run(tmp_path_factory):
-    torch.set_num_threads(1)
+def tiny_run(tmp_path_factory, one_thread):
     run_dir = tmp_path_factory.mktemp("lasnn") / "run"
     return run_lasnn("digits", run_dir=run_dir, overrides=TINY, log=None)
 
