@@ -20,10 +20,8 @@ recorded because other processes on a small shared machine distort the numbers.
 from __future__ import annotations
 
 import argparse
-import datetime
 import json
 import os
-import platform
 import statistics
 import sys
 import time
@@ -35,6 +33,7 @@ import torch
 from torch import nn
 
 from ..neurons import IPSU, LIF, PSN, PSU, RPSU, MaskedPSN, ParaLIF, SlidingPSN
+from .device import machine_info
 
 FULL = {"B": 32, "N": 4096, "T": [4, 8, 16, 32, 64], "repeats": 5}
 QUICK = {"B": 16, "N": 1024, "T": [4, 16, 64], "repeats": 3}
@@ -78,28 +77,6 @@ def _spikingjelly() -> list[tuple[str, Factory | str]]:
         (names[1], masked),
         (names[2], lambda T: neuron.SlidingPSN(k=SLIDING_K, step_mode="m")),
     ]
-
-
-def machine_info() -> dict[str, Any]:
-    """CPU model, cores, torch version and threads, date, load average."""
-    model = platform.processor() or platform.machine()
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    model = line.split(":", 1)[1].strip()
-                    break
-    except OSError:
-        pass
-    return {
-        "cpu_model": model,
-        "cores": os.cpu_count(),
-        "torch": torch.__version__,
-        "torch_threads": torch.get_num_threads(),
-        "python": platform.python_version(),
-        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-        "loadavg_start": list(os.getloadavg()) if hasattr(os, "getloadavg") else [],
-    }
 
 
 def _times_ms(fn: Callable[[], Any], repeats: int) -> list[float]:
