@@ -49,8 +49,8 @@ def assert_matches_reference(backend, x, v0, make_params, dtype, seed=99):
     """``backend`` vs ``"torch"``: spikes bit-identical, final v and every gradient
     within :data:`TOL` of ``dtype``, the same gradients present."""
     gen = torch.Generator().manual_seed(seed)
-    gs = torch.randn(x.shape, generator=gen, dtype=dtype)
-    gv = torch.randn(v0.shape, generator=gen, dtype=dtype)
+    gs = torch.randn(x.shape, generator=gen, dtype=dtype).to(x.device)
+    gv = torch.randn(v0.shape, generator=gen, dtype=dtype).to(x.device)
     s_ref, v_ref, g_ref = run_lif("torch", x, v0, make_params, (gs, gv))
     s_new, v_new, g_new = run_lif(backend, x, v0, make_params, (gs, gv))
     assert torch.equal(s_ref, s_new), "spikes differ"

@@ -7,6 +7,14 @@ with numpy, one IEEE rounding per operation, so spikes must be bit-identical to 
 reference. Shapes stay small: the interpreter costs tens of milliseconds per launch.
 A separate test compiles the kernels for a real GPU (sm_90) without one, so a kernel
 that only the interpreter accepts fails here too.
+
+Tests that take the ``target`` fixture run once per target: ``interpreter`` (CPU
+tensors, always) and, where torch sees a CUDA GPU, ``cuda`` (the compiled kernels on
+CUDA tensors against the torch reference on the same GPU). So on a GPU machine
+``pytest tests/test_kernels_triton.py`` checks the whole equivalence grid compiled.
+Where the installed Triton's interpreter cannot run the kernels (Triton < 3.7 with
+numpy >= 2.4, see :func:`~spikeforge.kernels.triton.lif.interpreter_reason`), the
+interpreted runs are skipped with that reason and the compiled ones still run.
 """
 
 from __future__ import annotations
@@ -38,13 +46,34 @@ HALF_TOL = {
 }
 
 
+TARGETS = ["interpreter", *(["cuda"] if torch.cuda.is_available() else [])]
+
+
 @pytest.fixture(autouse=True)
-def _interpret(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Interpreted kernels accept CPU tensors; monkeypatch restores the variable."""
+def _interpret(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Interpreted kernels accept CPU tensors; monkeypatch restores the variable. Tests
+    that need no interpreter are marked ``no_interpreter``; compiled runs unset it."""
     monkeypatch.setenv("TRITON_INTERPRET", "1")
+    callspec = getattr(request.node, "callspec", None)
+    compiled = callspec is not None and callspec.params.get("target") == "cuda"
+    if not compiled and request.node.get_closest_marker("no_interpreter") is None:
+        reason = tlif.interpreter_reason()
+        if reason is not None:
+            pytest.skip(reason)
+
+
+@pytest.fixture(params=TARGETS)
+def target(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> torch.device:
+    """The device the kernel runs on: CPU tensors in the interpreter, or a CUDA GPU with
+    the compiled kernels (``TRITON_INTERPRET`` unset)."""
+    if request.param == "cuda":
+        monkeypatch.delenv("TRITON_INTERPRET")
+        return torch.device("cuda")
+    return torch.device("cpu")
 
 
 def _compare(x, v0, make_params, dtype):
+    """``x``, ``v0`` and the parameters of ``make_params`` on the target device."""
     calls = tlif.CALLS["forward"], tlif.CALLS["backward"]
     assert_matches_reference("triton", x, v0, make_params, dtype)
     assert (tlif.CALLS["forward"], tlif.CALLS["backward"]) == (calls[0] + 1, calls[1] + 1)
@@ -56,7 +85,7 @@ def _compare(x, v0, make_params, dtype):
     list(itertools.product(CHARGES, RESETS, [False, True])),
     ids=lambda v: str(v),
 )
-def test_matches_reference_with_tensor_parameters(charge, reset, detach, surrogate):
+def test_matches_reference_with_tensor_parameters(charge, reset, detach, surrogate, target):
     """PLIF inv_tau = sigmoid(w) (0-dim), a per-neuron learnable threshold and graded
     spikes; float64 for all combinations, float32 on half of them (alternating)."""
     gen = torch.Generator().manual_seed(7)
@@ -72,9 +101,9 @@ def test_matches_reference_with_tensor_parameters(charge, reset, detach, surroga
         g = torch.rand(N, generator=gen, dtype=dtype) + 0.5
 
         def make_params(w=w, th=th, g=g):
-            w_ = w.clone().requires_grad_(True)
-            th_ = th.clone().requires_grad_(True)
-            g_ = g.clone().requires_grad_(True)
+            w_ = w.to(target, copy=True).requires_grad_(True)
+            th_ = th.to(target, copy=True).requires_grad_(True)
+            g_ = g.to(target, copy=True).requires_grad_(True)
             p = LIFParameters(
                 charge=charge[0],
                 decay_input=charge[1],
@@ -88,17 +117,17 @@ def test_matches_reference_with_tensor_parameters(charge, reset, detach, surroga
             )
             return p, [w_, th_, g_]
 
-        _compare(x, v0, make_params, dtype)
+        _compare(x.to(target), v0.to(target), make_params, dtype)
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64], ids=["f32", "f64"])
 @pytest.mark.parametrize("surrogate", SURROGATES, ids=lambda s: type(s).__name__)
 @pytest.mark.parametrize(("charge", "reset"), list(itertools.product(CHARGES, RESETS)))
-def test_matches_reference_with_float_parameters(charge, reset, surrogate, dtype):
+def test_matches_reference_with_float_parameters(charge, reset, surrogate, dtype, target):
     """The common path: scalar τ and V_th, gradients w.r.t. the input and v0 only."""
     gen = torch.Generator().manual_seed(3)
-    x = torch.randn(8, 2, 13, generator=gen, dtype=dtype) * 1.5 + 0.3
-    v0 = torch.zeros(2, 13, dtype=dtype)
+    x = (torch.randn(8, 2, 13, generator=gen, dtype=dtype) * 1.5 + 0.3).to(target)
+    v0 = torch.zeros(2, 13, dtype=dtype, device=target)
 
     def make_params():
         p = LIFParameters(
@@ -114,7 +143,11 @@ def test_matches_reference_with_float_parameters(charge, reset, surrogate, dtype
     _compare(x, v0, make_params, dtype)
 
 
-@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(
+    max_examples=12,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
 @given(
     shape=st.lists(st.integers(1, 7), min_size=2, max_size=5),
     charge=st.sampled_from(CHARGES),
@@ -127,7 +160,7 @@ def test_matches_reference_with_float_parameters(charge, reset, surrogate, dtype
     seed=st.integers(0, 2**16),
 )
 def test_random_shapes_and_parameter_shapes(
-    shape, charge, reset, detach, surrogate, tensor_tau, tensor_th, f64, seed
+    shape, charge, reset, detach, surrogate, tensor_tau, tensor_th, f64, seed, target
 ):
     """Neuron counts around the (shrunk) block size: several programs and a partial one."""
     dtype = torch.float64 if f64 else torch.float32
@@ -155,7 +188,7 @@ def test_random_shapes_and_parameter_shapes(
             if base is None:
                 vals.append(value)
             else:
-                leaf = base.clone().requires_grad_(True)
+                leaf = base.to(target, copy=True).requires_grad_(True)
                 leaves.append(leaf)
                 vals.append(leaf)
         p = LIFParameters(
@@ -170,12 +203,13 @@ def test_random_shapes_and_parameter_shapes(
         return p, leaves
 
     with pytest.MonkeyPatch.context() as mp:  # hypothesis reruns the body: no fixture
-        mp.setenv("TRITON_INTERPRET", "1")
+        if target.type == "cpu":
+            mp.setenv("TRITON_INTERPRET", "1")
         mp.setenv("SPIKEFORGE_TRITON_BLOCK", "32")
-        _compare(x, v0, make_params, dtype)
+        _compare(x.to(target), v0.to(target), make_params, dtype)
 
 
-def test_per_channel_parameters_on_conv_shaped_input(monkeypatch):
+def test_per_channel_parameters_on_conv_shaped_input(monkeypatch, target):
     """[T, B, C, H, W] with inv_tau and v_th of shape [C, 1, 1]: per-channel gradients;
     N = 2·3·5·7 = 210 neurons is no multiple of the 64-neuron block."""
     monkeypatch.setenv("SPIKEFORGE_TRITON_BLOCK", "64")
@@ -185,16 +219,17 @@ def test_per_channel_parameters_on_conv_shaped_input(monkeypatch):
     w = torch.randn(3, 1, 1, generator=gen, dtype=torch.float64)
 
     def make_params():
-        w_ = w.clone().requires_grad_(True)
-        th_ = torch.tensor([0.8, 1.0, 1.2], dtype=torch.float64).view(3, 1, 1).requires_grad_()
+        w_ = w.to(target, copy=True).requires_grad_(True)
+        th_ = torch.tensor([0.8, 1.0, 1.2], dtype=torch.float64, device=target)
+        th_ = th_.view(3, 1, 1).requires_grad_()
         p = LIFParameters(inv_tau=torch.sigmoid(w_), v_th=th_, reset="subtract")
         return p, [w_, th_]
 
-    _compare(x, v0, make_params, torch.float64)
+    _compare(x.to(target), v0.to(target), make_params, torch.float64)
 
 
 @pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16], ids=["f16", "bf16"])
-def test_half_precision_computes_in_float32(dtype, monkeypatch):
+def test_half_precision_computes_in_float32(dtype, monkeypatch, target):
     """float16 / bfloat16 in, float32 registers inside: spikes equal the reference run in
     float32 on the same values; outputs and gradients are that result rounded once."""
     monkeypatch.setenv("SPIKEFORGE_TRITON_BLOCK", "64")
@@ -203,6 +238,7 @@ def test_half_precision_computes_in_float32(dtype, monkeypatch):
     v0 = (torch.randn(4, 37, generator=gen) * 0.2).to(dtype)
     th = (torch.rand(37, generator=gen) * 0.5 + 0.7).to(dtype)
     gs = torch.randn(x.shape, generator=gen).to(dtype)
+    x, v0, th, gs = (t.to(target) for t in (x, v0, th, gs))
 
     def run(backend, cast):
         x_ = x.to(cast).requires_grad_(True)
@@ -230,11 +266,11 @@ def test_half_precision_computes_in_float32(dtype, monkeypatch):
 
 
 @pytest.mark.parametrize("which", ["spikes", "v", "both"])
-def test_gradient_of_spikes_only_or_final_state_only(which):
+def test_gradient_of_spikes_only_or_final_state_only(which, target):
     """Backward gets ``None`` for an unused output (no zero tensor is made for it)."""
     gen = torch.Generator().manual_seed(21)
-    x = torch.randn(6, 3, 17, generator=gen, dtype=torch.float64) + 0.4
-    v0 = torch.randn(3, 17, generator=gen, dtype=torch.float64) * 0.1
+    x = (torch.randn(6, 3, 17, generator=gen, dtype=torch.float64) + 0.4).to(target)
+    v0 = (torch.randn(3, 17, generator=gen, dtype=torch.float64) * 0.1).to(target)
     out = {}
     for backend in ("torch", "triton"):
         x_ = x.clone().requires_grad_(True)
@@ -247,18 +283,22 @@ def test_gradient_of_spikes_only_or_final_state_only(which):
         torch.testing.assert_close(a, b, **TOL[torch.float64])
 
 
-def test_single_step_single_neuron_and_non_contiguous_input(monkeypatch):
+def test_single_step_single_neuron_and_non_contiguous_input(monkeypatch, target):
     monkeypatch.setenv("SPIKEFORGE_TRITON_BLOCK", "16")
-    make = lambda: (LIFParameters(reset="subtract", v_th=torch.tensor(0.7)), [])  # noqa: E731
-    _compare(torch.tensor([[1.0]]), torch.zeros(1), make, torch.float32)
+
+    def make():
+        return LIFParameters(reset="subtract", v_th=torch.tensor(0.7, device=target)), []
+
+    one = torch.tensor([[1.0]], device=target)
+    _compare(one, torch.zeros(1, device=target), make, torch.float32)
     base = torch.randn(5, 4, 40, generator=torch.Generator().manual_seed(5)) + 0.5
-    x = base.transpose(0, 1)  # [B, T, N] stored, [T, B, N] seen
+    x = base.to(target).transpose(0, 1)  # [B, T, N] stored, [T, B, N] seen
     assert not x.is_contiguous()
-    _compare(x, torch.zeros(5, 40), make, torch.float32)
+    _compare(x, torch.zeros(5, 40, device=target), make, torch.float32)
 
 
-def test_streaming_two_halves_equals_whole():
-    x = torch.randn(8, 3, 20, generator=torch.Generator().manual_seed(9)) + 0.5
+def test_streaming_two_halves_equals_whole(target):
+    x = (torch.randn(8, 3, 20, generator=torch.Generator().manual_seed(9)) + 0.5).to(target)
     p = LIFParameters(reset="subtract")
     s_all, st_all = lif_sequence(x, p=p, backend="triton")
     s1, st1 = lif_sequence(x[:3], p=p, backend="triton")
@@ -288,6 +328,7 @@ def test_triton_path_runs_for_triton_and_auto():
     assert tlif.CALLS["forward"] == f0 + 1
 
 
+@pytest.mark.no_interpreter
 def test_without_interpreter_cpu_tensors_get_the_reason_and_auto_falls_back(monkeypatch):
     monkeypatch.delenv("TRITON_INTERPRET")
     x = torch.randn(3, 2, 4)
@@ -307,11 +348,43 @@ def test_without_interpreter_cpu_tensors_get_the_reason_and_auto_falls_back(monk
         lif_sequence(x, p=p, backend="triton")
 
 
+@pytest.mark.no_interpreter
 def test_missing_triton_is_the_first_reason(monkeypatch):
     monkeypatch.setitem(sys.modules, "triton", None)  # what `import triton` then refuses
     assert supports(torch.randn(3, 2, 4), LIFParameters()) == "triton is not installed"
     with pytest.raises(ValueError, match="triton is not installed"):
         lif_sequence(torch.randn(3, 2, 4), backend="triton")
+
+
+@pytest.mark.no_interpreter
+@pytest.mark.parametrize("version", ["3.6.0", "3.7.0", "3.9.0+git5"])
+def test_interpreter_reason_names_old_triton_with_strict_numpy(version, monkeypatch):
+    """Triton < 3.7's interpreter fails where numpy refuses ``int()`` of a one-element
+    array; then ``supports`` gives that reason for CPU tensors and ``auto`` moves on."""
+    import numpy as np
+
+    monkeypatch.setattr(triton, "__version__", version)
+    tlif.interpreter_reason.cache_clear()
+    try:
+        reason = tlif.interpreter_reason()
+    finally:
+        tlif.interpreter_reason.cache_clear()  # the real version again for later tests
+    try:
+        int(np.ones(1))  # type: ignore[arg-type]
+        strict = False
+    except TypeError:
+        strict = True
+    if version == "3.6.0" and strict:
+        assert reason is not None and "Triton 3.6.0" in reason and "3.7" in reason
+        monkeypatch.setattr(tlif, "interpreter_reason", lambda: reason)
+        x = torch.randn(3, 2, 4)
+        assert supports(x, LIFParameters()) == reason
+        assert dispatch("lif", "auto", x, LIFParameters()) is not lif_sequence_triton
+        with pytest.raises(ValueError, match="interpreter cannot run"):
+            lif_sequence(x, backend="triton")
+    else:
+        assert reason is None
+    assert tlif._version_tuple("3.10.1rc2+abc") == (3, 10, 1)
 
 
 class _MySurrogate(Surrogate):
@@ -367,12 +440,12 @@ def test_saves_no_new_tensor_for_backward():
     ],
     ids=["LIF", "PLIF-per-channel", "IF"],
 )
-def test_neuron_modules_reach_the_kernel_through_the_dispatch_table(make):
+def test_neuron_modules_reach_the_kernel_through_the_dispatch_table(make, target):
     """``LIF(backend="triton")`` runs this kernel and matches ``backend="torch"``."""
     torch.manual_seed(0)
-    ref, tri = make("torch"), make("triton")
+    ref, tri = make("torch").to(target), make("triton").to(target)
     tri.load_state_dict(ref.state_dict())
-    x = torch.randn(5, 2, 4, 3, 3) + 0.6
+    x = (torch.randn(5, 2, 4, 3, 3) + 0.6).to(target)
     outs = []
     for module in (ref, tri):
         x_ = x.clone().requires_grad_(True)
@@ -380,7 +453,7 @@ def test_neuron_modules_reach_the_kernel_through_the_dispatch_table(make):
         y = module(x_)
         assert tlif.CALLS["forward"] == f0 + (module is tri)
         params = list(module.parameters())
-        weights = torch.linspace(-1, 1, y.numel()).view_as(y)
+        weights = torch.linspace(-1, 1, y.numel(), device=target).view_as(y)
         grads = torch.autograd.grad((y * weights).sum(), [x_, *params])
         outs.append((y.detach(), grads))
     assert torch.equal(outs[0][0], outs[1][0])
@@ -388,14 +461,15 @@ def test_neuron_modules_reach_the_kernel_through_the_dispatch_table(make):
         torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-5)
 
 
-def test_empty_batch():
-    x = torch.randn(3, 0, 4, requires_grad=True)
+def test_empty_batch(target):
+    x = torch.randn(3, 0, 4, device=target, requires_grad=True)
     s, state = lif_sequence(x, backend="triton")
     assert s.shape == (3, 0, 4) and state.v.shape == (0, 4)
     (g,) = torch.autograd.grad(s.sum() + state.v.sum(), x)
     assert g.shape == x.shape
 
 
+@pytest.mark.no_interpreter
 def test_block_shrinks_until_a_gpu_has_enough_programs(monkeypatch):
     monkeypatch.setattr(tlif, "_multiprocessors", lambda index: 100)
     cuda = torch.device("cuda", 0)
@@ -431,6 +505,7 @@ def _compile_for_gpu(kernels, name, dtype, constants):
     return triton.compile(src, target=GPUTarget("cuda", 90, 32), options=options).asm["ptx"]
 
 
+@pytest.mark.no_interpreter
 def test_kernels_compile_for_a_real_gpu(monkeypatch):
     """The interpreter is lenient (numpy types, python control flow); the compiler is not.
     Compile forward and backward for sm_90 in every dtype, and check that no fused
@@ -463,6 +538,7 @@ TOL_GPU = {torch.float32: {"rtol": 1e-5, "atol": 1e-4}, **HALF_TOL}
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+@pytest.mark.no_interpreter
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float16, torch.bfloat16])
 def test_compiled_kernel_on_gpu(dtype, monkeypatch):
     """On a GPU: the compiled kernel against the float32 reference on the same device."""

@@ -41,9 +41,11 @@ from __future__ import annotations
 import contextlib
 import functools
 import importlib.util
+import itertools
 import math
 import os
 import sys
+import warnings
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -82,12 +84,52 @@ def _triton_installed() -> bool:
     return _triton_found()
 
 
+@functools.cache
+def interpreter_reason() -> str | None:
+    """Why Triton's interpreter cannot run these kernels in this environment, else ``None``.
+
+    Before Triton 3.7 the interpreter wraps a scalar argument (the step count ``T``) in a
+    one-element array and takes ``int()`` of it for ``range(T)``; numpy 2.4 and later
+    refuse that conversion. Probed, not guessed from numpy's version.
+    """
+    import numpy as np
+    import triton
+
+    try:
+        with warnings.catch_warnings():  # numpy 1.25-2.3 only warn (a deprecation)
+            warnings.simplefilter("ignore", DeprecationWarning)
+            int(np.ones(1, dtype=np.int64))  # type: ignore[arg-type]
+    except TypeError:
+        if _version_tuple(triton.__version__) < (3, 7):
+            return (
+                f"Triton {triton.__version__}'s interpreter cannot run the triton kernels with "
+                f"numpy {np.__version__} (it calls int() on a one-element array; fixed in "
+                "Triton 3.7): upgrade triton, or run them on a CUDA GPU"
+            )
+    return None
+
+
+def _version_tuple(version: str) -> tuple[int, ...]:
+    """``"3.6.0+git1"`` -> ``(3, 6, 0)``: the leading numeric fields."""
+    fields = []
+    for part in version.split("+")[0].split("."):
+        digits = "".join(itertools.takewhile(str.isdigit, part))
+        if not digits:
+            break
+        fields.append(int(digits))
+    return tuple(fields)
+
+
 def supports(x: torch.Tensor, p: LIFParameters) -> str | None:
     """``None`` if the Triton kernel handles ``x`` with ``p``, else the reason."""
     if not _triton_installed():
         return "triton is not installed"
-    if x.device.type != "cuda" and not _interpreting():
-        return f"input is on {x.device.type}, the triton kernel needs a CUDA tensor"
+    if x.device.type != "cuda":
+        if not _interpreting():
+            return f"input is on {x.device.type}, the triton kernel needs a CUDA tensor"
+        reason = interpreter_reason()
+        if reason is not None:
+            return reason
     if x.dtype not in _DTYPES:
         return f"dtype {x.dtype} is not supported (float16, bfloat16, float32 and float64 are)"
     return dynamics_reason(x, p)
