@@ -3,9 +3,11 @@ backend with the plain-torch reference (spikes identical; state and gradients cl
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 
-from spikeforge.functional.lif import lif_sequence
+from spikeforge.functional.lif import LIFParameters, lif_sequence
 from spikeforge.functional.state import LIFState
 from spikeforge.surrogates import (
     ATan,
@@ -13,6 +15,7 @@ from spikeforge.surrogates import (
     PiecewiseLinear,
     Rectangle,
     Sigmoid,
+    Surrogate,
     Triangle,
 )
 
@@ -59,3 +62,147 @@ def assert_matches_reference(backend, x, v0, make_params, dtype, seed=99):
         assert (a is None) == (b is None), f"gradient {i}: presence differs"
         if a is not None:
             torch.testing.assert_close(a, b, **TOL[dtype], msg=lambda m, i=i: f"grad {i}: {m}")
+
+
+# --- the grid's cases, shared by the kernel test modules --------------------------------
+# Each returns ``(x, v0, make_params)`` on ``device``; ``make_params()`` makes fresh leaf
+# tensors on ``device`` for every run (see :func:`run_lif`).
+
+Case = tuple[torch.Tensor, torch.Tensor, Callable[[], tuple[LIFParameters, list[torch.Tensor]]]]
+
+
+def tensor_parameter_case(
+    charge: tuple[str, bool],
+    reset: str,
+    detach: bool,
+    surrogate: Surrogate,
+    dtype: torch.dtype,
+    *,
+    steps: int,
+    graded: bool,
+    device: torch.device | str = "cpu",
+) -> Case:
+    """PLIF ``inv_tau = sigmoid(w)`` (0-dim), a per-neuron learnable threshold, a negative
+    ``v_reset`` and, with ``graded``, a per-neuron learnable spike scale."""
+    gen = torch.Generator().manual_seed(7)
+    B, N = 3, 11
+    x = torch.randn(steps, B, N, generator=gen, dtype=dtype) * 1.2 + 0.4
+    v0 = torch.randn(B, N, generator=gen, dtype=dtype) * 0.3
+    w = torch.tensor(0.2, dtype=dtype)
+    th = torch.rand(N, generator=gen, dtype=dtype) * 0.6 + 0.6
+    g = torch.rand(N, generator=gen, dtype=dtype) + 0.5 if graded else None
+
+    def make_params():
+        leaves = [t.to(device, copy=True).requires_grad_(True) for t in (w, th, g) if t is not None]
+        p = LIFParameters(
+            charge=charge[0],
+            decay_input=charge[1],
+            inv_tau=torch.sigmoid(leaves[0]),
+            v_th=leaves[1],
+            v_reset=-0.2,
+            reset=reset,
+            detach_reset=detach,
+            surrogate=surrogate,
+            spike_scale=leaves[2] if graded else None,
+        )
+        return p, leaves
+
+    return x.to(device), v0.to(device), make_params
+
+
+def float_parameter_case(
+    charge: tuple[str, bool],
+    reset: str,
+    surrogate: Surrogate,
+    dtype: torch.dtype,
+    *,
+    shape: tuple[int, int, int],
+    device: torch.device | str = "cpu",
+) -> Case:
+    """The common path: float τ and V_th; gradients w.r.t. the input and ``v0`` only."""
+    gen = torch.Generator().manual_seed(3)
+    x = torch.randn(shape, generator=gen, dtype=dtype) * 1.5 + 0.3
+    v0 = torch.zeros(shape[1:], dtype=dtype)
+
+    def make_params():
+        p = LIFParameters(
+            charge=charge[0],
+            decay_input=charge[1],
+            inv_tau=0.3,
+            v_th=0.9,
+            reset=reset,
+            surrogate=surrogate,
+        )
+        return p, []
+
+    return x.to(device), v0.to(device), make_params
+
+
+PARAMETER_KINDS = ["float", "scalar", "last", "full"]
+
+
+def random_case(
+    shape: list[int],
+    charge: tuple[str, bool],
+    reset: str,
+    detach: bool,
+    surrogate: Surrogate,
+    tau_kind: str,
+    th_kind: str,
+    dtype: torch.dtype,
+    seed: int,
+    device: torch.device | str = "cpu",
+) -> Case:
+    """A drawn ``[T, B, ...]`` shape; ``inv_tau`` and ``v_th`` each a float, a 0-dim
+    tensor, one value per last-axis position, or one per neuron (``PARAMETER_KINDS``)."""
+    gen = torch.Generator().manual_seed(seed)
+    x = torch.randn(shape, generator=gen, dtype=dtype) + 0.5
+    v0 = torch.randn(shape[1:], generator=gen, dtype=dtype) * 0.2
+
+    def param(kind: str, value: float) -> torch.Tensor | float:
+        if kind == "float":
+            return value
+        if kind == "scalar":
+            return torch.tensor(value, dtype=dtype)
+        size = shape[-1:] if kind == "last" else shape[1:]
+        return value + 0.1 * torch.rand(size, generator=gen, dtype=dtype)
+
+    tau, th = param(tau_kind, 0.4), param(th_kind, 1.0)
+
+    def make_params():
+        leaves, vals = [], []
+        for value in (tau, th):
+            if isinstance(value, torch.Tensor):
+                value = value.to(device, copy=True).requires_grad_(True)
+                leaves.append(value)
+            vals.append(value)
+        p = LIFParameters(
+            charge=charge[0],
+            decay_input=charge[1],
+            inv_tau=vals[0],
+            v_th=vals[1],
+            reset=reset,
+            detach_reset=detach,
+            surrogate=surrogate,
+        )
+        return p, leaves
+
+    return x.to(device), v0.to(device), make_params
+
+
+def per_channel_case(
+    shape: tuple[int, ...], reset: str, device: torch.device | str = "cpu"
+) -> Case:
+    """``[T, B, C, H, W]`` float64 with ``inv_tau`` (via a sigmoid) and ``v_th`` of shape
+    ``[C, 1, 1]`` (C = 3): their gradients are reduced per channel."""
+    gen = torch.Generator().manual_seed(11)
+    x = torch.randn(shape, generator=gen, dtype=torch.float64) + 0.6
+    v0 = torch.zeros(shape[1:], dtype=torch.float64)
+    w = torch.randn(3, 1, 1, generator=gen, dtype=torch.float64)
+    th = torch.tensor([0.8, 1.0, 1.2], dtype=torch.float64).view(3, 1, 1)
+
+    def make_params():
+        w_, th_ = (t.to(device, copy=True).requires_grad_(True) for t in (w, th))
+        return LIFParameters(inv_tau=torch.sigmoid(w_), v_th=th_, reset=reset), [w_, th_]
+
+    return x.to(device), v0.to(device), make_params

@@ -12,7 +12,17 @@ import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from lif_backends import CHARGES, RESETS, SURROGATES, assert_matches_reference
+from lif_backends import (
+    CHARGES,
+    PARAMETER_KINDS,
+    RESETS,
+    SURROGATES,
+    assert_matches_reference,
+    float_parameter_case,
+    per_channel_case,
+    random_case,
+    tensor_parameter_case,
+)
 from spikeforge.functional.lif import LIFParameters, lif_sequence
 from spikeforge.functional.state import LIFState
 from spikeforge.kernels import dispatch
@@ -41,29 +51,8 @@ def _compare(x, v0, make_params, dtype):
 )
 def test_matches_reference_with_tensor_parameters(charge, reset, detach, surrogate, dtype):
     """PLIF inv_tau = sigmoid(w) (0-dim) and a per-neuron learnable threshold."""
-    gen = torch.Generator().manual_seed(7)
-    T, B, N = 7, 3, 11
-    x = torch.randn(T, B, N, generator=gen, dtype=dtype) * 1.2 + 0.4
-    v0 = torch.randn(B, N, generator=gen, dtype=dtype) * 0.3
-    w = torch.tensor(0.2, dtype=dtype)
-    th = torch.rand(N, generator=gen, dtype=dtype) * 0.6 + 0.6
-
-    def make_params():
-        w_ = w.clone().requires_grad_(True)
-        th_ = th.clone().requires_grad_(True)
-        p = LIFParameters(
-            charge=charge[0],
-            decay_input=charge[1],
-            inv_tau=torch.sigmoid(w_),
-            v_th=th_,
-            v_reset=-0.2,
-            reset=reset,
-            detach_reset=detach,
-            surrogate=surrogate,
-        )
-        return p, [w_, th_]
-
-    _compare(x, v0, make_params, dtype)
+    case = tensor_parameter_case(charge, reset, detach, surrogate, dtype, steps=7, graded=False)
+    _compare(*case, dtype)
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64], ids=["f32", "f64"])
@@ -71,22 +60,7 @@ def test_matches_reference_with_tensor_parameters(charge, reset, detach, surroga
 @pytest.mark.parametrize(("charge", "reset"), list(itertools.product(CHARGES, RESETS)))
 def test_matches_reference_with_float_parameters(charge, reset, surrogate, dtype):
     """The common path: scalar τ and V_th, gradients w.r.t. the input and v0 only."""
-    gen = torch.Generator().manual_seed(3)
-    x = torch.randn(9, 4, 13, generator=gen, dtype=dtype) * 1.5 + 0.3
-    v0 = torch.zeros(4, 13, dtype=dtype)
-
-    def make_params():
-        p = LIFParameters(
-            charge=charge[0],
-            decay_input=charge[1],
-            inv_tau=0.3,
-            v_th=0.9,
-            reset=reset,
-            surrogate=surrogate,
-        )
-        return p, []
-
-    _compare(x, v0, make_params, dtype)
+    _compare(*float_parameter_case(charge, reset, surrogate, dtype, shape=(9, 4, 13)), dtype)
 
 
 @settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -96,69 +70,22 @@ def test_matches_reference_with_float_parameters(charge, reset, surrogate, dtype
     reset=st.sampled_from(RESETS),
     detach=st.booleans(),
     surrogate=st.sampled_from(SURROGATES),
-    tensor_tau=st.sampled_from(["float", "scalar", "last", "full"]),
-    tensor_th=st.sampled_from(["float", "scalar", "last", "full"]),
+    tau_kind=st.sampled_from(PARAMETER_KINDS),
+    th_kind=st.sampled_from(PARAMETER_KINDS),
     f64=st.booleans(),
     seed=st.integers(0, 2**16),
 )
 def test_random_shapes_and_parameter_shapes(
-    shape, charge, reset, detach, surrogate, tensor_tau, tensor_th, f64, seed
+    shape, charge, reset, detach, surrogate, tau_kind, th_kind, f64, seed
 ):
     dtype = torch.float64 if f64 else torch.float32
-    gen = torch.Generator().manual_seed(seed)
-    x = torch.randn(shape, generator=gen, dtype=dtype) + 0.5
-    v0 = torch.randn(shape[1:], generator=gen, dtype=dtype) * 0.2
-
-    def param(kind, value):
-        if kind == "float":
-            return value, None
-        if kind == "scalar":
-            t = torch.tensor(value, dtype=dtype)
-        elif kind == "last":
-            t = value + 0.1 * torch.rand(shape[-1], generator=gen, dtype=dtype)
-        else:
-            t = value + 0.1 * torch.rand(shape[1:], generator=gen, dtype=dtype)
-        return t, t
-
-    tau, th = param(tensor_tau, 0.4), param(tensor_th, 1.0)
-
-    def make_params():
-        leaves = []
-        vals = []
-        for value, base in (tau, th):
-            if base is None:
-                vals.append(value)
-            else:
-                leaf = base.clone().requires_grad_(True)
-                leaves.append(leaf)
-                vals.append(leaf)
-        p = LIFParameters(
-            charge=charge[0],
-            decay_input=charge[1],
-            inv_tau=vals[0],
-            v_th=vals[1],
-            reset=reset,
-            detach_reset=detach,
-            surrogate=surrogate,
-        )
-        return p, leaves
-
-    _compare(x, v0, make_params, dtype)
+    case = random_case(shape, charge, reset, detach, surrogate, tau_kind, th_kind, dtype, seed)
+    _compare(*case, dtype)
 
 
 def test_per_channel_parameters_on_conv_shaped_input():
     """inv_tau of shape [C, 1, 1] on [T, B, C, H, W]: the gradient is reduced per channel."""
-    gen = torch.Generator().manual_seed(11)
-    x = torch.randn(5, 2, 3, 4, 4, generator=gen, dtype=torch.float64) + 0.6
-    v0 = torch.zeros(2, 3, 4, 4, dtype=torch.float64)
-    w = torch.randn(3, 1, 1, generator=gen, dtype=torch.float64)
-
-    def make_params():
-        w_ = w.clone().requires_grad_(True)
-        th_ = torch.tensor([0.8, 1.0, 1.2], dtype=torch.float64).view(3, 1, 1).requires_grad_()
-        return LIFParameters(inv_tau=torch.sigmoid(w_), v_th=th_), [w_, th_]
-
-    _compare(x, v0, make_params, torch.float64)
+    _compare(*per_channel_case((5, 2, 3, 4, 4), "zero"), torch.float64)
 
 
 @pytest.mark.parametrize("stream", ["0", "1"])

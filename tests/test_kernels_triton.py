@@ -29,7 +29,18 @@ from hypothesis import strategies as st
 
 triton = pytest.importorskip("triton")
 
-from lif_backends import CHARGES, RESETS, SURROGATES, TOL, assert_matches_reference  # noqa: E402
+from lif_backends import (  # noqa: E402
+    CHARGES,
+    PARAMETER_KINDS,
+    RESETS,
+    SURROGATES,
+    TOL,
+    assert_matches_reference,
+    float_parameter_case,
+    per_channel_case,
+    random_case,
+    tensor_parameter_case,
+)
 from spikeforge.functional.lif import LIFParameters, lif_sequence  # noqa: E402
 from spikeforge.functional.state import LIFState  # noqa: E402
 from spikeforge.kernels import dispatch  # noqa: E402
@@ -88,36 +99,14 @@ def _compare(x, v0, make_params, dtype):
 def test_matches_reference_with_tensor_parameters(charge, reset, detach, surrogate, target):
     """PLIF inv_tau = sigmoid(w) (0-dim), a per-neuron learnable threshold and graded
     spikes; float64 for all combinations, float32 on half of them (alternating)."""
-    gen = torch.Generator().manual_seed(7)
-    T, B, N = 5, 3, 11
     dtypes = [torch.float64]
     if (CHARGES.index(charge) + RESETS.index(reset) + detach + SURROGATES.index(surrogate)) % 2:
         dtypes.append(torch.float32)
     for dtype in dtypes:
-        x = torch.randn(T, B, N, generator=gen, dtype=dtype) * 1.2 + 0.4
-        v0 = torch.randn(B, N, generator=gen, dtype=dtype) * 0.3
-        w = torch.tensor(0.2, dtype=dtype)
-        th = torch.rand(N, generator=gen, dtype=dtype) * 0.6 + 0.6
-        g = torch.rand(N, generator=gen, dtype=dtype) + 0.5
-
-        def make_params(w=w, th=th, g=g):
-            w_ = w.to(target, copy=True).requires_grad_(True)
-            th_ = th.to(target, copy=True).requires_grad_(True)
-            g_ = g.to(target, copy=True).requires_grad_(True)
-            p = LIFParameters(
-                charge=charge[0],
-                decay_input=charge[1],
-                inv_tau=torch.sigmoid(w_),
-                v_th=th_,
-                v_reset=-0.2,
-                reset=reset,
-                detach_reset=detach,
-                surrogate=surrogate,
-                spike_scale=g_,
-            )
-            return p, [w_, th_, g_]
-
-        _compare(x.to(target), v0.to(target), make_params, dtype)
+        case = tensor_parameter_case(
+            charge, reset, detach, surrogate, dtype, steps=5, graded=True, device=target
+        )
+        _compare(*case, dtype)
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64], ids=["f32", "f64"])
@@ -125,22 +114,8 @@ def test_matches_reference_with_tensor_parameters(charge, reset, detach, surroga
 @pytest.mark.parametrize(("charge", "reset"), list(itertools.product(CHARGES, RESETS)))
 def test_matches_reference_with_float_parameters(charge, reset, surrogate, dtype, target):
     """The common path: scalar τ and V_th, gradients w.r.t. the input and v0 only."""
-    gen = torch.Generator().manual_seed(3)
-    x = (torch.randn(8, 2, 13, generator=gen, dtype=dtype) * 1.5 + 0.3).to(target)
-    v0 = torch.zeros(2, 13, dtype=dtype, device=target)
-
-    def make_params():
-        p = LIFParameters(
-            charge=charge[0],
-            decay_input=charge[1],
-            inv_tau=0.3,
-            v_th=0.9,
-            reset=reset,
-            surrogate=surrogate,
-        )
-        return p, []
-
-    _compare(x, v0, make_params, dtype)
+    case = float_parameter_case(charge, reset, surrogate, dtype, shape=(8, 2, 13), device=target)
+    _compare(*case, dtype)
 
 
 @settings(
@@ -154,78 +129,32 @@ def test_matches_reference_with_float_parameters(charge, reset, surrogate, dtype
     reset=st.sampled_from(RESETS),
     detach=st.booleans(),
     surrogate=st.sampled_from(SURROGATES),
-    tensor_tau=st.sampled_from(["float", "scalar", "last", "full"]),
-    tensor_th=st.sampled_from(["float", "scalar", "last", "full"]),
+    tau_kind=st.sampled_from(PARAMETER_KINDS),
+    th_kind=st.sampled_from(PARAMETER_KINDS),
     f64=st.booleans(),
     seed=st.integers(0, 2**16),
 )
 def test_random_shapes_and_parameter_shapes(
-    shape, charge, reset, detach, surrogate, tensor_tau, tensor_th, f64, seed, target
+    shape, charge, reset, detach, surrogate, tau_kind, th_kind, f64, seed, target
 ):
     """Neuron counts around the (shrunk) block size: several programs and a partial one."""
     dtype = torch.float64 if f64 else torch.float32
     shape = [shape[0], shape[1] * 8, *shape[2:]]  # N from 8 to a few hundred
-    gen = torch.Generator().manual_seed(seed)
-    x = torch.randn(shape, generator=gen, dtype=dtype) + 0.5
-    v0 = torch.randn(shape[1:], generator=gen, dtype=dtype) * 0.2
-
-    def param(kind, value):
-        if kind == "float":
-            return value, None
-        if kind == "scalar":
-            t = torch.tensor(value, dtype=dtype)
-        elif kind == "last":
-            t = value + 0.1 * torch.rand(shape[-1], generator=gen, dtype=dtype)
-        else:
-            t = value + 0.1 * torch.rand(shape[1:], generator=gen, dtype=dtype)
-        return t, t
-
-    tau, th = param(tensor_tau, 0.4), param(tensor_th, 1.0)
-
-    def make_params():
-        leaves, vals = [], []
-        for value, base in (tau, th):
-            if base is None:
-                vals.append(value)
-            else:
-                leaf = base.to(target, copy=True).requires_grad_(True)
-                leaves.append(leaf)
-                vals.append(leaf)
-        p = LIFParameters(
-            charge=charge[0],
-            decay_input=charge[1],
-            inv_tau=vals[0],
-            v_th=vals[1],
-            reset=reset,
-            detach_reset=detach,
-            surrogate=surrogate,
-        )
-        return p, leaves
-
+    case = random_case(
+        shape, charge, reset, detach, surrogate, tau_kind, th_kind, dtype, seed, target
+    )
     with pytest.MonkeyPatch.context() as mp:  # hypothesis reruns the body: no fixture
         if target.type == "cpu":
             mp.setenv("TRITON_INTERPRET", "1")
         mp.setenv("SPIKEFORGE_TRITON_BLOCK", "32")
-        _compare(x.to(target), v0.to(target), make_params, dtype)
+        _compare(*case, dtype)
 
 
 def test_per_channel_parameters_on_conv_shaped_input(monkeypatch, target):
     """[T, B, C, H, W] with inv_tau and v_th of shape [C, 1, 1]: per-channel gradients;
     N = 2·3·5·7 = 210 neurons is no multiple of the 64-neuron block."""
     monkeypatch.setenv("SPIKEFORGE_TRITON_BLOCK", "64")
-    gen = torch.Generator().manual_seed(11)
-    x = torch.randn(6, 2, 3, 5, 7, generator=gen, dtype=torch.float64) + 0.6
-    v0 = torch.zeros(2, 3, 5, 7, dtype=torch.float64)
-    w = torch.randn(3, 1, 1, generator=gen, dtype=torch.float64)
-
-    def make_params():
-        w_ = w.to(target, copy=True).requires_grad_(True)
-        th_ = torch.tensor([0.8, 1.0, 1.2], dtype=torch.float64, device=target)
-        th_ = th_.view(3, 1, 1).requires_grad_()
-        p = LIFParameters(inv_tau=torch.sigmoid(w_), v_th=th_, reset="subtract")
-        return p, [w_, th_]
-
-    _compare(x.to(target), v0.to(target), make_params, torch.float64)
+    _compare(*per_channel_case((6, 2, 3, 5, 7), "subtract", target), torch.float64)
 
 
 @pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16], ids=["f16", "bf16"])
