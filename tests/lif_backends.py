@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import torch
+from hypothesis import strategies as st
 
 from spikeforge.functional.lif import LIFParameters, lif_sequence
 from spikeforge.functional.state import LIFState
@@ -139,6 +140,21 @@ def float_parameter_case(
 
 
 PARAMETER_KINDS = ["float", "scalar", "last", "full"]
+
+
+def random_case_strategies(max_dim: int) -> dict[str, st.SearchStrategy]:
+    """Hypothesis strategies for :func:`random_case`'s arguments (``dtype`` as ``f64``)."""
+    return {
+        "shape": st.lists(st.integers(1, max_dim), min_size=2, max_size=5),
+        "charge": st.sampled_from(CHARGES),
+        "reset": st.sampled_from(RESETS),
+        "detach": st.booleans(),
+        "surrogate": st.sampled_from(SURROGATES),
+        "tau_kind": st.sampled_from(PARAMETER_KINDS),
+        "th_kind": st.sampled_from(PARAMETER_KINDS),
+        "f64": st.booleans(),
+        "seed": st.integers(0, 2**16),
+    }
 
 
 def random_case(

@@ -10,17 +10,16 @@ import warnings
 import pytest
 import torch
 from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
 
 from lif_backends import (
     CHARGES,
-    PARAMETER_KINDS,
     RESETS,
     SURROGATES,
     assert_matches_reference,
     float_parameter_case,
     per_channel_case,
     random_case,
+    random_case_strategies,
     tensor_parameter_case,
 )
 from spikeforge.functional.lif import LIFParameters, lif_sequence
@@ -64,17 +63,7 @@ def test_matches_reference_with_float_parameters(charge, reset, surrogate, dtype
 
 
 @settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(
-    shape=st.lists(st.integers(1, 6), min_size=2, max_size=5),
-    charge=st.sampled_from(CHARGES),
-    reset=st.sampled_from(RESETS),
-    detach=st.booleans(),
-    surrogate=st.sampled_from(SURROGATES),
-    tau_kind=st.sampled_from(PARAMETER_KINDS),
-    th_kind=st.sampled_from(PARAMETER_KINDS),
-    f64=st.booleans(),
-    seed=st.integers(0, 2**16),
-)
+@given(**random_case_strategies(max_dim=6))
 def test_random_shapes_and_parameter_shapes(
     shape, charge, reset, detach, surrogate, tau_kind, th_kind, f64, seed
 ):

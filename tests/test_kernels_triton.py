@@ -25,13 +25,11 @@ import sys
 import pytest
 import torch
 from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
 
 triton = pytest.importorskip("triton")
 
 from lif_backends import (  # noqa: E402
     CHARGES,
-    PARAMETER_KINDS,
     RESETS,
     SURROGATES,
     TOL,
@@ -39,6 +37,7 @@ from lif_backends import (  # noqa: E402
     float_parameter_case,
     per_channel_case,
     random_case,
+    random_case_strategies,
     tensor_parameter_case,
 )
 from spikeforge.functional.lif import LIFParameters, lif_sequence  # noqa: E402
@@ -123,17 +122,7 @@ def test_matches_reference_with_float_parameters(charge, reset, surrogate, dtype
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
 )
-@given(
-    shape=st.lists(st.integers(1, 7), min_size=2, max_size=5),
-    charge=st.sampled_from(CHARGES),
-    reset=st.sampled_from(RESETS),
-    detach=st.booleans(),
-    surrogate=st.sampled_from(SURROGATES),
-    tau_kind=st.sampled_from(PARAMETER_KINDS),
-    th_kind=st.sampled_from(PARAMETER_KINDS),
-    f64=st.booleans(),
-    seed=st.integers(0, 2**16),
-)
+@given(**random_case_strategies(max_dim=7))
 def test_random_shapes_and_parameter_shapes(
     shape, charge, reset, detach, surrogate, tau_kind, th_kind, f64, seed, target
 ):
