@@ -35,6 +35,7 @@ WORKER = textwrap.dedent(
         raise RuntimeError("rank 1 fails on purpose")
     trainer.fit()
     torch.save(trainer.model.state_dict(), f"{out}/rank{trainer.dist.rank}.pt")
+    torch.save(trainer.method.state_dict(), f"{out}/method{trainer.dist.rank}.pt")
     dist.destroy_process_group()
     """
 )
@@ -77,3 +78,30 @@ def test_a_failing_rank_ends_the_job_instead_of_hanging(tmp_path):
     _, proc = torchrun(tmp_path, "fail", [*OVERRIDES, f"train.run_dir={tmp_path}"], timeout=120)
     assert proc.returncode != 0
     assert "rank 1 fails on purpose" in proc.stderr
+
+
+def test_feature_kd_adapters_stay_identical_across_processes(tmp_path, digits_ann_checkpoint):
+    """The adapters live on the method, outside the DDP-wrapped model: their gradients
+    are averaged over ranks too, so both processes end with the same adapters."""
+    overrides = [
+        "model.name=csnn_tiny",
+        "model.kwargs={widths: [4, 8]}",
+        "train.method=feature_kd",
+        f"distill.teacher={digits_ann_checkpoint}",
+        "distill.pairs=[[layers.1, '1'], [layers.5, '3']]",
+        *OVERRIDES[3:],
+        f"train.run_dir={tmp_path}",
+    ]
+    out, proc = torchrun(tmp_path, "fkd", overrides)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    method0 = torch.load(out / "method0.pt", weights_only=True)
+    method1 = torch.load(out / "method1.pt", weights_only=True)
+    adapters = [name for name in method0 if name.startswith("adapters.")]
+    assert adapters
+    for name in [*adapters, "margin_0", "margin_1"]:
+        assert torch.equal(method0[name], method1[name]), name
+    model0 = torch.load(out / "rank0.pt", weights_only=True)
+    model1 = torch.load(out / "rank1.pt", weights_only=True)
+    for name, tensor in model0.items():
+        if "running_" not in name and "num_batches" not in name:  # BN statistics: per rank
+            assert torch.equal(tensor, model1[name]), name

@@ -9,6 +9,7 @@ from torch import nn
 from torch.utils.data import Dataset
 
 from ..data import load_dataset
+from ..encoding import ENCODERS
 from ..methods import METHODS, Method
 from ..models import create
 from .config import Config
@@ -49,22 +50,42 @@ def build_model(config: Config, dataset: Dataset) -> nn.Module:
     )
 
 
-# Methods whose training needs a teacher network that a checkpoint does not carry.
-TEACHER_METHODS = ("kd", "feature_kd", "lasnn")
+def build_encoder(config: Config) -> nn.Module | None:
+    """``data.encoder`` with its options (``None`` for ``"none"``): ``[B, ...]`` ->
+    ``[T, B, ...]``."""
+    d = config.data
+    if d.encoder == "none":
+        return None
+    return ENCODERS.create(d.encoder, timesteps=d.timesteps, **d.encoder_options)
 
 
-def build_method(config: Config, evaluation: bool = False) -> Method:
+def build_method(
+    config: Config,
+    evaluation: bool = False,
+    model: nn.Module | None = None,
+    train_set: Dataset | None = None,
+) -> Method:
     """The training method, with the configured objective.
 
+    Distillation methods (``kd``, ``feature_kd``, ``lasnn``) get their teacher from the
+    ``distill`` section (see :mod:`.distill`) and need ``model`` and ``train_set``.
     ``evaluation=True`` (reopening a checkpoint to test it): a distilled student is
     evaluated by its own objective (``bptt``), since the teacher only shaped training.
     """
-    options = {}
-    if config.optim.label_smoothing:
-        options["label_smoothing"] = config.optim.label_smoothing
+    from .distill import TEACHER_METHODS, build_teacher_method, check_distill_section
+
     name = config.train.method
     if evaluation and name in TEACHER_METHODS:
         name = "bptt"
+    elif name in TEACHER_METHODS:
+        if model is None or train_set is None:
+            raise ValueError(f"train.method={name} needs the student model and training set")
+        return build_teacher_method(config, model, train_set)
+    else:
+        check_distill_section(config)
+    options = {}
+    if config.optim.label_smoothing:
+        options["label_smoothing"] = config.optim.label_smoothing
     return METHODS.create(name, objective=config.train.objective, **options)
 
 

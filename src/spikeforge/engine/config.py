@@ -74,6 +74,15 @@ class TrainConfig:
 
 
 @dataclass
+class DistillConfig:
+    """The teacher of ``train.method`` ``kd``, ``feature_kd`` or ``lasnn``."""
+
+    teacher: str | None = None  # checkpoint of an ANN run (train.method=ann) on the same data
+    pairs: list[list[str]] = field(default_factory=list)  # [[teacher layer, student layer]]
+    options: dict[str, Any] = field(default_factory=dict)  # the method's (tau, alpha, beta...)
+
+
+@dataclass
 class Config:
     """The whole experiment."""
 
@@ -81,6 +90,7 @@ class Config:
     model: ModelConfig = field(default_factory=ModelConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
+    distill: DistillConfig = field(default_factory=DistillConfig)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

@@ -63,6 +63,23 @@ def all_reduce_sum(values: torch.Tensor, info: DistInfo) -> torch.Tensor:
     return values
 
 
+def average_gradients(params: list[torch.nn.Parameter], info: DistInfo) -> None:
+    """Mean of each gradient over ranks, in place (what DDP does for the model's own
+    parameters; used for trainable parameters outside the DDP-wrapped model, such as
+    feature-KD adapters). One flat all-reduce; parameters without a gradient are skipped
+    on every rank alike, since all ranks run the same graph."""
+    grads = [p.grad for p in params if p.grad is not None]
+    if not info.enabled or not grads:
+        return
+    flat = torch.cat([g.reshape(-1) for g in grads])
+    dist.all_reduce(flat, op=dist.ReduceOp.SUM)
+    flat /= info.world
+    offset = 0
+    for g in grads:
+        g.copy_(flat[offset : offset + g.numel()].view_as(g))
+        offset += g.numel()
+
+
 def barrier(info: DistInfo) -> None:
     if info.enabled:
         dist.barrier()

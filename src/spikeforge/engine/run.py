@@ -45,7 +45,7 @@ def make_trainer(config: Config, run_dir: Path, evaluation: bool = False) -> Tra
     torch.manual_seed(config.train.seed)
     train_set, test_set = build_datasets(config)
     model = build_model(config, train_set)
-    method = build_method(config, evaluation)
+    method = build_method(config, evaluation, model, train_set)
     return Trainer(config, model, method, train_set, test_set, run_dir, resolve_device(config))
 
 

@@ -23,12 +23,11 @@ from torch.utils.data import Dataset
 
 from ..analysis import FiringRateMonitor
 from ..data import time_major_collate
-from ..encoding import ENCODERS
 from ..methods import Method
-from .build import build_optimizer, build_schedule
+from .build import build_encoder, build_optimizer, build_schedule
 from .checkpoint import load_checkpoint, load_model_state, save_checkpoint
 from .config import Config
-from .distributed import all_reduce_sum, init_from_env, shard
+from .distributed import all_reduce_sum, average_gradients, init_from_env, shard
 from .run_log import RunLog
 
 
@@ -96,13 +95,14 @@ class Trainer:
                 raise ValueError(
                     f"dataset {d.name!r} already yields [T, ...] samples; set data.encoder=none"
                 )
-            self.encoder = ENCODERS.create(d.encoder, timesteps=d.timesteps, **d.encoder_options)
+            self.encoder = build_encoder(config)
         elif not self.temporal:
             raise ValueError(
                 f"dataset {d.name!r} yields static samples; data.encoder must name an encoder"
             )
         self.steps_per_epoch = math.ceil(len(train_set) / d.batch_size)
-        params = list(self.model.parameters()) + list(self.method.parameters())
+        self.method_params = list(self.method.parameters())  # e.g. feature-KD adapters
+        params = list(self.model.parameters()) + self.method_params
         self.optimizer = build_optimizer(config, params)
         self.schedule = build_schedule(config, self.optimizer, self.steps_per_epoch)
         self.position = Position()
@@ -223,6 +223,7 @@ class Trainer:
                 )
             self.optimizer.zero_grad(set_to_none=True)
             self.scaler.scale(loss).backward()
+            average_gradients(self.method_params, self.dist)  # DDP covers only the model
             if self.config.optim.grad_clip:
                 self.scaler.unscale_(self.optimizer)  # clip the true gradients, not scaled ones
                 nn.utils.clip_grad_norm_(self.model.parameters(), self.config.optim.grad_clip)
