@@ -42,7 +42,8 @@ node lists in ``supported_backends``. The fused C kernel takes CPU tensors only 
 left out. Every timed call is bracketed by ``torch.cuda.synchronize()``, so times are
 wall-clock including kernel launches; the first call of each implementation is timed
 on its own (for Triton it includes the JIT compile, unless Triton's on-disk cache
-already holds the kernels). Peak extra memory is ``torch.cuda.max_memory_allocated()``
+already holds the kernels, and the first-use self-check against the reference, see
+:mod:`spikeforge.kernels.triton.check`). Peak extra memory is ``torch.cuda.max_memory_allocated()``
 above what was allocated before the call, per neuron-step; the bandwidth bound comes
 from a device-to-device ``copy_``. The report ends with the GPU target: fused
 forward + backward at least 1.5x faster than SpikingJelly's fastest backend at

@@ -134,14 +134,11 @@ def lif_autograd(forward: Forward, backward: Backward) -> type[torch.autograd.Fu
     return FusedLIF
 
 
-def fused_lif(
-    x: torch.Tensor, v0: torch.Tensor, p: LIFParameters, function: Any, forward: Forward
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """Run a backend: ``function.apply`` (autograd) when a gradient is wanted, else
-    ``forward``; both take ``(x, v0, k_t, th_t, cfg)``. Returns unscaled spikes
-    ``[T, B, ...]`` and the final membrane ``[B, ...]``."""
-    if v0.dtype != x.dtype or v0.device != x.device or v0.shape != x.shape[1:]:
-        return lif_sequence_reference(x, v0, p)  # type promotion / broadcasting: reference
+def kernel_config(
+    p: LIFParameters,
+) -> tuple[KernelConfig, torch.Tensor | None, torch.Tensor | None]:
+    """``(cfg, inv_tau tensor | None, v_th tensor | None)`` of dynamics a fused kernel
+    supports (:func:`dynamics_reason` is ``None``); IF ignores ``inv_tau``."""
     code = surrogate_code(p.surrogate)
     assert code is not None  # supports() checked
     charge = CHARGE_CODES[(p.charge, bool(p.decay_input))]
@@ -158,6 +155,18 @@ def fused_lif(
         k=1.0 if k_t is not None or charge == 0 else float(p.inv_tau),
         th=1.0 if th_t is not None else float(p.v_th),
     )
+    return cfg, k_t, th_t
+
+
+def fused_lif(
+    x: torch.Tensor, v0: torch.Tensor, p: LIFParameters, function: Any, forward: Forward
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Run a backend: ``function.apply`` (autograd) when a gradient is wanted, else
+    ``forward``; both take ``(x, v0, k_t, th_t, cfg)``. Returns unscaled spikes
+    ``[T, B, ...]`` and the final membrane ``[B, ...]``."""
+    if v0.dtype != x.dtype or v0.device != x.device or v0.shape != x.shape[1:]:
+        return lif_sequence_reference(x, v0, p)  # type promotion / broadcasting: reference
+    cfg, k_t, th_t = kernel_config(p)
     tensors = [t for t in (x, v0, k_t, th_t) if t is not None]
     if torch.is_grad_enabled() and any(t.requires_grad for t in tensors):
         return function.apply(x, v0, k_t, th_t, cfg)

@@ -132,7 +132,12 @@ def supports(x: torch.Tensor, p: LIFParameters) -> str | None:
             return reason
     if x.dtype not in _DTYPES:
         return f"dtype {x.dtype} is not supported (float16, bfloat16, float32 and float64 are)"
-    return dynamics_reason(x, p)
+    reason = dynamics_reason(x, p)
+    if reason is not None:
+        return reason
+    from .check import self_check_reason  # CUDA tensors: the first use is checked
+
+    return self_check_reason(x, p)
 
 
 @functools.cache

@@ -1,0 +1,156 @@
+"""First-use self-check of the compiled Triton kernels against the torch reference.
+
+The kernels are checked on every test run in Triton's interpreter and compiled for sm_90
+there, but a real GPU run can still differ (another Triton or driver version, an
+instruction's rounding). So the first time a process runs one dynamics configuration
+(charge, reset, ``detach_reset``, surrogate, which parameters are tensors, dtype) on one
+CUDA device, :func:`self_check_reason` runs the kernel and the plain-torch reference on a
+small seeded input on that device, forward and backward. The kernel is used only if the
+spikes agree exactly and the final membrane and every gradient agree within the dtype's
+tolerance; otherwise the disagreement is the kernel's reason not to run: ``auto`` falls
+back to the reference (with one warning per configuration) and ``backend="triton"``
+raises it. Cost: one small forward + backward of each, per configuration and process,
+after the compile that the first call pays anyway. The check draws from its own
+generator (the global RNG is untouched) and its launches are not counted in ``CALLS``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import warnings
+
+import torch
+
+from ...functional.lif import LIFParameters, lif_sequence_reference
+from .._lif_common import kernel_config
+
+CHECK_DEVICE_TYPES = {"cuda"}  # tests add "cpu" to run the check in the interpreter
+SHAPE = (5, 3, 67)  # [T, B, N]: N is no multiple of any block size
+# atol covers float32 rounding of gradients summed over steps and the GPU's fast exp
+TOLERANCE = {
+    torch.float64: {"rtol": 1e-9, "atol": 1e-9},
+    torch.float32: {"rtol": 1e-5, "atol": 1e-4},
+    torch.float16: {"rtol": 2**-10, "atol": 1e-3},
+    torch.bfloat16: {"rtol": 2**-7, "atol": 1e-2},
+}
+_RESULTS: dict[tuple[object, ...], str | None] = {}
+
+
+def _key(x: torch.Tensor, p: LIFParameters) -> tuple[object, ...]:
+    cfg, k_t, th_t = kernel_config(p)
+    shapes = tuple(None if t is None else t.numel() > 1 for t in (k_t, th_t))
+    # the float values of k and th only feed constants, not the compiled variant
+    cfg = dataclasses.replace(cfg, k=0.0, th=0.0)
+    return cfg, shapes, x.dtype, x.device
+
+
+def self_check_reason(x: torch.Tensor, p: LIFParameters) -> str | None:
+    """``None`` if the kernel agreed with the reference on ``x``'s device for ``p``'s
+    configuration (checked once per process), else what disagreed."""
+    if x.device.type not in CHECK_DEVICE_TYPES:
+        return None
+    key = _key(x, p)
+    if key not in _RESULTS:
+        reason = _run(x.device, x.dtype, p)
+        _RESULTS[key] = reason
+        if reason is not None:
+            warnings.warn(
+                f"spikeforge: the compiled triton lif kernel is not used for this "
+                f"configuration on {x.device}: {reason}",
+                RuntimeWarning,
+                stacklevel=2,
+            )
+    return _RESULTS[key]
+
+
+def _check_parameters(p: LIFParameters, n: int, gen: torch.Generator) -> LIFParameters:
+    """``p`` with seeded stand-ins for its tensor parameters (same kind: one value or one
+    per neuron), float64 on the CPU; ``spike_scale`` is applied outside the kernels."""
+    _, k_t, th_t = kernel_config(p)
+
+    def stand_in(t: torch.Tensor | None, low: float, value: float | torch.Tensor):
+        if t is None:  # a float, or a tensor inv_tau that IF ignores
+            return 0.5 if isinstance(value, torch.Tensor) else value
+        size = (n,) if t.numel() > 1 else ()
+        return low + 0.4 * torch.rand(size, generator=gen, dtype=torch.float64)
+
+    return dataclasses.replace(
+        p,
+        inv_tau=stand_in(k_t, 0.3, p.inv_tau),
+        v_th=stand_in(th_t, 0.8, p.v_th),
+        spike_scale=None,
+    )
+
+
+def _on(
+    p: LIFParameters, device: torch.device, dtype: torch.dtype, run_dtype: torch.dtype
+) -> tuple[LIFParameters, dict[str, torch.Tensor]]:
+    """Leaf copies of ``p``'s tensors, rounded to ``dtype``, on ``device`` in
+    ``run_dtype`` (to differentiate), by name."""
+    leaves = {}
+    for name in ("inv_tau", "v_th"):
+        value = getattr(p, name)
+        if isinstance(value, torch.Tensor):
+            leaves[name] = value.to(dtype).to(device, run_dtype).requires_grad_(True)
+    return dataclasses.replace(p, **leaves), leaves
+
+
+def _run(device: torch.device, dtype: torch.dtype, p: LIFParameters) -> str | None:
+    from . import lif as tlif
+
+    gen = torch.Generator().manual_seed(20261123)
+    _, batch, n = SHAPE
+    x = torch.randn(SHAPE, generator=gen, dtype=torch.float64) * 1.2 + 0.4
+    v0 = torch.randn(batch, n, generator=gen, dtype=torch.float64) * 0.3
+    gs = torch.randn(SHAPE, generator=gen, dtype=torch.float64)
+    gv = torch.randn(batch, n, generator=gen, dtype=torch.float64)
+    base = _check_parameters(p, n, gen)
+    # half precision runs in float32 registers: the reference is float32 on the same
+    # rounded values (as in the tests)
+    ref_dtype = torch.float64 if dtype == torch.float64 else torch.float32
+    results = []
+    calls = dict(tlif.CALLS)
+    try:
+        with torch.enable_grad(), torch.autocast(device.type, enabled=False):
+            for run_dtype, kernel in (
+                (dtype, tlif.lif_sequence_triton),
+                (ref_dtype, lif_sequence_reference),
+            ):
+                xs, v0s = (t.to(dtype).to(device, run_dtype).requires_grad_() for t in (x, v0))
+                params, leaves = _on(base, device, dtype, run_dtype)
+                spikes, v = kernel(xs, v0s, params)
+                seeds = (gs.to(device, run_dtype), gv.to(device, run_dtype))
+                loss = (spikes * seeds[0]).sum() + (v * seeds[1]).sum()
+                wrt = {"dL/dx": xs, "dL/dv0": v0s, **{f"dL/d{k}": t for k, t in leaves.items()}}
+                grads = torch.autograd.grad(loss, list(wrt.values()), allow_unused=True)
+                named = {"final membrane": v.detach(), **dict(zip(wrt, grads, strict=True))}
+                results.append((spikes.detach(), named))
+    except Exception as error:  # a kernel that fails to run is also not used
+        return f"the self-check run failed: {type(error).__name__}: {error}"
+    finally:
+        tlif.CALLS.update(calls)
+    return _compare(results[0], results[1], dtype)
+
+
+Result = tuple[torch.Tensor, dict[str, torch.Tensor | None]]
+
+
+def _compare(got: Result, want: Result, dtype: torch.dtype) -> str | None:
+    """Spikes exactly; the final membrane and each gradient within :data:`TOLERANCE`,
+    the reference rounded to ``dtype`` first."""
+    tol = TOLERANCE[dtype]
+    spikes = got[0].to(want[0].dtype)
+    if not torch.equal(spikes, want[0]):
+        flips = int((spikes != want[0]).sum())
+        return f"self-check: {flips} spike(s) differ from the torch reference"
+    for name, a in got[1].items():
+        b = want[1][name]
+        if (a is None) != (b is None):
+            return f"self-check: {name} is missing on one side"
+        if a is None:
+            continue
+        a, b = a.to(torch.float64), b.to(dtype).to(torch.float64)
+        if not torch.allclose(a, b, **tol):
+            worst = float((a - b).abs().max())
+            return f"self-check: {name} differs from the torch reference (max |diff| {worst:.3g})"
+    return None
