@@ -2,8 +2,8 @@
 
 Work split: ``[T, B, ...]`` is flattened to ``[T, N]``; one program per block of
 ``BLOCK`` neurons walks all T steps with the membrane in registers, so forward reads ``x``
-once and writes the spikes once. Backward recomputes ``H`` with the same kernel and runs
-one reverse pass over T per block (see :mod:`.lif` for what is saved and why).
+once and writes the spikes once. Backward is one kernel that recomputes ``H`` per block
+and then runs the reverse pass over T (see :mod:`.lif` for what is saved and why).
 
 ``triton`` is imported lazily (``import spikeforge`` never imports it) and the kernels
 are built on first use. Without a CUDA tensor ``supports`` declines, so ``backend="auto"``

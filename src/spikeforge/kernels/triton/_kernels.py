@@ -90,8 +90,7 @@ def lif_forward(
     k_ptr,  # inv_tau: [N] (K_VEC) or one value
     th_ptr,  # v_th: [N] (TH_VEC) or one value
     c_ptr,  # [7] constants in the compute dtype
-    s_ptr,  # [T, N] spikes out (STORE_S)
-    h_ptr,  # [T, N] compute-dtype H out (STORE_H, backward's recomputation)
+    s_ptr,  # [T, N] spikes out
     v_ptr,  # [N] final membrane out
     T,
     N,
@@ -99,8 +98,6 @@ def lif_forward(
     RESET: tl.constexpr,
     K_VEC: tl.constexpr,
     TH_VEC: tl.constexpr,
-    STORE_S: tl.constexpr,
-    STORE_H: tl.constexpr,
     BLOCK: tl.constexpr,
 ):
     """Charge, fire, reset over all T steps for one block of neurons."""
@@ -114,22 +111,17 @@ def lif_forward(
     v = tl.load(v0_ptr + offs, mask=mask, other=0.0).to(vr.dtype)
     xp = x_ptr + offs
     sp = s_ptr + offs
-    hp = h_ptr + offs
     for _ in range(0, T):
         x = tl.load(xp, mask=mask, other=0.0).to(vr.dtype)
         h = _charge(v, x, k, vr, CHARGE)
         # the reference's Θ(H - V_th), not H >= V_th: identical for IEEE numbers, and the
         # same expression if the hardware flushes subnormal differences
         fire = (h - th) >= 0.0
-        if STORE_S:
-            # via the compute dtype: the interpreter cannot cast int1 to bfloat16 directly
-            tl.store(sp, fire.to(vr.dtype).to(s_ptr.dtype.element_ty), mask=mask)
-        if STORE_H:
-            tl.store(hp, h, mask=mask)
+        # via the compute dtype: the interpreter cannot cast int1 to bfloat16 directly
+        tl.store(sp, fire.to(vr.dtype).to(s_ptr.dtype.element_ty), mask=mask)
         v = _reset(h, fire, th, vr, RESET)
         xp += N
         sp += N
-        hp += N
     tl.store(v_ptr + offs, v.to(v_ptr.dtype.element_ty), mask=mask)
 
 
@@ -137,7 +129,7 @@ def lif_forward(
 def lif_backward(
     x_ptr,  # [T, N] input (read only for dL/d inv_tau with CHARGE == 1)
     v0_ptr,  # [N] initial membrane (read only for dL/d inv_tau)
-    h_ptr,  # [T, N] compute-dtype H recomputed by lif_forward(STORE_H)
+    h_ptr,  # [T, N] compute-dtype scratch: this kernel recomputes H into it first
     gs_ptr,  # [T, N] dL/dS (HAS_GS)
     gvt_ptr,  # [N] dL/dV[T-1] (HAS_GV)
     k_ptr,
@@ -161,7 +153,9 @@ def lif_backward(
     WANT_TH: tl.constexpr,
     BLOCK: tl.constexpr,
 ):
-    """One reverse pass over T for one block of neurons.
+    """Recompute ``H`` of one block of neurons forwards (as :func:`lif_forward`), then
+    one reverse pass over T: one launch, and each program reads back only the rows it
+    wrote itself (so no other program has to finish first).
 
     With ``g = dL/dV[t]`` carried backwards: ``S = Θ(H - V_th)``,
     ``dL/dS[t] = gs[t] + g dV/dS``, ``dL/dH[t] = g dV/dH + dL/dS[t] σ'(H - V_th)``,
@@ -184,14 +178,26 @@ def lif_backward(
     g = tl.load(gvt_ptr + offs, mask=mask, other=0.0).to(vr.dtype) if HAS_GV else zero
     ak = zero
     at = zero
-    if WANT_K:
-        v0 = tl.load(v0_ptr + offs, mask=mask, other=0.0).to(vr.dtype)
+    v0 = tl.load(v0_ptr + offs, mask=mask, other=0.0).to(vr.dtype)
+    # forward: H[0..T-1] into the scratch rows of this block, the forward's arithmetic
+    v = v0
+    hp = h_ptr + offs
+    xp = x_ptr + offs
+    h = zero
+    for _ in range(0, T):
+        x = tl.load(xp, mask=mask, other=0.0).to(vr.dtype)
+        h = _charge(v, x, k, vr, CHARGE)
+        tl.store(hp, h, mask=mask)
+        v = _reset(h, (h - th) >= 0.0, th, vr, RESET)
+        hp += N
+        xp += N
+    tl.debug_barrier()  # the scratch rows are written before the reverse pass reads them
+    # reverse: h already holds H[T-1]
     last = (T - 1).to(tl.int64) * N
     hp = h_ptr + last + offs
     gsp = gs_ptr + last + offs
     gxp = gx_ptr + last + offs
     xp = x_ptr + last + offs
-    h = tl.load(hp, mask=mask, other=0.0)
     for i in range(0, T):
         # H[t-1] (t = T-1-i), needed next iteration anyway; masked off at t = 0, where
         # the row would lie before the buffer. (offs < 0 rather than mask & has_prev: the

@@ -20,14 +20,20 @@ Memory (forward): reads ``x``, writes the spikes and the final membrane, nothing
 Saved for backward: nothing new. Autograd keeps references to the layer's own input ``x``
 and ``v0`` (and tensor parameters), which ``saved_tensors_hooks`` counts as one input
 element per neuron-step (2 B in float16 / bfloat16, 4 B in float32, 8 B in float64) and
-one per neuron. Backward first recomputes ``H`` into a transient ``[T, N]``
-compute-dtype buffer (4 B per neuron-step, 8 B in float64; freed when backward returns),
-with the forward kernel, then runs one reverse pass over T per block of neurons that
-reads ``H``, ``dL/dS`` and writes ``dL/dx`` (it also reads ``x`` only for ``dL/d inv_tau``
-of the ``decay_input`` charge). Saving ``H`` in forward instead would keep a 4 B per
-neuron-step tensor alive from forward to backward for every layer (the activation memory
-that bounds T and batch size); recomputing it costs one more read of ``x`` in backward,
-and the write and re-read of ``H`` that forward would otherwise have spent.
+one per neuron. Backward is one launch: each program first recomputes ``H`` of its
+neurons into its rows of a scratch ``[T, N]`` compute-dtype buffer (4 B per neuron-step,
+8 B in float64; freed when backward returns), then runs the reverse pass over T that
+reads those rows back, with ``dL/dS``, and writes ``dL/dx`` (it reads ``x`` a second time
+only for ``dL/d inv_tau`` of the ``decay_input`` charge). Saving ``H`` in forward instead
+would keep a 4 B per neuron-step tensor alive from forward to backward for every layer
+(the activation memory that bounds T and batch size).
+
+Bytes per neuron-step in float32, forward + backward: read ``x``, write ``S`` (8), then
+read ``x``, ``dL/dS``, write ``dL/dx`` (12), plus the scratch's write and read (8), which
+stay in the GPU's L2 when the layer is small enough and reach memory otherwise: 20 to
+28 B. SpikingJelly 2.0's fused LIF saves ``H`` in forward instead: 12 + 12 = 24 B. So a
+memory-bound layer cannot run much more than 1.2x faster than it; on small layers launch
+overheads decide.
 
 Triton is imported lazily: ``supports`` only asks whether it is installed, and the
 ``@triton.jit`` kernels are built on first use by :func:`_kernels`, once per
@@ -257,9 +263,9 @@ def _forward(
         block = _block(n, x.device)
         with _on(x.device):
             _kernels().lif_forward[_grid(n, block)](
-                xs, v0c, k_arr, th_arr, consts, spikes, spikes, v, steps, n,
+                xs, v0c, k_arr, th_arr, consts, spikes, v, steps, n,
                 CHARGE=cfg.charge, RESET=cfg.reset, K_VEC=k_vec, TH_VEC=th_vec,
-                STORE_S=True, STORE_H=False, BLOCK=block, **_launch_options(block),
+                BLOCK=block, **_launch_options(block),
             )  # fmt: skip
     CALLS["forward"] += 1
     return spikes.reshape(x.shape), v.reshape(v0.shape)
@@ -284,7 +290,7 @@ def _backward(ctx: Any, g_spikes: torch.Tensor | None, g_v: torch.Tensor | None)
         grid = _grid(n, block)
         opts = _launch_options(block)
         kernels = _kernels()
-        h = torch.empty((steps, n), dtype=cdt, device=x.device)  # transient, see module doc
+        h = torch.empty((steps, n), dtype=cdt, device=x.device)  # scratch, see module doc
         v_unused = torch.empty(n, dtype=cdt, device=x.device)
         # absent gradients are skipped in the kernel (HAS_GS / HAS_GV / WANT_*), not
         # zero-filled; their pointers are bound to a tensor of the same dtype that is
@@ -292,11 +298,6 @@ def _backward(ctx: Any, g_spikes: torch.Tensor | None, g_v: torch.Tensor | None)
         gs = xs if g_spikes is None else g_spikes.contiguous()
         gvt = v0c if g_v is None else g_v.contiguous().reshape(n)
         with _on(x.device):
-            kernels.lif_forward[grid](
-                xs, v0c, k_arr, th_arr, consts, h, h, v_unused, steps, n,
-                CHARGE=cfg.charge, RESET=cfg.reset, K_VEC=k_vec, TH_VEC=th_vec,
-                STORE_S=False, STORE_H=True, BLOCK=block, **opts,
-            )  # fmt: skip
             kernels.lif_backward[grid](
                 xs, v0c, h, gs, gvt, k_arr, th_arr, consts, gx, gv0,
                 v_unused if gk is None else gk, v_unused if gth is None else gth,
