@@ -13,10 +13,10 @@ from dataclasses import dataclass, field
 import torch
 
 from .._validation import check_sequence, check_state_shape
-from .lif import LIFParameters, lif_update
+from .leaky import LeakyParameters, leaky_scan
+from .lif import LIFParameters, lif_sequence, lif_update
 from .reset import Scalar
-from .scan import scan
-from .state import CuBaState
+from .state import CuBaState, LIFState
 
 
 def _snntorch_form() -> LIFParameters:
@@ -55,13 +55,23 @@ def cuba_step(
 
 
 def cuba_sequence(
-    x: torch.Tensor, state: CuBaState | None = None, p: CuBaParameters | None = None
+    x: torch.Tensor,
+    state: CuBaState | None = None,
+    p: CuBaParameters | None = None,
+    backend: str = "auto",
 ) -> tuple[torch.Tensor, CuBaState]:
-    """Run CuBa LIF over ``x`` ``[T, B, ...]``; returns spikes and the final state."""
+    """Run CuBa LIF over ``x`` ``[T, B, ...]``; returns spikes and the final state.
+
+    The current does not depend on the membrane, so the whole current sequence is one
+    ``"leaky"`` scan and the membrane one ``"lif"`` sequence over it (``backend`` picks
+    both kernels); each step's arithmetic is :func:`cuba_step`'s.
+    """
     p = p if p is not None else CuBaParameters()
     check_sequence(x)
     if state is None:
         state = cuba_initial_state(x[0], p)
     for t in state:
         check_state_shape(t.shape, x.shape[1:], sequence=True)
-    return scan(lambda x_t, st: cuba_step(x_t, st, p), x, state)
+    current, i_last = leaky_scan(x, state.i, LeakyParameters("decay", p.alpha), backend)
+    spikes, lif_state = lif_sequence(current, LIFState(state.v), p.lif, backend)
+    return spikes, CuBaState(i_last, lif_state.v)

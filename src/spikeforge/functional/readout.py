@@ -10,8 +10,8 @@ from __future__ import annotations
 import torch
 
 from .._validation import check_sequence, check_state_shape
+from .leaky import leaky_of_lif, leaky_scan
 from .lif import LIFParameters, lif_charge
-from .scan import scan
 from .state import LIState
 
 
@@ -32,12 +32,17 @@ def li_step(
 
 
 def li_sequence(
-    x: torch.Tensor, state: LIState | None = None, p: LIFParameters | None = None
+    x: torch.Tensor,
+    state: LIState | None = None,
+    p: LIFParameters | None = None,
+    backend: str = "auto",
 ) -> tuple[torch.Tensor, LIState]:
-    """Membranes ``[T, B, ...]`` of a non-spiking integrator driven by ``x``."""
+    """Membranes ``[T, B, ...]`` of a non-spiking integrator driven by ``x``; ``backend``
+    picks the ``"leaky"`` kernel (see :mod:`spikeforge.functional.leaky`)."""
     p = p if p is not None else LIFParameters()
     check_sequence(x)
     if state is None:
         state = li_initial_state(x[0], p)
     check_state_shape(state.v.shape, x.shape[1:], sequence=True)
-    return scan(lambda x_t, st: li_step(x_t, st, p), x, state)
+    v, v_last = leaky_scan(x, state.v, leaky_of_lif(p), backend)
+    return v, LIState(v_last)

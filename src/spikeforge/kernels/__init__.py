@@ -1,7 +1,9 @@
 """One dispatch table from (neuron family, backend) to a multi-step kernel.
 
 A kernel for the ``"lif"`` family has the signature
-``kernel(x [T, B, ...], v0 [B, ...], p: LIFParameters) -> (spikes, v_final)``.
+``kernel(x [T, B, ...], v0 [B, ...], p: LIFParameters) -> (spikes, v_final)``; for the
+``"leaky"`` family (first-order linear scans)
+``kernel(x [T, B, ...], y0 [B, ...], p: LeakyParameters) -> (y [T, B, ...], y[T-1])``.
 ``"torch"`` is the plain-torch reference every fused backend is tested against.
 ``"auto"`` tries the fused backends in :data:`AUTO_ORDER` and takes the first whose
 ``supports`` accepts the input, falling back to ``"torch"``.
@@ -82,9 +84,11 @@ def dispatch(family: str, backend: str, x: torch.Tensor, p: Any) -> Callable[...
 
 
 def _register_references() -> None:
+    from ..functional.leaky import leaky_scan_reference
     from ..functional.lif import lif_sequence_reference
 
     register_kernel("lif", "torch")(lif_sequence_reference)
+    register_kernel("leaky", "torch")(leaky_scan_reference)
     # importing the subpackages registers their fused kernels ("triton" imports no triton)
     from . import cpu, triton  # noqa: F401
 

@@ -48,7 +48,7 @@ def surrogate_code(s: Surrogate) -> tuple[int, float, float] | None:
     return None
 
 
-def _param_reason(name: str, value: Any, x: torch.Tensor) -> str | None:
+def param_reason(name: str, value: Any, x: torch.Tensor) -> str | None:
     if not isinstance(value, torch.Tensor):
         return None
     if value.device != x.device:
@@ -74,7 +74,7 @@ def dynamics_reason(x: torch.Tensor, p: LIFParameters) -> str | None:
     if isinstance(p.v_reset, torch.Tensor):
         return "a tensor v_reset is not supported"
     for name in ("inv_tau", "v_th"):
-        reason = _param_reason(name, getattr(p, name), x)
+        reason = param_reason(name, getattr(p, name), x)
         if reason is not None:
             return reason
     return None

@@ -31,7 +31,7 @@ class CuBa(LIF):
         return cuba_initial_state(x_t, self._dynamics())
 
     def _run(self, x: torch.Tensor, state: CuBaState) -> tuple[torch.Tensor, CuBaState]:
-        return cuba_sequence(x, state, self._dynamics())
+        return cuba_sequence(x, state, self._dynamics(), backend=self.backend)
 
     def _step(self, x_t: torch.Tensor, state: CuBaState) -> tuple[torch.Tensor, CuBaState]:
         return cuba_step(x_t, state, self._dynamics())

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import torch
 
-from .._validation import check_positive
+from .._validation import check_choice, check_positive
 from ..functional.lif import LIFParameters
 from ..functional.readout import li_initial_state, li_sequence, li_step
 from ..functional.state import LIState
+from ..kernels import BACKENDS
 from .base import SpikingNeuron
 from .registry import NEURONS
 
@@ -19,12 +20,18 @@ class LI(SpikingNeuron):
     Args:
         tau: membrane time constant (>= 1); ``None`` integrates without leak.
         decay_input: LIF charge form (see :mod:`spikeforge.functional.lif`).
+        backend: kernel of the ``"leaky"`` family (``"auto"``: the fused CPU kernel on
+            CPU tensors).
 
     Input ``[T, B, ...]`` -> membrane ``[T, B, ...]``; state ``LIState(v)``.
     """
 
-    def __init__(self, tau: float | None = 2.0, decay_input: bool = True) -> None:
+    def __init__(
+        self, tau: float | None = 2.0, decay_input: bool = True, backend: str = "auto"
+    ) -> None:
         super().__init__()
+        check_choice(backend, "backend", BACKENDS)
+        self.backend = backend
         if tau is not None:
             check_positive(tau, "tau")
             if tau < 1.0:
@@ -41,7 +48,7 @@ class LI(SpikingNeuron):
         return li_initial_state(x_t, self._dynamics())
 
     def _run(self, x: torch.Tensor, state: LIState) -> tuple[torch.Tensor, LIState]:
-        return li_sequence(x, state, self._dynamics())
+        return li_sequence(x, state, self._dynamics(), backend=self.backend)
 
     def _step(self, x_t: torch.Tensor, state: LIState) -> tuple[torch.Tensor, LIState]:
         return li_step(x_t, state, self._dynamics())

@@ -1,4 +1,5 @@
-"""Fused multi-step CPU kernel for the ``"lif"`` family (IF, LIF both charge forms, PLIF).
+"""Fused multi-step CPU kernels: the ``"lif"`` family (IF, LIF both charge forms, PLIF) and
+the ``"leaky"`` family (first-order linear scans: LI readout, CuBa current; :mod:`.leaky`).
 
 Why a plain C file compiled at first use (``lif_kernel.c``, OpenMP, loaded with ctypes)
 rather than the alternatives:
@@ -36,8 +37,10 @@ the reference and one ``RuntimeWarning`` per process names the cause.
 from __future__ import annotations
 
 from .. import register_kernel
+from . import leaky
 from .lif import lif_sequence_cpu, supports
 
 register_kernel("lif", "cpu", supports=supports)(lif_sequence_cpu)
+register_kernel("leaky", "cpu", supports=leaky.supports)(leaky.leaky_scan_cpu)
 
 __all__ = ["lif_sequence_cpu", "supports"]

@@ -41,7 +41,7 @@ FLAGS = (
 )
 LINK_FLAGS = ("-shared", "-fopenmp")
 HALVES = ("-DSF_ONLY_F32", "-DSF_ONLY_F64")  # compiled in parallel, then linked
-ABI_VERSION = 4
+ABI_VERSION = 5
 COMPILE_TIMEOUT_S = 120
 
 
@@ -190,6 +190,14 @@ def _declare(lib: ctypes.CDLL) -> None:
         # charge, reset, detach, sid, a, b, block, stream, nthreads
         bwd.argtypes = [p, p, p, p, p, p, p, i64, p, i64, p, p, f64, i64, i64]
         bwd.argtypes += [i32, i32, i32, i32, f64, f64, i64, i32, i32]
+        lfwd = getattr(lib, f"sf_leaky_forward_{suffix}")
+        lfwd.restype = i32
+        # x, y0, y, yout, c, cs, rest, T, N, form, block, threads
+        lfwd.argtypes = [p, p, p, p, p, i64, f64, i64, i64, i32, i64, i32]
+        lbwd = getattr(lib, f"sf_leaky_backward_{suffix}")
+        lbwd.restype = i32
+        # x, y0, y, gy, gyT, gx, gy0, c, cs, gc, rest, T, N, form, block, threads
+        lbwd.argtypes = [p, p, p, p, p, p, p, p, i64, p, f64, i64, i64, i32, i64, i32]
 
 
 def library() -> ctypes.CDLL | None:

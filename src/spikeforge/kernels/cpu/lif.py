@@ -26,19 +26,26 @@ BWD_CACHE_BYTES = 4 * 1024 * 1024  # per-thread budget for a block's recomputed 
 STREAM_BYTES = 1 << 62  # non-temporal stores: measured slower on the target machine, so opt-in
 
 
-def supports(x: torch.Tensor, p: LIFParameters) -> str | None:
-    """``None`` if the fused CPU kernel handles ``x`` with ``p``, else the reason."""
+def input_reason(x: torch.Tensor) -> str | None:
+    """Why the C kernels cannot take ``x`` (device, dtype), or ``None``."""
     if x.device.type != "cpu":
         return f"input is on {x.device}; the cpu kernel needs CPU tensors"
     if x.dtype not in _DTYPES:
         return f"dtype {x.dtype} is not supported (float32 and float64 are)"
-    reason = dynamics_reason(x, p)
-    if reason is not None:
-        return reason
+    return None
+
+
+def library_reason() -> str | None:
+    """Why the C library is unavailable (warned once per process), or ``None``."""
     reason = _build.unavailable_reason()
     if reason is not None:
         _build.warn_unavailable()
     return reason
+
+
+def supports(x: torch.Tensor, p: LIFParameters) -> str | None:
+    """``None`` if the fused CPU kernel handles ``x`` with ``p``, else the reason."""
+    return input_reason(x) or dynamics_reason(x, p) or library_reason()
 
 
 def _ptr(t: torch.Tensor | None) -> int | None:
