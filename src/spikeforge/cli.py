@@ -23,7 +23,7 @@ LISTABLE = {
 BENCHMARKS = {
     "neurons": "spikeforge.bench.neurons",
     "parallel": "spikeforge.bench.parallel",
-    "leaky": "spikeforge.bench.leaky",
+    "variants": "spikeforge.bench.variants",
 }
 
 
@@ -239,7 +239,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data-dir", required=True, help="folder to put the files in")
     p.set_defaults(func=_cmd_download)
 
-    p = sub.add_parser("bench", help="benchmarks (neurons, parallel, leaky)")
+    p = sub.add_parser("bench", help="benchmarks (neurons, parallel, variants)")
     p.add_argument("name", choices=sorted(BENCHMARKS))
     p.add_argument(
         "rest",

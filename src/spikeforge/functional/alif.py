@@ -36,6 +36,20 @@ def alif_initial_state(x_t: torch.Tensor, p: ALIFParameters) -> ALIFState:
     return ALIFState(v=torch.full_like(x_t, p.lif.v_reset), a=torch.zeros_like(x_t))
 
 
+def alif_update(
+    x_t: torch.Tensor, state: ALIFState, p: ALIFParameters
+) -> tuple[torch.Tensor, ALIFState]:
+    """Charge, fire against the adapted threshold, reset, adapt: unscaled ``S[t]`` and
+    the new state."""
+    lif = p.lif
+    theta = lif.v_th + p.b * state.a
+    h = lif_charge(state.v, x_t, lif)
+    s = fire(h, theta, lif.surrogate)
+    v = apply_reset(h, s, lif.reset, theta, lif.v_reset, lif.detach_reset)
+    a = p.rho * state.a + s
+    return s, ALIFState(v, a)
+
+
 def alif_step(
     x_t: torch.Tensor, state: ALIFState | None, p: ALIFParameters
 ) -> tuple[torch.Tensor, ALIFState]:
@@ -44,24 +58,38 @@ def alif_step(
         state = alif_initial_state(x_t, p)
     for t in state:
         check_state_shape(t.shape, x_t.shape, sequence=False)
-    lif = p.lif
-    theta = lif.v_th + p.b * state.a
-    h = lif_charge(state.v, x_t, lif)
-    s = fire(h, theta, lif.surrogate)
-    v = apply_reset(h, s, lif.reset, theta, lif.v_reset, lif.detach_reset)
-    a = p.rho * state.a + s
-    out = s if lif.spike_scale is None else s * lif.spike_scale
-    return out, ALIFState(v, a)
+    s, state = alif_update(x_t, state, p)
+    out = s if p.lif.spike_scale is None else s * p.lif.spike_scale
+    return out, state
+
+
+def alif_sequence_reference(
+    x: torch.Tensor, v0: torch.Tensor, a0: torch.Tensor, p: ALIFParameters
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Plain-torch reference kernel: unscaled spikes ``[T, B, ...]``, final ``V`` and ``a``."""
+    spikes, state = scan(lambda x_t, st: alif_update(x_t, st, p), x, ALIFState(v0, a0))
+    return spikes, state.v, state.a
 
 
 def alif_sequence(
-    x: torch.Tensor, state: ALIFState | None = None, p: ALIFParameters | None = None
+    x: torch.Tensor,
+    state: ALIFState | None = None,
+    p: ALIFParameters | None = None,
+    backend: str = "auto",
 ) -> tuple[torch.Tensor, ALIFState]:
-    """Run ALIF over ``x`` ``[T, B, ...]``; returns spikes ``[T, B, ...]`` and final state."""
+    """Run ALIF over ``x`` ``[T, B, ...]``; returns spikes ``[T, B, ...]`` and final state.
+
+    ``backend`` picks the ``"alif"`` kernel (see :mod:`spikeforge.kernels`).
+    """
+    from ..kernels import dispatch
+
     p = p if p is not None else ALIFParameters()
     check_sequence(x)
     if state is None:
         state = alif_initial_state(x[0], p)
     for t in state:
         check_state_shape(t.shape, x.shape[1:], sequence=True)
-    return scan(lambda x_t, st: alif_step(x_t, st, p), x, state)
+    spikes, v, a = dispatch("alif", backend, x, p)(x, state.v, state.a, p)
+    if p.lif.spike_scale is not None:
+        spikes = spikes * p.lif.spike_scale
+    return spikes, ALIFState(v, a)

@@ -3,7 +3,8 @@
 A kernel for the ``"lif"`` family has the signature
 ``kernel(x [T, B, ...], v0 [B, ...], p: LIFParameters) -> (spikes, v_final)``; for the
 ``"leaky"`` family (first-order linear scans)
-``kernel(x [T, B, ...], y0 [B, ...], p: LeakyParameters) -> (y [T, B, ...], y[T-1])``.
+``kernel(x [T, B, ...], y0 [B, ...], p: LeakyParameters) -> (y [T, B, ...], y[T-1])``;
+for the ``"alif"`` family ``kernel(x, v0, a0, p: ALIFParameters) -> (spikes, v, a)``.
 ``"torch"`` is the plain-torch reference every fused backend is tested against.
 ``"auto"`` tries the fused backends in :data:`AUTO_ORDER` and takes the first whose
 ``supports`` accepts the input, falling back to ``"torch"``.
@@ -84,11 +85,13 @@ def dispatch(family: str, backend: str, x: torch.Tensor, p: Any) -> Callable[...
 
 
 def _register_references() -> None:
+    from ..functional.alif import alif_sequence_reference
     from ..functional.leaky import leaky_scan_reference
     from ..functional.lif import lif_sequence_reference
 
     register_kernel("lif", "torch")(lif_sequence_reference)
     register_kernel("leaky", "torch")(leaky_scan_reference)
+    register_kernel("alif", "torch")(alif_sequence_reference)
     # importing the subpackages registers their fused kernels ("triton" imports no triton)
     from . import cpu, triton  # noqa: F401
 

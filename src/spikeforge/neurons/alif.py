@@ -33,7 +33,7 @@ class ALIF(LIF):
         return alif_initial_state(x_t, self._dynamics())
 
     def _run(self, x: torch.Tensor, state: ALIFState) -> tuple[torch.Tensor, ALIFState]:
-        return alif_sequence(x, state, self._dynamics())
+        return alif_sequence(x, state, self._dynamics(), backend=self.backend)
 
     def _step(self, x_t: torch.Tensor, state: ALIFState) -> tuple[torch.Tensor, ALIFState]:
         return alif_step(x_t, state, self._dynamics())

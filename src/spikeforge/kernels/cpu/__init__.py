@@ -1,5 +1,6 @@
-"""Fused multi-step CPU kernels: the ``"lif"`` family (IF, LIF both charge forms, PLIF) and
-the ``"leaky"`` family (first-order linear scans: LI readout, CuBa current; :mod:`.leaky`).
+"""Fused multi-step CPU kernels: the ``"lif"`` family (IF, LIF both charge forms, PLIF), the
+``"alif"`` family (adaptive threshold, :mod:`.alif`) and the ``"leaky"`` family
+(first-order linear scans: LI readout, CuBa current; :mod:`.leaky`).
 
 Why a plain C file compiled at first use (``lif_kernel.c``, OpenMP, loaded with ctypes)
 rather than the alternatives:
@@ -37,10 +38,11 @@ the reference and one ``RuntimeWarning`` per process names the cause.
 from __future__ import annotations
 
 from .. import register_kernel
-from . import leaky
+from . import alif, leaky
 from .lif import lif_sequence_cpu, supports
 
 register_kernel("lif", "cpu", supports=supports)(lif_sequence_cpu)
 register_kernel("leaky", "cpu", supports=leaky.supports)(leaky.leaky_scan_cpu)
+register_kernel("alif", "cpu", supports=alif.supports)(alif.alif_sequence_cpu)
 
 __all__ = ["lif_sequence_cpu", "supports"]

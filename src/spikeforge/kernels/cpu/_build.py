@@ -41,7 +41,7 @@ FLAGS = (
 )
 LINK_FLAGS = ("-shared", "-fopenmp")
 HALVES = ("-DSF_ONLY_F32", "-DSF_ONLY_F64")  # compiled in parallel, then linked
-ABI_VERSION = 5
+ABI_VERSION = 6
 COMPILE_TIMEOUT_S = 120
 
 
@@ -198,6 +198,18 @@ def _declare(lib: ctypes.CDLL) -> None:
         lbwd.restype = i32
         # x, y0, y, gy, gyT, gx, gy0, c, cs, gc, rest, T, N, form, block, threads
         lbwd.argtypes = [p, p, p, p, p, p, p, p, i64, p, f64, i64, i64, i32, i64, i32]
+        afwd = getattr(lib, f"sf_alif_forward_{suffix}")
+        afwd.restype = i32
+        # x, v0, a0, s, vout, aout, k, ks, th, ts, b, bs, rho, v_reset, T, N, charge, reset,
+        # block, threads
+        afwd.argtypes = [p, p, p, p, p, p, p, i64, p, i64, p, i64, f64, f64, i64, i64]
+        afwd.argtypes += [i32, i32, i64, i32]
+        abwd = getattr(lib, f"sf_alif_backward_{suffix}")
+        abwd.restype = i32
+        # x, v0, a0, gs, gvT, gaT, gx, gv0, ga0, k, ks, th, ts, b, bs, rho, gk, gth, gb,
+        # v_reset, T, N, charge, reset, detach, sid, a, b, block, threads
+        abwd.argtypes = [p, p, p, p, p, p, p, p, p, p, i64, p, i64, p, i64, f64, p, p, p]
+        abwd.argtypes += [f64, i64, i64, i32, i32, i32, i32, f64, f64, i64, i32]
 
 
 def library() -> ctypes.CDLL | None:

@@ -1,5 +1,6 @@
-"""Speed of the neurons on the fused ``"leaky"`` kernel: CuBa (synaptic current + LIF) and
-the LI readout, against their plain-torch reference and the peers' CuBa neurons.
+"""Speed of the neuron variants on fused CPU kernels — CuBa (synaptic current + LIF), ALIF
+(adaptive threshold) and the LI readout — against their plain-torch reference and the
+peers' CuBa neurons.
 
 For each T, one layer of B × N neurons is driven by the same random input ``[T, B, N]``
 and timed for inference (forward under ``no_grad``) and training (forward +
@@ -11,6 +12,8 @@ above 1 means faster.
 - ``CuBa``: ``I[t] = 0.5 I[t-1] + X[t]``, then LIF without input decay (τ = 2),
   V_th = 1, hard reset, atan surrogate; ``backend="auto"`` runs the fused ``"leaky"``
   scan for the current and the fused ``"lif"`` kernel for the membrane.
+- ``ALIF``: LIF (τ = 2) firing at ``V_th + 0.2 a[t-1]``, ``a[t] = 0.9 a[t-1] + S[t]``,
+  subtract reset; ``backend="auto"`` runs the fused ``"alif"`` kernel.
 - ``LI``: the readout membrane ``V[t] = V[t-1] + (X[t] - V[t-1]) / 2``.
 - Peers, timing only (their dynamics differ in detail, so no spike comparison):
   snnTorch ``Synaptic(alpha=0.5, beta=0.5, reset_mechanism="zero")`` looped over T, and
@@ -26,7 +29,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from ..neurons import LI, CuBa
+from ..neurons import ALIF, LI, CuBa
 from .device import machine_info
 from .layers import (
     finish_run,
@@ -38,7 +41,11 @@ from .layers import (
 
 FULL = {"B": 32, "N": 4096, "T": [4, 16, 64], "repeats": 7}
 QUICK = {"B": 16, "N": 1024, "T": [4, 16], "repeats": 3}
-GROUPS = {"CuBa": "CuBa (torch, reference)", "LI": "LI (torch, reference)"}
+GROUPS = {
+    "CuBa": "CuBa (torch, reference)",
+    "ALIF": "ALIF (torch, reference)",
+    "LI": "LI (torch, reference)",
+}
 
 Factory = Callable[[], nn.Module]
 
@@ -47,6 +54,8 @@ def _ours() -> list[tuple[str, str, Factory | str]]:
     return [
         ("CuBa", GROUPS["CuBa"], lambda: CuBa(alpha=0.5, backend="torch")),
         ("CuBa", "CuBa (auto: fused)", lambda: CuBa(alpha=0.5)),
+        ("ALIF", GROUPS["ALIF"], lambda: ALIF(b=0.2, rho=0.9, backend="torch")),
+        ("ALIF", "ALIF (auto: fused)", lambda: ALIF(b=0.2, rho=0.9)),
         ("LI", GROUPS["LI"], lambda: LI(tau=2.0, backend="torch")),
         ("LI", "LI (auto: fused)", lambda: LI(tau=2.0)),
     ]
@@ -125,7 +134,7 @@ def run(quick: bool = False, json_path: str | None = None) -> str:
 
 def _report(rows: list[dict[str, Any]], cfg: dict[str, Any], info: dict[str, Any], cmd: str) -> str:
     Ts = cfg["T"]
-    title = "CuBa and LI on the fused leaky kernel vs their references and peers (CPU)"
+    title = "CuBa, ALIF and LI on fused kernels vs their references and peers (CPU)"
     return "\n".join(
         [
             *report_header(title, cfg, info, cmd),
