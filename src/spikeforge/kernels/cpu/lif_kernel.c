@@ -814,6 +814,25 @@ SF_INLINE void SF_FN(abwd_block)(const T_ *restrict x, const T_ *restrict v0,
         const T_ *restrict gst = gs + t * N + n0;
         const T_ *restrict xt = charge == 1 ? x + t * N + n0 : ht;
         T_ *restrict gxt = gx + t * N + n0;
+        if (gk == NULL) {
+            /* no dL/dk: V[t-1] is not needed */
+#pragma GCC ivdep
+            for (int64_t i = 0; i < m; i++) {
+                const T_ hi = ht[i], api = ap[i], g = gv[i], ki = kk[i], bi = bb[i];
+                const T_ thi = tt[i] + bi * api;
+                const T_ f = (hi - thi) >= (T_)0 ? (T_)1 : (T_)0;
+                const T_ sg = SF_FN(surrogate)(hi - thi, sid, a, b, c0, c1);
+                const T_ gsum = gst[i] + ga[i] + g * (-nd * (zr * (hi - vr) + sb * thi));
+                const T_ gh = g * ((T_)1 - zr * f) + gsum * sg;
+                const T_ gtheta = -(gsum * sg) - sb * g * f;
+                at[i] += gtheta;
+                abb[i] += gtheta * api;
+                gxt[i] = charge == 1 ? gh * ki : gh;
+                gv[i] = charge == 0 ? gh : gh * ((T_)1 - ki);
+                ga[i] = rho * ga[i] + bi * gtheta;
+            }
+            continue;
+        }
 #pragma GCC ivdep
         for (int64_t i = 0; i < m; i++) {
             const T_ hi = ht[i], api = ap[i], g = gv[i], ki = kk[i], bi = bb[i];
