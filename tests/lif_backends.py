@@ -49,6 +49,27 @@ def run_lif(backend, x, v0, make_params, grad_seeds):
     return spikes.detach(), state.v.detach(), grads
 
 
+def saved_storages(fn) -> set[int]:
+    """Data pointers of the storages autograd saves while ``fn()`` runs."""
+    saved: set[int] = set()
+
+    def pack(t: torch.Tensor) -> torch.Tensor:
+        saved.add(t.untyped_storage().data_ptr())
+        return t
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        fn()
+    return saved
+
+
+def assert_saves_only_the_inputs(backend: str) -> None:
+    """The fused kernels recompute H in backward: autograd keeps only x and v0."""
+    x = torch.randn(6, 4, 10, requires_grad=True)
+    v0 = torch.zeros(4, 10)
+    saved = saved_storages(lambda: lif_sequence(x, LIFState(v0), backend=backend))
+    assert saved and saved <= {x.untyped_storage().data_ptr(), v0.untyped_storage().data_ptr()}
+
+
 def assert_matches_reference(backend, x, v0, make_params, dtype, seed=99):
     """``backend`` vs ``"torch"``: spikes bit-identical, final v and every gradient
     within :data:`TOL` of ``dtype``, the same gradients present."""

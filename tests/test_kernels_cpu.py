@@ -16,6 +16,7 @@ from lif_backends import (
     RESETS,
     SURROGATES,
     assert_matches_reference,
+    assert_saves_only_the_inputs,
     float_parameter_case,
     per_channel_case,
     random_case,
@@ -23,7 +24,6 @@ from lif_backends import (
     tensor_parameter_case,
 )
 from spikeforge.functional.lif import LIFParameters, lif_sequence
-from spikeforge.functional.state import LIFState
 from spikeforge.kernels import dispatch
 from spikeforge.kernels.cpu import _build
 from spikeforge.kernels.cpu.lif import lif_sequence_cpu, supports
@@ -140,17 +140,7 @@ def test_fused_path_runs_for_cpu_and_auto():
 
 def test_saves_no_new_tensor_for_backward():
     """Backward recomputes H from the inputs: autograd keeps only x and v0 themselves."""
-    x = torch.randn(6, 4, 10, requires_grad=True)
-    v0 = torch.zeros(4, 10)
-    saved = []
-
-    def pack(t):
-        saved.append(t.untyped_storage().data_ptr())
-        return t
-
-    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
-        lif_sequence(x, LIFState(v0), backend="cpu")
-    assert set(saved) <= {x.untyped_storage().data_ptr(), v0.untyped_storage().data_ptr()}
+    assert_saves_only_the_inputs("cpu")
 
 
 def test_no_grad_output_does_not_require_grad():

@@ -34,6 +34,7 @@ from lif_backends import (  # noqa: E402
     SURROGATES,
     TOL,
     assert_matches_reference,
+    assert_saves_only_the_inputs,
     float_parameter_case,
     per_channel_case,
     random_case,
@@ -333,20 +334,7 @@ def test_supports_reports_what_it_cannot_do(monkeypatch):
 
 def test_saves_no_new_tensor_for_backward():
     """Backward recomputes H from the inputs: autograd keeps only x and v0 themselves."""
-    x = torch.randn(6, 4, 10, requires_grad=True)
-    v0 = torch.zeros(4, 10)
-    saved = []
-
-    def pack(t):
-        saved.append(t.untyped_storage().data_ptr())
-        return t
-
-    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
-        lif_sequence(x, LIFState(v0), backend="triton")
-    assert saved and set(saved) <= {
-        x.untyped_storage().data_ptr(),
-        v0.untyped_storage().data_ptr(),
-    }
+    assert_saves_only_the_inputs("triton")
 
 
 @pytest.mark.parametrize(
