@@ -16,6 +16,10 @@ class CuBa(LIF):
 
     Defaults to the non-decayed input form ``U[t] = β U[t-1] + I[t]``. Input
     ``[T, B, ...]`` -> spikes ``[T, B, ...]``; state ``CuBaState(i, v)``.
+
+    ``backend`` picks both kernels: the ``"leaky"`` scan of the current and the ``"lif"``
+    membrane (``"auto"``: fused on CPU; on CUDA the Triton LIF kernel and the reference
+    scan, as ``"triton"`` has no ``"leaky"`` kernel yet).
     """
 
     def __init__(self, alpha: float = 0.5, **kwargs: object) -> None:
