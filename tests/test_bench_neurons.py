@@ -1,5 +1,6 @@
-"""``spikeforge bench neurons``: the device option (CPU here; the CUDA path is built and
-rendered without a GPU, its measurements need one)."""
+"""``spikeforge bench neurons``: the device option (CPU here; the CUDA path is built,
+rendered and dry-run on CPU tensors through Triton's interpreter without a GPU; its
+real measurements need one)."""
 
 import json
 
@@ -150,3 +151,53 @@ def test_neuron_benchmark_quick_run_writes_json(monkeypatch, tmp_path):
     ours = data["results"][0]
     assert ours["status"] == "ok" and ours["spikes_match"] == 1.0
     assert ours["saved_bytes_per_step"] > 0
+
+
+class _CudaPathOnCpu(bd.CudaBenchDevice):
+    """The CUDA benchmark's code path with CPU tensors (the Triton kernel then runs in
+    its interpreter): everything the device-specific branches do except the GPU itself."""
+
+    @property
+    def torch_device(self) -> torch.device:
+        return torch.device("cpu")
+
+    def synchronize(self) -> None:
+        pass
+
+    def peak_extra_bytes(self, fn):
+        fn()
+        return 4096
+
+    def info(self):
+        return {"gpu": "dry run", "gpu_capability": "9.0", "gpu_multiprocessors": 1,
+                "gpu_memory_GiB": 1.0, "cuda_runtime": None, "cuda_driver_api": None,
+                "nvidia_driver": None, "triton": "dry"}  # fmt: skip
+
+
+def test_the_cuda_run_path_end_to_end_without_a_gpu(monkeypatch, tmp_path):
+    """A dry run of ``run(device=CudaBenchDevice)`` on CPU tensors: the triton rows (float32,
+    float16, bfloat16) are measured, checked against the reference and reported with the
+    GPU columns and target line, so a GPU session does not find a Python error first."""
+    pytest.importorskip("triton")
+    from spikeforge.kernels.triton import lif as tlif
+
+    monkeypatch.setenv("TRITON_INTERPRET", "1")
+    if tlif.interpreter_reason() is not None:
+        pytest.skip(tlif.interpreter_reason())
+    shape = (3, 2, 96)
+    monkeypatch.setattr(nb, "QUICK_SHAPES", [shape])
+    monkeypatch.setattr(nb, "GPU_TARGET_SHAPE", shape)
+    monkeypatch.setattr(nb, "DRAM_PROBE_ELEMENTS", 4096)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)  # peers stay off the GPU
+    path = tmp_path / "cuda.json"
+    text = nb.run(quick=True, json_path=str(path), device=_CudaPathOnCpu())
+    data = json.loads(path.read_text())
+    rows = {r["impl"]: r for r in data["results"]}
+    triton_rows = [r for name, r in rows.items() if name.startswith("spikeforge triton")]
+    assert len(triton_rows) == 3  # float32, float16, bfloat16
+    for r in triton_rows:
+        assert r["status"] == "ok", r["status"]
+        assert r["spikes_match"] == 1.0 and r["fwd_bwd_ms"] > 0
+        assert r["first_fwd_bwd_ms"] > 0 and r["peak_fwd_bwd_bytes_per_step"] > 0
+    assert data["device_target"]["shape"] == "x".join(map(str, shape))
+    assert "dry run" in text and "first call fwd+bwd" in text
