@@ -51,36 +51,12 @@ from spikeforge.kernels.triton.lif import lif_sequence_triton, supports  # noqa:
 from spikeforge.neurons.lif import IF, LIF, PLIF  # noqa: E402
 from spikeforge.surrogates import Sigmoid, Surrogate  # noqa: E402
 
+pytestmark = pytest.mark.usefixtures("interpret")  # see conftest.py
+
 HALF_TOL = {
     torch.float16: {"rtol": 2**-10, "atol": 1e-4},
     torch.bfloat16: {"rtol": 2**-7, "atol": 1e-3},
 }
-
-
-TARGETS = ["interpreter", *(["cuda"] if torch.cuda.is_available() else [])]
-
-
-@pytest.fixture(autouse=True)
-def _interpret(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Interpreted kernels accept CPU tensors; monkeypatch restores the variable. Tests
-    that need no interpreter are marked ``no_interpreter``; compiled runs unset it."""
-    monkeypatch.setenv("TRITON_INTERPRET", "1")
-    callspec = getattr(request.node, "callspec", None)
-    compiled = callspec is not None and callspec.params.get("target") == "cuda"
-    if not compiled and request.node.get_closest_marker("no_interpreter") is None:
-        reason = tlif.interpreter_reason()
-        if reason is not None:
-            pytest.skip(reason)
-
-
-@pytest.fixture(params=TARGETS)
-def target(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> torch.device:
-    """The device the kernel runs on: CPU tensors in the interpreter, or a CUDA GPU with
-    the compiled kernels (``TRITON_INTERPRET`` unset)."""
-    if request.param == "cuda":
-        monkeypatch.delenv("TRITON_INTERPRET")
-        return torch.device("cuda")
-    return torch.device("cpu")
 
 
 def _compare(x, v0, make_params, dtype):

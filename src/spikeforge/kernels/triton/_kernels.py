@@ -246,3 +246,122 @@ def lif_backward(
         tl.store(gk_ptr + offs, ak, mask=mask)
     if WANT_TH:
         tl.store(gth_ptr + offs, at, mask=mask)
+
+
+# ----------------------------------------------- first-order linear scans ("leaky" family)
+# y[t] = f(y[t-1], x[t]) with FORM 0: y + x; 1: y + (x - (y - r)) c; 2: y - (y - r) c + x;
+# 3: c y + x (see spikeforge.functional.leaky). Constants c_ptr = [rest, coef] in the
+# compute dtype; the whole trajectory is the output.
+
+
+@triton.jit
+def _leak(y, x, c, r, FORM: tl.constexpr):
+    if FORM == 0:
+        out = y + x
+    elif FORM == 1:
+        out = y + (x - (y - r)) * c
+    elif FORM == 2:
+        out = y - (y - r) * c + x
+    else:
+        out = c * y + x
+    return out
+
+
+@triton.jit(do_not_specialize=["T"])
+def leaky_forward(
+    x_ptr,  # [T, N] input
+    y0_ptr,  # [N] initial state
+    coef_ptr,  # [N] (C_VEC) or one value
+    c_ptr,  # [2] constants: rest, coef
+    y_ptr,  # [T, N] trajectory out
+    ylast_ptr,  # [N] final state out
+    T,
+    N,
+    FORM: tl.constexpr,
+    C_VEC: tl.constexpr,
+    BLOCK: tl.constexpr,
+):
+    """The scan over all T steps for one block of neurons."""
+    pid = tl.program_id(0)
+    offs = pid.to(tl.int64) * BLOCK + tl.arange(0, BLOCK)
+    mask = offs < N
+    r = tl.load(c_ptr)
+    c = _param(coef_ptr, offs, mask, r, C_VEC)
+    y = tl.load(y0_ptr + offs, mask=mask, other=0.0).to(r.dtype)
+    xp = x_ptr + offs
+    yp = y_ptr + offs
+    for _ in range(0, T):
+        x = tl.load(xp, mask=mask, other=0.0).to(r.dtype)
+        y = _leak(y, x, c, r, FORM)
+        tl.store(yp, y.to(y_ptr.dtype.element_ty), mask=mask)
+        xp += N
+        yp += N
+    tl.store(ylast_ptr + offs, y.to(ylast_ptr.dtype.element_ty), mask=mask)
+
+
+@triton.jit(do_not_specialize=["T"])
+def leaky_backward(
+    x_ptr,  # [T, N] input (read for dL/dc of FORM 1 only)
+    y0_ptr,  # [N] initial state (read for dL/dc only)
+    y_ptr,  # [T, N] saved trajectory (read for dL/dc only)
+    gy_ptr,  # [T, N] dL/dy (HAS_GY)
+    gyl_ptr,  # [N] dL/dy[T-1] of the final state (HAS_GL)
+    coef_ptr,
+    c_ptr,
+    gx_ptr,  # [T, N] dL/dx out
+    gy0_ptr,  # [N] dL/dy0 out
+    gc_ptr,  # [N] compute-dtype dL/dc per neuron out (WANT_C)
+    T,
+    N,
+    FORM: tl.constexpr,
+    C_VEC: tl.constexpr,
+    HAS_GY: tl.constexpr,
+    HAS_GL: tl.constexpr,
+    WANT_C: tl.constexpr,
+    BLOCK: tl.constexpr,
+):
+    """One reverse pass: the carried ``g = dL/dy[t]`` gives ``dL/dx[t]`` and, times
+    ``dy[t]/dy[t-1]``, the next carry; ``dL/dc`` sums ``g dy[t]/dc``."""
+    pid = tl.program_id(0)
+    offs = pid.to(tl.int64) * BLOCK + tl.arange(0, BLOCK)
+    mask = offs < N
+    r = tl.load(c_ptr)
+    c = _param(coef_ptr, offs, mask, r, C_VEC)
+    zero = tl.full([BLOCK], 0.0, r.dtype)
+    g = tl.load(gyl_ptr + offs, mask=mask, other=0.0).to(r.dtype) if HAS_GL else zero
+    ac = zero
+    if WANT_C:
+        y0 = tl.load(y0_ptr + offs, mask=mask, other=0.0).to(r.dtype)
+    last = (T - 1).to(tl.int64) * N
+    gyp = gy_ptr + last + offs
+    gxp = gx_ptr + last + offs
+    yp = y_ptr + last + offs
+    xp = x_ptr + last + offs
+    for i in range(0, T):
+        gt = g + tl.load(gyp, mask=mask, other=0.0).to(r.dtype) if HAS_GY else g
+        if WANT_C:
+            has_prev = i < T - 1
+            prev = tl.load(yp - N, mask=offs < tl.where(has_prev, N, 0), other=0.0).to(r.dtype)
+            prev = tl.where(has_prev, prev, y0)
+            if FORM == 1:
+                x = tl.load(xp, mask=mask, other=0.0).to(r.dtype)
+                ac = ac + gt * (x - (prev - r))
+            elif FORM == 2:
+                ac = ac - gt * (prev - r)
+            elif FORM == 3:
+                ac = ac + gt * prev
+        gx = gt * c if FORM == 1 else gt
+        tl.store(gxp, gx.to(gx_ptr.dtype.element_ty), mask=mask)
+        if FORM == 0:
+            g = gt
+        elif FORM == 3:
+            g = gt * c
+        else:
+            g = gt * (1.0 - c)
+        gyp -= N
+        gxp -= N
+        yp -= N
+        xp -= N
+    tl.store(gy0_ptr + offs, g.to(gy0_ptr.dtype.element_ty), mask=mask)
+    if WANT_C:
+        tl.store(gc_ptr + offs, ac, mask=mask)

@@ -21,6 +21,7 @@ import warnings
 
 import torch
 
+from ...functional.leaky import LeakyParameters, leaky_scan_reference
 from ...functional.lif import LIFParameters, lif_sequence_reference
 from .._lif_common import kernel_config
 
@@ -36,26 +37,37 @@ TOLERANCE = {
 _RESULTS: dict[tuple[object, ...], str | None] = {}
 
 
+def _kind(t: object) -> bool | None:
+    """``None`` for a float, else whether the tensor holds one value per neuron."""
+    return t.numel() > 1 if isinstance(t, torch.Tensor) else None
+
+
 def _key(x: torch.Tensor, p: LIFParameters) -> tuple[object, ...]:
     cfg, k_t, th_t = kernel_config(p)
-    shapes = tuple(None if t is None else t.numel() > 1 for t in (k_t, th_t))
     # the float values of k and th only feed constants, not the compiled variant
     cfg = dataclasses.replace(cfg, k=0.0, th=0.0)
-    return cfg, shapes, x.dtype, x.device
+    return "lif", cfg, _kind(k_t), _kind(th_t), x.dtype, x.device
 
 
-def self_check_reason(x: torch.Tensor, p: LIFParameters) -> str | None:
-    """``None`` if the kernel agreed with the reference on ``x``'s device for ``p``'s
-    configuration (checked once per process), else what disagreed."""
+def _leaky_key(x: torch.Tensor, p: LeakyParameters) -> tuple[object, ...]:
+    return "leaky", p.form, _kind(p.coef), x.dtype, x.device
+
+
+def self_check_reason(
+    x: torch.Tensor, p: LIFParameters | LeakyParameters, family: str = "lif"
+) -> str | None:
+    """``None`` if the ``family`` kernel agreed with the reference on ``x``'s device for
+    ``p``'s configuration (checked once per process), else what disagreed."""
     if x.device.type not in CHECK_DEVICE_TYPES:
         return None
-    key = _key(x, p)
+    key_of, run = _FAMILIES[family]
+    key = key_of(x, p)
     if key not in _RESULTS:
-        reason = _run(x.device, x.dtype, p)
+        reason = run(x.device, x.dtype, p)
         _RESULTS[key] = reason
         if reason is not None:
             warnings.warn(
-                f"spikeforge: the compiled triton lif kernel is not used for this "
+                f"spikeforge: the compiled triton {family} kernel is not used for this "
                 f"configuration on {x.device}: {reason}",
                 RuntimeWarning,
                 stacklevel=2,
@@ -132,17 +144,18 @@ def _run(device: torch.device, dtype: torch.dtype, p: LIFParameters) -> str | No
     return _compare(results[0], results[1], dtype)
 
 
-Result = tuple[torch.Tensor, dict[str, torch.Tensor | None]]
+Result = tuple[torch.Tensor | None, dict[str, torch.Tensor | None]]
 
 
 def _compare(got: Result, want: Result, dtype: torch.dtype) -> str | None:
-    """Spikes exactly; the final membrane and each gradient within :data:`TOLERANCE`,
-    the reference rounded to ``dtype`` first."""
+    """Spikes (if any) exactly; every other output and gradient within
+    :data:`TOLERANCE`, the reference rounded to ``dtype`` first."""
     tol = TOLERANCE[dtype]
-    spikes = got[0].to(want[0].dtype)
-    if not torch.equal(spikes, want[0]):
-        flips = int((spikes != want[0]).sum())
-        return f"self-check: {flips} spike(s) differ from the torch reference"
+    if got[0] is not None and want[0] is not None:
+        spikes = got[0].to(want[0].dtype)
+        if not torch.equal(spikes, want[0]):
+            flips = int((spikes != want[0]).sum())
+            return f"self-check: {flips} spike(s) differ from the torch reference"
     for name, a in got[1].items():
         b = want[1][name]
         if (a is None) != (b is None):
@@ -154,3 +167,51 @@ def _compare(got: Result, want: Result, dtype: torch.dtype) -> str | None:
             worst = float((a - b).abs().max())
             return f"self-check: {name} differs from the torch reference (max |diff| {worst:.3g})"
     return None
+
+
+def _run_leaky(device: torch.device, dtype: torch.dtype, p: LeakyParameters) -> str | None:
+    """The ``"leaky"`` kernel against the reference: the trajectory, the final state and
+    every gradient within tolerance (there are no spikes to compare exactly)."""
+    from . import leaky as tleaky
+
+    gen = torch.Generator().manual_seed(20261124)
+    _, batch, n = SHAPE
+    x = torch.randn(SHAPE, generator=gen, dtype=torch.float64)
+    y0 = torch.randn(batch, n, generator=gen, dtype=torch.float64) * 0.5
+    gy = torch.randn(SHAPE, generator=gen, dtype=torch.float64)
+    gl = torch.randn(batch, n, generator=gen, dtype=torch.float64)
+    coef: float | torch.Tensor = p.coef
+    if isinstance(p.coef, torch.Tensor):
+        size = (n,) if p.coef.numel() > 1 else ()
+        coef = 0.2 + 0.6 * torch.rand(size, generator=gen, dtype=torch.float64)
+    ref_dtype = torch.float64 if dtype == torch.float64 else torch.float32
+    results = []
+    calls = dict(tleaky.CALLS)
+    try:
+        with torch.enable_grad(), torch.autocast(device.type, enabled=False):
+            for run_dtype, kernel in (
+                (dtype, tleaky.leaky_scan_triton),
+                (ref_dtype, leaky_scan_reference),
+            ):
+                xs, y0s = (t.to(dtype).to(device, run_dtype).requires_grad_() for t in (x, y0))
+                wrt = {"dL/dx": xs, "dL/dy0": y0s}
+                c = coef
+                if isinstance(coef, torch.Tensor):
+                    c = coef.to(dtype).to(device, run_dtype).requires_grad_(True)
+                    wrt["dL/dcoef"] = c
+                y, last = kernel(xs, y0s, LeakyParameters(p.form, c, p.rest))
+                loss = (y * gy.to(device, run_dtype)).sum() + (
+                    last * gl.to(device, run_dtype)
+                ).sum()
+                grads = torch.autograd.grad(loss, list(wrt.values()), allow_unused=True)
+                named = {"trajectory": y.detach(), "final state": last.detach()}
+                named |= dict(zip(wrt, grads, strict=True))
+                results.append((None, named))
+    except Exception as error:  # a kernel that fails to run is also not used
+        return f"the self-check run failed: {type(error).__name__}: {error}"
+    finally:
+        tleaky.CALLS.update(calls)
+    return _compare(results[0], results[1], dtype)
+
+
+_FAMILIES = {"lif": (_key, _run), "leaky": (_leaky_key, _run_leaky)}

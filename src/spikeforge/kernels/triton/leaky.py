@@ -1,0 +1,158 @@
+"""The fused ``"leaky"`` kernel for the ``"triton"`` backend (first-order linear scans: the
+LI readout's membrane, CuBa's synaptic current; :mod:`spikeforge.functional.leaky`).
+
+Semantics and memory as the ``"cpu"`` kernel (:mod:`spikeforge.kernels.cpu.leaky`):
+forward reads ``x`` and writes the trajectory once; backward is one reverse pass reading
+``dL/dy`` and writing ``dL/dx``, plus the saved trajectory (and ``x`` for the ``"lif"``
+form) only for the gradient of a tensor coefficient. float16 / bfloat16 are computed in
+float32 registers, float64 in float64. Checked once per configuration on each CUDA
+device against the reference (:mod:`.check`), like the ``"lif"`` kernel.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch.autograd.function import once_differentiable
+
+from ...functional.leaky import LEAKY_FORMS, LeakyParameters, leaky_scan_reference
+from .._lif_common import param_reason
+from .lif import (
+    _DTYPES,
+    _block,
+    _compute_dtype,
+    _grid,
+    _interpreting,
+    _kernels,
+    _launch_options,
+    _on,
+    _triton_installed,
+    interpreter_reason,
+)
+
+CALLS = {"forward": 0, "backward": 0}  # kernel launches, so tests can see this path ran
+
+
+def supports(x: torch.Tensor, p: LeakyParameters) -> str | None:
+    """``None`` if the Triton kernel handles ``x`` with ``p``, else the reason."""
+    if not _triton_installed():
+        return "triton is not installed"
+    if x.device.type != "cuda":
+        if not _interpreting():
+            return f"input is on {x.device.type}, the triton kernel needs a CUDA tensor"
+        reason = interpreter_reason()
+        if reason is not None:
+            return reason
+    if x.dtype not in _DTYPES:
+        return f"dtype {x.dtype} is not supported (float16, bfloat16, float32 and float64 are)"
+    if x.dim() < 2:
+        return "input must be [T, B, ...]"
+    reason = param_reason("coef", p.coef, x)
+    if reason is not None:
+        return reason
+    from .check import self_check_reason  # CUDA tensors: the first use is checked
+
+    return self_check_reason(x, p, family="leaky")
+
+
+def _coef(coef: torch.Tensor | None, value: float, y0: torch.Tensor, cdt: torch.dtype):
+    """``(constants [rest, coef], coef array, per_neuron)``; constants in ``cdt``."""
+    if coef is None:
+        return torch.tensor([value], dtype=torch.float64).to(y0.device, cdt), False
+    coef = coef.detach()
+    if coef.numel() == 1:
+        return coef.reshape(1).contiguous(), False
+    return coef.expand(y0.shape).contiguous().reshape(-1), True
+
+
+def _run_forward(x, y0, coef_t, coef, form, rest):
+    steps = x.shape[0]
+    xs = x.detach().contiguous().reshape(steps, -1)
+    y0c = y0.detach().contiguous().reshape(-1)
+    n = xs.shape[1]
+    cdt = _compute_dtype(x.dtype)
+    consts = torch.tensor([rest, coef], dtype=torch.float64).to(x.device, cdt)
+    c_arr, c_vec = _coef(coef_t, coef, y0, cdt)
+    y = torch.empty_like(xs)
+    y_last = torch.empty_like(y0c)
+    if n > 0:
+        block = _block(n, x.device)
+        with _on(x.device):
+            _kernels().leaky_forward[_grid(n, block)](
+                xs, y0c, c_arr, consts, y, y_last, steps, n,
+                FORM=form, C_VEC=c_vec, BLOCK=block, **_launch_options(block),
+            )  # fmt: skip
+    CALLS["forward"] += 1
+    return y.reshape(x.shape), y_last.reshape(y0.shape)
+
+
+class _LeakyFunction(torch.autograd.Function):
+    """``(x, y0, coef tensor | None, coef float, form, rest) -> (y, y[T-1])``."""
+
+    @staticmethod
+    def forward(x, y0, coef_t, coef, form, rest):
+        return _run_forward(x, y0, coef_t, coef, form, rest)
+
+    @staticmethod
+    def setup_context(ctx: Any, inputs: tuple[Any, ...], output: Any) -> None:
+        x, y0, coef_t, coef, form, rest = inputs
+        ctx.set_materialize_grads(False)
+        want_c = coef_t is not None and coef_t.requires_grad and form != 0
+        saved_x = x if want_c and form == 1 else None
+        ctx.save_for_backward(
+            saved_x, y0 if want_c else None, output[0] if want_c else None, coef_t
+        )
+        ctx.want_c, ctx.coef, ctx.form, ctx.rest = want_c, coef, form, rest
+        ctx.shapes, ctx.dtype, ctx.device = (x.shape, y0.shape), x.dtype, x.device
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx: Any, g_y: torch.Tensor | None, g_last: torch.Tensor | None):
+        if g_y is None and g_last is None:
+            return None, None, None, None, None, None
+        x, y0, y, coef_t = ctx.saved_tensors
+        x_shape, y0_shape = ctx.shapes
+        steps, n = x_shape[0], int(torch.Size(y0_shape).numel())
+        dtype, device = ctx.dtype, ctx.device
+        cdt = _compute_dtype(dtype)
+        consts = torch.tensor([ctx.rest, ctx.coef], dtype=torch.float64).to(device, cdt)
+        like = torch.empty(y0_shape, dtype=dtype, device=device)
+        c_arr, c_vec = _coef(coef_t, ctx.coef, like, cdt)
+        gx = torch.empty((steps, n), dtype=dtype, device=device)
+        gy0 = torch.empty(n, dtype=dtype, device=device)
+        gc = torch.empty(n, dtype=cdt, device=device) if ctx.want_c else None
+        # absent operands are never read (HAS_* / WANT_C); bound to a tensor of their dtype
+        stand_in = gx
+        operands = [
+            stand_in if t is None else t.detach().contiguous() for t in (x, y0, y, g_y, g_last)
+        ]
+        if n > 0:
+            block = _block(n, device)
+            with _on(device):
+                _kernels().leaky_backward[_grid(n, block)](
+                    *operands, c_arr, consts, gx, gy0, gy0 if gc is None else gc, steps, n,
+                    FORM=ctx.form, C_VEC=c_vec, HAS_GY=g_y is not None,
+                    HAS_GL=g_last is not None, WANT_C=ctx.want_c, BLOCK=block,
+                    **_launch_options(block),
+                )  # fmt: skip
+        CALLS["backward"] += 1
+        g_coef = None
+        if gc is not None:
+            g_coef = gc.reshape(y0_shape).sum_to_size(coef_t.shape).to(coef_t.dtype)
+        return gx.reshape(x_shape), gy0.reshape(y0_shape), g_coef, None, None, None
+
+
+def leaky_scan_triton(
+    x: torch.Tensor, y0: torch.Tensor, p: LeakyParameters
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Fused scan over ``[T, B, ...]`` on a CUDA device: the trajectory and ``y[T-1]``."""
+    if y0.dtype != x.dtype or y0.device != x.device or y0.shape != x.shape[1:]:
+        return leaky_scan_reference(x, y0, p)  # type promotion / broadcasting: reference
+    form = LEAKY_FORMS.index(p.form)
+    coef_t = p.coef if isinstance(p.coef, torch.Tensor) and form != 0 else None
+    coef = 0.0 if coef_t is not None or form == 0 else float(p.coef)
+    tensors = [t for t in (x, y0, coef_t) if t is not None]
+    if torch.is_grad_enabled() and any(t.requires_grad for t in tensors):
+        return _LeakyFunction.apply(x, y0, coef_t, coef, form, float(p.rest))
+    return _run_forward(x, y0, coef_t, coef, form, float(p.rest))
