@@ -6,7 +6,7 @@
 #   benchmarks/gpu_session.sh run [DIR]    # on the GPU machine, from the repository root
 #
 # `run` puts the peers' wheels (if .whl/ came along) and src/ on PYTHONPATH, records the
-# GPU and the package versions, runs the Triton test module (its equivalence grid runs
+# GPU and the package versions, runs the Triton test modules (their equivalence grids run
 # compiled on the GPU as well as in the interpreter), then the side-by-side CUDA neuron
 # benchmark (`--device cuda`). Everything it prints also goes to DIR (default: $OUT when
 # set, else benchmarks/results/gpu): session.txt, tests.txt, neurons_cuda.{txt,json}.
@@ -35,7 +35,7 @@ run)
         python3 -c "import torch, triton, numpy; print('torch', torch.__version__, \
 '| triton', triton.__version__, '| numpy', numpy.__version__, '| cuda', torch.cuda.is_available())"
     } 2>&1 | tee "$out/session.txt"
-    python3 -m pytest -q -p no:cacheprovider tests/test_kernels_triton.py 2>&1 | tee "$out/tests.txt"
+    python3 -m pytest -q -p no:cacheprovider tests/test_kernels_triton*.py 2>&1 | tee "$out/tests.txt"
     tests=${PIPESTATUS[0]}
     python3 benchmarks/neurons.py --device cuda --max-wait 0 --json "$out/neurons_cuda.json" \
         2>&1 | tee "$out/neurons_cuda.txt"

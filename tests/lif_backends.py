@@ -8,6 +8,7 @@ from collections.abc import Callable
 import torch
 from hypothesis import strategies as st
 
+from spikeforge.functional.leaky import LeakyParameters, leaky_scan
 from spikeforge.functional.lif import LIFParameters, lif_sequence
 from spikeforge.functional.state import LIFState
 from spikeforge.surrogates import (
@@ -243,3 +244,35 @@ def per_channel_case(
         return LIFParameters(inv_tau=torch.sigmoid(w_), v_th=th_, reset=reset), [w_, th_]
 
     return x.to(device), v0.to(device), make_params
+
+
+# --- the "leaky" family's cases ------------------------------------------------------
+COEFS = ["float", "scalar", "per-neuron", "last-axis"]
+SEEDS = ["trajectory", "final", "both"]
+
+
+def leaky_coef(kind, shape, dtype, gen):
+    """A "leaky" coefficient of one of the :data:`COEFS` kinds for input ``shape``."""
+    if kind == "float":
+        return 0.35
+    if kind == "scalar":
+        return torch.tensor(0.35, dtype=dtype)
+    size = shape[1:] if kind == "per-neuron" else shape[-1:]
+    return torch.rand(size, generator=gen, dtype=dtype) * 0.8 + 0.1
+
+
+def run_leaky(backend, x, y0, p, seeds):
+    """Trajectory, final state and the gradients w.r.t. ``(x, y0[, coef])`` of
+    ``Σ y·gy + Σ y[T-1]·gl`` (either seed may be ``None``)."""
+    x = x.clone().requires_grad_(True)
+    y0 = y0.clone().requires_grad_(True)
+    coef = p.coef
+    if isinstance(coef, torch.Tensor):
+        coef = coef.clone().requires_grad_(True)
+    p = LeakyParameters(p.form, coef, p.rest)
+    y, last = leaky_scan(x, y0, p, backend)
+    gy, gl = seeds
+    loss = (y * gy).sum() if gy is not None else 0.0
+    loss = loss + ((last * gl).sum() if gl is not None else 0.0)
+    leaves = [x, y0] + ([coef] if isinstance(coef, torch.Tensor) else [])
+    return y.detach(), last.detach(), torch.autograd.grad(loss, leaves, allow_unused=True)

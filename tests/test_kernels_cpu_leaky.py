@@ -10,7 +10,7 @@ import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from lif_backends import TOL, saved_storages
+from lif_backends import COEFS, SEEDS, TOL, leaky_coef, run_leaky, saved_storages
 from spikeforge.functional.leaky import LEAKY_FORMS, LeakyParameters, leaky_scan
 from spikeforge.kernels import dispatch
 from spikeforge.kernels.cpu import _build
@@ -25,34 +25,6 @@ def _needs_kernel() -> None:
         pytest.skip(f"fused CPU kernel unavailable: {reason}")
 
 
-COEFS = ["float", "scalar", "per-neuron", "last-axis"]
-SEEDS = ["trajectory", "final", "both"]
-
-
-def _coef(kind, shape, dtype, gen):
-    if kind == "float":
-        return 0.35
-    if kind == "scalar":
-        return torch.tensor(0.35, dtype=dtype)
-    size = shape[1:] if kind == "per-neuron" else shape[-1:]
-    return torch.rand(size, generator=gen, dtype=dtype) * 0.8 + 0.1
-
-
-def _run(backend, x, y0, p, seeds):
-    x = x.clone().requires_grad_(True)
-    y0 = y0.clone().requires_grad_(True)
-    coef = p.coef
-    if isinstance(coef, torch.Tensor):
-        coef = coef.clone().requires_grad_(True)
-    p = LeakyParameters(p.form, coef, p.rest)
-    y, last = leaky_scan(x, y0, p, backend)
-    gy, gl = seeds
-    loss = (y * gy).sum() if gy is not None else 0.0
-    loss = loss + ((last * gl).sum() if gl is not None else 0.0)
-    leaves = [x, y0] + ([coef] if isinstance(coef, torch.Tensor) else [])
-    return y.detach(), last.detach(), torch.autograd.grad(loss, leaves, allow_unused=True)
-
-
 @pytest.mark.parametrize("seed_kind", SEEDS)
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64], ids=["f32", "f64"])
 @pytest.mark.parametrize(("form", "coef_kind"), list(itertools.product(LEAKY_FORMS, COEFS)))
@@ -62,12 +34,12 @@ def test_matches_reference(form, coef_kind, dtype, seed_kind):
     shape = (9, 3, 2, 11)
     x = torch.randn(shape, generator=gen, dtype=dtype)
     y0 = torch.randn(shape[1:], generator=gen, dtype=dtype) * 0.5
-    p = LeakyParameters(form, _coef(coef_kind, shape, dtype, gen), rest=-0.15)
+    p = LeakyParameters(form, leaky_coef(coef_kind, shape, dtype, gen), rest=-0.15)
     gy = torch.randn(shape, generator=gen, dtype=dtype) if seed_kind != "final" else None
     gl = torch.randn(shape[1:], generator=gen, dtype=dtype) if seed_kind != "trajectory" else None
     calls = dict(cl.CALLS)
-    ref = _run("torch", x, y0, p, (gy, gl))
-    new = _run("cpu", x, y0, p, (gy, gl))
+    ref = run_leaky("torch", x, y0, p, (gy, gl))
+    new = run_leaky("cpu", x, y0, p, (gy, gl))
     assert {"forward": calls["forward"] + 1, "backward": calls["backward"] + 1} == cl.CALLS
     assert torch.equal(ref[0], new[0]) and torch.equal(ref[1], new[1])
     for a, b in zip(new[2], ref[2], strict=True):
@@ -87,9 +59,9 @@ def test_random_shapes(shape, form, coef_kind, seed):
     gen = torch.Generator().manual_seed(seed)
     x = torch.randn(shape, generator=gen, dtype=torch.float64)
     y0 = torch.randn(shape[1:], generator=gen, dtype=torch.float64)
-    p = LeakyParameters(form, _coef(coef_kind, shape, torch.float64, gen))
+    p = LeakyParameters(form, leaky_coef(coef_kind, shape, torch.float64, gen))
     gy = torch.randn(shape, generator=gen, dtype=torch.float64)
-    ref, new = (_run(b, x, y0, p, (gy, None)) for b in ("torch", "cpu"))
+    ref, new = (run_leaky(b, x, y0, p, (gy, None)) for b in ("torch", "cpu"))
     assert torch.equal(ref[0], new[0])
     for a, b in zip(new[2], ref[2], strict=True):
         if a is not None:

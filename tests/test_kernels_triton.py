@@ -367,8 +367,10 @@ _SIGNATURES = {
     "lif_forward": "x_ptr v0_ptr k_ptr th_ptr c_ptr s_ptr v_ptr",
     "lif_backward": "x_ptr v0_ptr h_ptr gs_ptr gvt_ptr k_ptr th_ptr c_ptr gx_ptr gv0_ptr "
     "gk_ptr gth_ptr",
+    "leaky_forward": "x_ptr y0_ptr coef_ptr c_ptr y_ptr ylast_ptr",
+    "leaky_backward": "x_ptr y0_ptr y_ptr gy_ptr gyl_ptr coef_ptr c_ptr gx_ptr gy0_ptr gc_ptr",
 }
-_COMPUTE_DTYPE_ARGS = {"c_ptr", "h_ptr", "gk_ptr", "gth_ptr"}
+_COMPUTE_DTYPE_ARGS = {"c_ptr", "h_ptr", "gk_ptr", "gth_ptr", "gc_ptr"}
 
 
 def _compile_for_gpu(kernels, name, dtype, constants):
@@ -413,6 +415,12 @@ def test_kernels_compile_for_a_real_gpu(monkeypatch):
     bwd |= {"TH_VEC": False, "HAS_GS": True, "HAS_GV": True, "WANT_K": False}
     bwd |= {"WANT_TH": False, "BLOCK": 1024}
     assert "fma" not in _compile_for_gpu(kernels, "lif_backward", "fp32", bwd)
+    for form, dtype in zip(range(4), ["fp32", "fp64", "fp16", "bf16"], strict=True):
+        # the "leaky" scans: no fma either (their trajectories match the reference bit by bit)
+        fwd = {"FORM": form, "C_VEC": bool(form % 2), "BLOCK": 512}
+        assert "fma" not in _compile_for_gpu(kernels, "leaky_forward", dtype, fwd)
+        bwd = {"FORM": form, "C_VEC": True, "HAS_GY": True, "HAS_GL": bool(form % 2)}
+        _compile_for_gpu(kernels, "leaky_backward", dtype, bwd | {"WANT_C": True, "BLOCK": 256})
     for sid in (4, 5):  # the surrogates not covered above
         bwd = {"CHARGE": 1, "RESET": 1, "DETACH": False, "SID": sid, "K_VEC": False}
         bwd |= {"TH_VEC": False, "HAS_GS": False, "HAS_GV": True, "WANT_K": False}

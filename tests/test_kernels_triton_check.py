@@ -117,3 +117,27 @@ def test_cpu_tensors_are_not_checked_by_default(monkeypatch):
     monkeypatch.setattr(check, "CHECK_DEVICE_TYPES", {"cuda"})
     monkeypatch.setattr(check, "_run", lambda *a: pytest.fail("checked a CPU tensor"))
     assert check.self_check_reason(_x(), LIFParameters()) is None
+
+
+@pytest.mark.parametrize("coef", [0.4, "per-neuron"], ids=["float", "tensor"])
+@pytest.mark.parametrize("form", ["lif", "decay"])
+def test_the_leaky_kernel_is_checked_too(form, coef, monkeypatch):
+    from spikeforge.functional.leaky import LeakyParameters
+    from spikeforge.kernels.triton import leaky as tleaky
+
+    if coef == "per-neuron":
+        coef = torch.full((10,), 0.4)
+    p = LeakyParameters(form, coef)
+    calls = dict(tleaky.CALLS)
+    assert tleaky.supports(_x(), p) is None
+    assert calls == tleaky.CALLS
+    real = tleaky.leaky_scan_triton
+
+    def wrong(x, y0, p):
+        y, last = real(x, y0, p)
+        return y * 1.01, last
+
+    monkeypatch.setattr(check, "_RESULTS", {})
+    monkeypatch.setattr(tleaky, "leaky_scan_triton", wrong)
+    with pytest.warns(RuntimeWarning, match="triton leaky kernel is not used.*trajectory differs"):
+        assert "trajectory differs" in tleaky.supports(_x(), p)
