@@ -8,9 +8,10 @@ from collections.abc import Callable
 import torch
 from hypothesis import strategies as st
 
+from spikeforge.functional.alif import ALIFParameters, alif_sequence
 from spikeforge.functional.leaky import LeakyParameters, leaky_scan
 from spikeforge.functional.lif import LIFParameters, lif_sequence
-from spikeforge.functional.state import LIFState
+from spikeforge.functional.state import ALIFState, LIFState
 from spikeforge.surrogates import (
     ATan,
     FastSigmoid,
@@ -276,3 +277,63 @@ def run_leaky(backend, x, y0, p, seeds):
     loss = loss + ((last * gl).sum() if gl is not None else 0.0)
     leaves = [x, y0] + ([coef] if isinstance(coef, torch.Tensor) else [])
     return y.detach(), last.detach(), torch.autograd.grad(loss, leaves, allow_unused=True)
+
+
+# --- the "alif" family's cases -------------------------------------------------------
+def alif_case(charge, reset, detach, surrogate, dtype, steps, device="cpu"):
+    """``(x, v0, a0, make_p)``: PLIF ``inv_tau = sigmoid(w)``, per-neuron learnable V_th
+    and adaptation strength ``b`` (fresh leaves on ``device`` per call of ``make_p``)."""
+    gen = torch.Generator().manual_seed(CHARGES.index(charge) * 9 + RESETS.index(reset))
+    B, N = 3, 11
+    x = torch.randn(steps, B, N, generator=gen, dtype=dtype) * 1.2 + 0.5
+    v0 = torch.randn(B, N, generator=gen, dtype=dtype) * 0.3
+    a0 = torch.rand(B, N, generator=gen, dtype=dtype)
+    th = torch.rand(N, generator=gen, dtype=dtype) * 0.5 + 0.7
+    b = torch.rand(N, generator=gen, dtype=dtype) * 0.3 + 0.1
+
+    def make_p():
+        w_, th_, b_ = (
+            t.to(device, copy=True).requires_grad_(True)
+            for t in (torch.tensor(0.3, dtype=dtype), th, b)
+        )
+        lif = LIFParameters(
+            charge=charge[0],
+            decay_input=charge[1],
+            inv_tau=torch.sigmoid(w_),
+            v_th=th_,
+            v_reset=-0.1,
+            reset=reset,
+            detach_reset=detach,
+            surrogate=surrogate,
+        )
+        return ALIFParameters(lif=lif, b=b_, rho=0.8), [w_, th_, b_]
+
+    return x.to(device), v0.to(device), a0.to(device), make_p
+
+
+def run_alif(backend, x, v0, a0, make_p, seeds):
+    """Spikes, final (v, a) and the gradients w.r.t. x, v0, a0 and every tensor
+    parameter, for the loss ``Σ S·gs + Σ v·gv + Σ a·ga``."""
+    x, v0, a0 = (t.clone().requires_grad_(True) for t in (x, v0, a0))
+    p, leaves = make_p()
+    spikes, state = alif_sequence(x, ALIFState(v0, a0), p, backend)
+    gs, gv, ga = seeds
+    loss = (spikes * gs).sum() + (state.v * gv).sum() + (state.a * ga).sum()
+    grads = torch.autograd.grad(loss, [x, v0, a0, *leaves], allow_unused=True)
+    return spikes.detach(), state.v.detach(), state.a.detach(), grads
+
+
+def assert_alif_matches_reference(backend, calls, x, v0, a0, make_p, dtype, seed=5):
+    """``backend`` vs ``"torch"``: spikes bit-identical, final state and every gradient
+    within :data:`TOL`; ``calls`` (the backend's launch counters) advance by one each."""
+    gen = torch.Generator().manual_seed(seed)
+    seeds = [torch.randn(t.shape, generator=gen, dtype=dtype).to(x.device) for t in (x, v0, a0)]
+    before = dict(calls)
+    ref = run_alif("torch", x, v0, a0, make_p, seeds)
+    new = run_alif(backend, x, v0, a0, make_p, seeds)
+    assert {"forward": before["forward"] + 1, "backward": before["backward"] + 1} == calls
+    assert torch.equal(ref[0], new[0]), "spikes differ"
+    for i, (a, b) in enumerate(zip([*new[1:3], *new[3]], [*ref[1:3], *ref[3]], strict=True)):
+        assert (a is None) == (b is None), f"output {i}: presence differs"
+        if a is not None:
+            torch.testing.assert_close(a, b, **TOL[dtype], msg=lambda m, i=i: f"output {i}: {m}")

@@ -9,10 +9,15 @@ import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from lif_backends import CHARGES, RESETS, SURROGATES, TOL
-from spikeforge.functional.alif import ALIFParameters, alif_sequence
+from lif_backends import (
+    CHARGES,
+    RESETS,
+    SURROGATES,
+    alif_case,
+    assert_alif_matches_reference,
+)
+from spikeforge.functional.alif import ALIFParameters
 from spikeforge.functional.lif import LIFParameters
-from spikeforge.functional.state import ALIFState
 from spikeforge.kernels import dispatch
 from spikeforge.kernels.cpu import _build
 from spikeforge.kernels.cpu import alif as ca
@@ -26,30 +31,8 @@ def _needs_kernel() -> None:
         pytest.skip(f"fused CPU kernel unavailable: {reason}")
 
 
-def _run(backend, x, v0, a0, make_p, seeds):
-    """Spikes, final (v, a) and the gradients w.r.t. x, v0, a0 and every tensor
-    parameter, for the loss ``Σ S·gs + Σ v·gv + Σ a·ga``."""
-    x, v0, a0 = (t.clone().requires_grad_(True) for t in (x, v0, a0))
-    p, leaves = make_p()
-    spikes, state = alif_sequence(x, ALIFState(v0, a0), p, backend)
-    gs, gv, ga = seeds
-    loss = (spikes * gs).sum() + (state.v * gv).sum() + (state.a * ga).sum()
-    grads = torch.autograd.grad(loss, [x, v0, a0, *leaves], allow_unused=True)
-    return spikes.detach(), state.v.detach(), state.a.detach(), grads
-
-
 def _compare(x, v0, a0, make_p, dtype, seed=5):
-    gen = torch.Generator().manual_seed(seed)
-    seeds = [torch.randn(t.shape, generator=gen, dtype=dtype) for t in (x, v0, a0)]
-    calls = dict(ca.CALLS)
-    ref = _run("torch", x, v0, a0, make_p, seeds)
-    new = _run("cpu", x, v0, a0, make_p, seeds)
-    assert {"forward": calls["forward"] + 1, "backward": calls["backward"] + 1} == ca.CALLS
-    assert torch.equal(ref[0], new[0]), "spikes differ"
-    for i, (a, b) in enumerate(zip([*new[1:3], *new[3]], [*ref[1:3], *ref[3]], strict=True)):
-        assert (a is None) == (b is None), f"output {i}: presence differs"
-        if a is not None:
-            torch.testing.assert_close(a, b, **TOL[dtype], msg=lambda m, i=i: f"output {i}: {m}")
+    assert_alif_matches_reference("cpu", ca.CALLS, x, v0, a0, make_p, dtype, seed)
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64], ids=["f32", "f64"])
@@ -61,31 +44,7 @@ def _compare(x, v0, a0, make_p, dtype, seed=5):
 )
 def test_matches_reference_with_learnable_parameters(charge, reset, detach, surrogate, dtype):
     """PLIF inv_tau = sigmoid(w), per-neuron learnable V_th and adaptation strength b."""
-    gen = torch.Generator().manual_seed(CHARGES.index(charge) * 9 + RESETS.index(reset))
-    T, B, N = 9, 3, 11
-    x = torch.randn(T, B, N, generator=gen, dtype=dtype) * 1.2 + 0.5
-    v0 = torch.randn(B, N, generator=gen, dtype=dtype) * 0.3
-    a0 = torch.rand(B, N, generator=gen, dtype=dtype)
-    th = torch.rand(N, generator=gen, dtype=dtype) * 0.5 + 0.7
-    b = torch.rand(N, generator=gen, dtype=dtype) * 0.3 + 0.1
-
-    def make_p():
-        w_, th_, b_ = (
-            t.clone().requires_grad_(True) for t in (torch.tensor(0.3, dtype=dtype), th, b)
-        )
-        lif = LIFParameters(
-            charge=charge[0],
-            decay_input=charge[1],
-            inv_tau=torch.sigmoid(w_),
-            v_th=th_,
-            v_reset=-0.1,
-            reset=reset,
-            detach_reset=detach,
-            surrogate=surrogate,
-        )
-        return ALIFParameters(lif=lif, b=b_, rho=0.8), [w_, th_, b_]
-
-    _compare(x, v0, a0, make_p, dtype)
+    _compare(*alif_case(charge, reset, detach, surrogate, dtype, steps=9), dtype)
 
 
 @settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow])

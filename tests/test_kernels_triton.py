@@ -369,8 +369,11 @@ _SIGNATURES = {
     "gk_ptr gth_ptr",
     "leaky_forward": "x_ptr y0_ptr coef_ptr c_ptr y_ptr ylast_ptr",
     "leaky_backward": "x_ptr y0_ptr y_ptr gy_ptr gyl_ptr coef_ptr c_ptr gx_ptr gy0_ptr gc_ptr",
+    "alif_forward": "x_ptr v0_ptr a0_ptr k_ptr th_ptr bb_ptr c_ptr s_ptr v_ptr a_ptr",
+    "alif_backward": "x_ptr v0_ptr a0_ptr h_ptr ah_ptr gs_ptr gvt_ptr gat_ptr k_ptr th_ptr "
+    "bb_ptr c_ptr gx_ptr gv0_ptr ga0_ptr gk_ptr gth_ptr gb_ptr",
 }
-_COMPUTE_DTYPE_ARGS = {"c_ptr", "h_ptr", "gk_ptr", "gth_ptr", "gc_ptr"}
+_COMPUTE_DTYPE_ARGS = {"c_ptr", "h_ptr", "ah_ptr", "gk_ptr", "gth_ptr", "gb_ptr", "gc_ptr"}
 
 
 def _compile_for_gpu(kernels, name, dtype, constants):
@@ -421,6 +424,15 @@ def test_kernels_compile_for_a_real_gpu(monkeypatch):
         assert "fma" not in _compile_for_gpu(kernels, "leaky_forward", dtype, fwd)
         bwd = {"FORM": form, "C_VEC": True, "HAS_GY": True, "HAS_GL": bool(form % 2)}
         _compile_for_gpu(kernels, "leaky_backward", dtype, bwd | {"WANT_C": True, "BLOCK": 256})
+    for i, dtype in enumerate(["fp32", "fp64", "fp16", "bf16"]):
+        # the "alif" kernels: no fma in the forward, every surrogate in some backward
+        fwd = {"CHARGE": i % 3, "RESET": (i + 2) % 3, "K_VEC": bool(i % 2), "TH_VEC": True}
+        fwd |= {"B_VEC": bool(i % 2), "BLOCK": 256}
+        assert "fma" not in _compile_for_gpu(kernels, "alif_forward", dtype, fwd)
+        bwd = {"CHARGE": (i + 1) % 3, "RESET": i % 3, "DETACH": bool(i % 2), "SID": i + 2}
+        bwd |= {"K_VEC": True, "TH_VEC": False, "B_VEC": True, "WANT_K": True}
+        bwd |= {"WANT_TH": True, "WANT_B": True, "BLOCK": 128}
+        _compile_for_gpu(kernels, "alif_backward", dtype, bwd)
     for sid in (4, 5):  # the surrogates not covered above
         bwd = {"CHARGE": 1, "RESET": 1, "DETACH": False, "SID": sid, "K_VEC": False}
         bwd |= {"TH_VEC": False, "HAS_GS": False, "HAS_GV": True, "WANT_K": False}

@@ -141,3 +141,26 @@ def test_the_leaky_kernel_is_checked_too(form, coef, monkeypatch):
     monkeypatch.setattr(tleaky, "leaky_scan_triton", wrong)
     with pytest.warns(RuntimeWarning, match="triton leaky kernel is not used.*trajectory differs"):
         assert "trajectory differs" in tleaky.supports(_x(), p)
+
+
+@pytest.mark.parametrize("b", [0.2, "per-neuron"], ids=["float", "tensor"])
+def test_the_alif_kernel_is_checked_too(b, monkeypatch):
+    from spikeforge.functional.alif import ALIFParameters
+    from spikeforge.kernels.triton import alif as talif
+
+    if b == "per-neuron":
+        b = torch.full((10,), 0.2)
+    p = ALIFParameters(lif=LIFParameters(reset="subtract", v_th=torch.full((10,), 0.9)), b=b)
+    calls = dict(talif.CALLS)
+    assert talif.supports(_x(), p) is None
+    assert calls == talif.CALLS
+    real = talif.alif_sequence_triton
+
+    def wrong(x, v0, a0, p):
+        s, v, a = real(x, v0, a0, p)
+        return s, v, a * 1.01
+
+    monkeypatch.setattr(check, "_RESULTS", {})
+    monkeypatch.setattr(talif, "alif_sequence_triton", wrong)
+    with pytest.warns(RuntimeWarning, match="triton alif kernel is not used.*adaptation differs"):
+        assert "final adaptation differs" in talif.supports(_x(), p)

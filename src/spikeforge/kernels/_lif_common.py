@@ -95,6 +95,16 @@ class KernelConfig:
     th: float  # used when v_th is a float
 
 
+@dataclass(frozen=True)
+class AlifConfig:
+    """The ``"alif"`` kernels' dynamics: the LIF part's codes and floats, plus the
+    adaptation strength ``b`` (when a float) and decay ``rho``."""
+
+    lif: KernelConfig
+    b: float
+    rho: float
+
+
 Forward = Callable[..., tuple[torch.Tensor, torch.Tensor]]
 Backward = Callable[[Any, "torch.Tensor | None", "torch.Tensor | None"], tuple[Any, ...]]
 

@@ -10,28 +10,18 @@ tensor parameters). Same arithmetic order as the reference, so spikes are bit-id
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 import torch
 from torch.autograd.function import once_differentiable
 
 from ...functional.alif import ALIFParameters, alif_sequence_reference
-from .._lif_common import KernelConfig, dynamics_reason, kernel_config, param_reason
+from .._lif_common import AlifConfig, dynamics_reason, kernel_config, param_reason
 from . import _build
 from ._pool import POOL
 from .lif import _DTYPES, _block, _param_array, _threads, input_reason, library_reason
 
 CALLS = {"forward": 0, "backward": 0}  # so tests can see this path ran
-
-
-@dataclass(frozen=True)
-class AlifConfig:
-    """The LIF part's codes and floats, plus ``b`` (when a float) and ``rho``."""
-
-    lif: KernelConfig
-    b: float
-    rho: float
 
 
 def supports(x: torch.Tensor, p: ALIFParameters) -> str | None:

@@ -1,5 +1,6 @@
 """Fused multi-step Triton GPU kernels: the ``"lif"`` family (IF, LIF both charge forms, PLIF)
-and the ``"leaky"`` family (first-order linear scans: LI readout, CuBa current, :mod:`.leaky`).
+the ``"alif"`` family (adaptive threshold, :mod:`.alif`) and the ``"leaky"`` family
+(first-order linear scans: LI readout, CuBa current, :mod:`.leaky`).
 
 Work split: ``[T, B, ...]`` is flattened to ``[T, N]``; one program per block of
 ``BLOCK`` neurons walks all T steps with the membrane in registers, so forward reads ``x``
@@ -16,10 +17,11 @@ machine without a GPU.
 from __future__ import annotations
 
 from .. import register_kernel
-from . import leaky
+from . import alif, leaky
 from .lif import lif_sequence_triton, supports
 
 register_kernel("lif", "triton", supports=supports)(lif_sequence_triton)
 register_kernel("leaky", "triton", supports=leaky.supports)(leaky.leaky_scan_triton)
+register_kernel("alif", "triton", supports=alif.supports)(alif.alif_sequence_triton)
 
 __all__ = ["lif_sequence_triton", "supports"]

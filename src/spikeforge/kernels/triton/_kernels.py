@@ -365,3 +365,200 @@ def leaky_backward(
     tl.store(gy0_ptr + offs, g.to(gy0_ptr.dtype.element_ty), mask=mask)
     if WANT_C:
         tl.store(gc_ptr + offs, ac, mask=mask)
+
+
+# -------------------------------------------------- adaptive threshold ("alif" family)
+# theta[t] = V_th + b a[t-1]; H = charge(V[t-1], X[t]); S = [H - theta >= 0];
+# V[t] = reset(H, S, theta); a[t] = rho a[t-1] + S  (see spikeforge.functional.alif).
+# Constants c_ptr = [v_reset, a, b, c0, c1, inv_tau, v_th, adaptation b, rho].
+
+
+@triton.jit(do_not_specialize=["T"])
+def alif_forward(
+    x_ptr,  # [T, N] input current
+    v0_ptr,  # [N] initial membrane
+    a0_ptr,  # [N] initial adaptation
+    k_ptr,  # inv_tau: [N] (K_VEC) or one value
+    th_ptr,  # v_th: [N] (TH_VEC) or one value
+    bb_ptr,  # adaptation strength b: [N] (B_VEC) or one value
+    c_ptr,  # [9] constants in the compute dtype
+    s_ptr,  # [T, N] spikes out
+    v_ptr,  # [N] final membrane out
+    a_ptr,  # [N] final adaptation out
+    T,
+    N,
+    CHARGE: tl.constexpr,
+    RESET: tl.constexpr,
+    K_VEC: tl.constexpr,
+    TH_VEC: tl.constexpr,
+    B_VEC: tl.constexpr,
+    BLOCK: tl.constexpr,
+):
+    """Charge, fire against the adapted threshold, reset, adapt: all T steps of a block."""
+    pid = tl.program_id(0)
+    offs = pid.to(tl.int64) * BLOCK + tl.arange(0, BLOCK)
+    mask = offs < N
+    vr = tl.load(c_ptr)
+    rho = tl.load(c_ptr + 8)
+    k = _param(k_ptr, offs, mask, vr, K_VEC)
+    th = _param(th_ptr, offs, mask, vr, TH_VEC)
+    bb = _param(bb_ptr, offs, mask, vr, B_VEC)
+    v = tl.load(v0_ptr + offs, mask=mask, other=0.0).to(vr.dtype)
+    a = tl.load(a0_ptr + offs, mask=mask, other=0.0).to(vr.dtype)
+    xp = x_ptr + offs
+    sp = s_ptr + offs
+    for _ in range(0, T):
+        x = tl.load(xp, mask=mask, other=0.0).to(vr.dtype)
+        theta = th + bb * a
+        h = _charge(v, x, k, vr, CHARGE)
+        fire = (h - theta) >= 0.0
+        f = fire.to(vr.dtype)
+        tl.store(sp, f.to(s_ptr.dtype.element_ty), mask=mask)
+        v = _reset(h, fire, theta, vr, RESET)
+        a = rho * a + f
+        xp += N
+        sp += N
+    tl.store(v_ptr + offs, v.to(v_ptr.dtype.element_ty), mask=mask)
+    tl.store(a_ptr + offs, a.to(a_ptr.dtype.element_ty), mask=mask)
+
+
+@triton.jit(do_not_specialize=["T"])
+def alif_backward(
+    x_ptr,  # [T, N] input
+    v0_ptr,  # [N]
+    a0_ptr,  # [N]
+    h_ptr,  # [T, N] compute-dtype scratch: H, recomputed here first
+    ah_ptr,  # [T, N] compute-dtype scratch: a[t], recomputed here first
+    gs_ptr,  # [T, N] dL/dS
+    gvt_ptr,  # [N] dL/dV[T-1]
+    gat_ptr,  # [N] dL/da[T-1]
+    k_ptr,
+    th_ptr,
+    bb_ptr,
+    c_ptr,
+    gx_ptr,  # [T, N] dL/dx out
+    gv0_ptr,  # [N] out
+    ga0_ptr,  # [N] out
+    gk_ptr,  # [N] compute-dtype dL/d inv_tau per neuron out (WANT_K)
+    gth_ptr,  # [N] compute-dtype dL/d v_th per neuron out (WANT_TH)
+    gb_ptr,  # [N] compute-dtype dL/d b per neuron out (WANT_B)
+    T,
+    N,
+    CHARGE: tl.constexpr,
+    RESET: tl.constexpr,
+    DETACH: tl.constexpr,
+    SID: tl.constexpr,
+    K_VEC: tl.constexpr,
+    TH_VEC: tl.constexpr,
+    B_VEC: tl.constexpr,
+    WANT_K: tl.constexpr,
+    WANT_TH: tl.constexpr,
+    WANT_B: tl.constexpr,
+    BLOCK: tl.constexpr,
+):
+    """Recompute ``H`` and ``a`` of a block into its scratch rows, then one reverse pass
+    carrying ``g = dL/dV[t]`` and ``ga = dL/da[t]``: ``dL/dS = gs + ga + g dV/dS``,
+    ``dL/dH = g dV/dH + dL/dS σ'``, ``dL/dθ = -dL/dS σ' - g S`` (subtract reset), then
+    ``dL/da[t-1] = ρ ga + b dL/dθ`` and ``dL/dV[t-1]``, ``dL/dx`` from the charge."""
+    pid = tl.program_id(0)
+    offs = pid.to(tl.int64) * BLOCK + tl.arange(0, BLOCK)
+    mask = offs < N
+    vr = tl.load(c_ptr)
+    sa = tl.load(c_ptr + 1)
+    sb = tl.load(c_ptr + 2)
+    c0 = tl.load(c_ptr + 3)
+    c1 = tl.load(c_ptr + 4)
+    rho = tl.load(c_ptr + 8)
+    k = _param(k_ptr, offs, mask, vr, K_VEC)
+    th = _param(th_ptr, offs, mask, vr, TH_VEC)
+    bb = _param(bb_ptr, offs, mask, vr, B_VEC)
+    zero = tl.full([BLOCK], 0.0, vr.dtype)
+    v0 = tl.load(v0_ptr + offs, mask=mask, other=0.0).to(vr.dtype)
+    a0 = tl.load(a0_ptr + offs, mask=mask, other=0.0).to(vr.dtype)
+    # forward: H[t] and a[t] into this block's scratch rows
+    v = v0
+    a = a0
+    hp = h_ptr + offs
+    ap = ah_ptr + offs
+    xp = x_ptr + offs
+    for _ in range(0, T):
+        x = tl.load(xp, mask=mask, other=0.0).to(vr.dtype)
+        theta = th + bb * a
+        h = _charge(v, x, k, vr, CHARGE)
+        fire = (h - theta) >= 0.0
+        tl.store(hp, h, mask=mask)
+        v = _reset(h, fire, theta, vr, RESET)
+        a = rho * a + fire.to(vr.dtype)
+        tl.store(ap, a, mask=mask)
+        hp += N
+        ap += N
+        xp += N
+    tl.debug_barrier()  # the scratch rows are written before the reverse pass reads them
+    g = tl.load(gvt_ptr + offs, mask=mask, other=0.0).to(vr.dtype)
+    ga = tl.load(gat_ptr + offs, mask=mask, other=0.0).to(vr.dtype)
+    ak = zero
+    at = zero
+    ab = zero
+    last = (T - 1).to(tl.int64) * N
+    hp = h_ptr + last + offs
+    ap = ah_ptr + last + offs
+    gsp = gs_ptr + last + offs
+    gxp = gx_ptr + last + offs
+    xp = x_ptr + last + offs
+    for i in range(0, T):
+        has_prev = i < T - 1  # t >= 1
+        h = tl.load(hp, mask=mask, other=0.0)
+        a_prev = tl.load(ap - N, mask=offs < tl.where(has_prev, N, 0), other=0.0)
+        a_prev = tl.where(has_prev, a_prev, a0)
+        theta = th + bb * a_prev
+        u = h - theta
+        fl = (u >= 0.0).to(vr.dtype)
+        sg = _surrogate_grad(u, sa, sb, c0, c1, SID)
+        gsum = tl.load(gsp, mask=mask, other=0.0).to(vr.dtype) + ga
+        if RESET == 0:
+            gh = g * (1.0 - fl)
+            if not DETACH:
+                gsum = gsum - g * (h - vr)
+        elif RESET == 1:
+            gh = g
+            if not DETACH:
+                gsum = gsum - g * theta
+        else:
+            gh = g
+        gsg = gsum * sg
+        gh = gh + gsg
+        gtheta = -gsg - g * fl if RESET == 1 else -gsg
+        if WANT_TH:
+            at = at + gtheta
+        if WANT_B:
+            ab = ab + gtheta * a_prev
+        if WANT_K:
+            # V[t-1] = reset(H[t-1], S[t-1], theta[t-1]), v0 at t = 0
+            has_pp = i < T - 2  # t >= 2
+            h_prev = tl.load(hp - N, mask=offs < tl.where(has_prev, N, 0), other=0.0)
+            a_pp = tl.load(ap - 2 * N, mask=offs < tl.where(has_pp, N, 0), other=0.0)
+            theta_prev = th + bb * tl.where(has_pp, a_pp, a0)
+            v_prev = _reset(h_prev, (h_prev - theta_prev) >= 0.0, theta_prev, vr, RESET)
+            v_prev = tl.where(has_prev, v_prev, v0)
+            if CHARGE == 1:
+                x = tl.load(xp, mask=mask, other=0.0).to(vr.dtype)
+                ak = ak + gh * (x - (v_prev - vr))
+            else:
+                ak = ak - gh * (v_prev - vr)
+        gx = gh * k if CHARGE == 1 else gh
+        tl.store(gxp, gx.to(gx_ptr.dtype.element_ty), mask=mask)
+        g = gh if CHARGE == 0 else gh * (1.0 - k)
+        ga = rho * ga + bb * gtheta
+        hp -= N
+        ap -= N
+        gsp -= N
+        gxp -= N
+        xp -= N
+    tl.store(gv0_ptr + offs, g.to(gv0_ptr.dtype.element_ty), mask=mask)
+    tl.store(ga0_ptr + offs, ga.to(ga0_ptr.dtype.element_ty), mask=mask)
+    if WANT_K:
+        tl.store(gk_ptr + offs, ak, mask=mask)
+    if WANT_TH:
+        tl.store(gth_ptr + offs, at, mask=mask)
+    if WANT_B:
+        tl.store(gb_ptr + offs, ab, mask=mask)

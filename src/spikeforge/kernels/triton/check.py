@@ -1,5 +1,5 @@
-"""First-use self-check of the compiled Triton kernels (``"lif"`` and ``"leaky"``) against
-the torch reference.
+"""First-use self-check of the compiled Triton kernels (``"lif"``, ``"alif"``, ``"leaky"``)
+against the torch reference.
 
 The kernels are checked on every test run in Triton's interpreter and compiled for sm_90
 there, but a real GPU run can still differ (another Triton or driver version, an
@@ -22,6 +22,7 @@ import warnings
 
 import torch
 
+from ...functional.alif import ALIFParameters, alif_sequence_reference
 from ...functional.leaky import LeakyParameters, leaky_scan_reference
 from ...functional.lif import LIFParameters, lif_sequence_reference
 from .._lif_common import kernel_config
@@ -55,7 +56,7 @@ def _leaky_key(x: torch.Tensor, p: LeakyParameters) -> tuple[object, ...]:
 
 
 def self_check_reason(
-    x: torch.Tensor, p: LIFParameters | LeakyParameters, family: str = "lif"
+    x: torch.Tensor, p: LIFParameters | LeakyParameters | ALIFParameters, family: str = "lif"
 ) -> str | None:
     """``None`` if the ``family`` kernel agreed with the reference on ``x``'s device for
     ``p``'s configuration (checked once per process), else what disagreed."""
@@ -215,5 +216,63 @@ def _run_leaky(device: torch.device, dtype: torch.dtype, p: LeakyParameters) -> 
     return _compare(results[0], results[1], dtype)
 
 
+def _alif_key(x: torch.Tensor, p: ALIFParameters) -> tuple[object, ...]:
+    return ("alif", _key(x, p.lif)[1:], _kind(p.b))
+
+
+def _run_alif(device: torch.device, dtype: torch.dtype, p: ALIFParameters) -> str | None:
+    """The ``"alif"`` kernel against the reference: spikes exactly, the final membrane
+    and adaptation and every gradient within tolerance."""
+    from . import alif as talif
+
+    gen = torch.Generator().manual_seed(20261125)
+    _, batch, n = SHAPE
+    x = torch.randn(SHAPE, generator=gen, dtype=torch.float64) * 1.2 + 0.5
+    v0 = torch.randn(batch, n, generator=gen, dtype=torch.float64) * 0.3
+    a0 = torch.rand(batch, n, generator=gen, dtype=torch.float64)
+    seeds = [torch.randn(t.shape, generator=gen, dtype=torch.float64) for t in (x, v0, a0)]
+    lif = _check_parameters(p.lif, n, gen)
+    b: float | torch.Tensor = p.b
+    if isinstance(p.b, torch.Tensor):
+        b = 0.1 + 0.3 * torch.rand(
+            (n,) if p.b.numel() > 1 else (), generator=gen, dtype=torch.float64
+        )
+    ref_dtype = torch.float64 if dtype == torch.float64 else torch.float32
+    results = []
+    calls = dict(talif.CALLS)
+    try:
+        with torch.enable_grad(), torch.autocast(device.type, enabled=False):
+            for run_dtype, kernel in (
+                (dtype, talif.alif_sequence_triton),
+                (ref_dtype, alif_sequence_reference),
+            ):
+                xs, v0s, a0s = (
+                    t.to(dtype).to(device, run_dtype).requires_grad_() for t in (x, v0, a0)
+                )
+                params, leaves = _on(lif, device, dtype, run_dtype)
+                bb = b
+                if isinstance(b, torch.Tensor):
+                    bb = b.to(dtype).to(device, run_dtype).requires_grad_(True)
+                    leaves["b"] = bb
+                spikes, v, a = kernel(xs, v0s, a0s, ALIFParameters(params, bb, p.rho))
+                ss = [t.to(device, run_dtype) for t in seeds]
+                loss = (spikes * ss[0]).sum() + (v * ss[1]).sum() + (a * ss[2]).sum()
+                wrt = {"dL/dx": xs, "dL/dv0": v0s, "dL/da0": a0s}
+                wrt |= {f"dL/d{k}": t for k, t in leaves.items()}
+                grads = torch.autograd.grad(loss, list(wrt.values()), allow_unused=True)
+                named = {"final membrane": v.detach(), "final adaptation": a.detach()}
+                named |= dict(zip(wrt, grads, strict=True))
+                results.append((spikes.detach(), named))
+    except Exception as error:  # a kernel that fails to run is also not used
+        return f"the self-check run failed: {type(error).__name__}: {error}"
+    finally:
+        talif.CALLS.update(calls)
+    return _compare(results[0], results[1], dtype)
+
+
 # (key, run) per family, looked up when called (so tests can substitute either)
-_FAMILIES = {"lif": lambda: (_key, _run), "leaky": lambda: (_leaky_key, _run_leaky)}
+_FAMILIES = {
+    "lif": lambda: (_key, _run),
+    "leaky": lambda: (_leaky_key, _run_leaky),
+    "alif": lambda: (_alif_key, _run_alif),
+}

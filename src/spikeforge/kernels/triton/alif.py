@@ -1,0 +1,167 @@
+"""The fused ``"alif"`` kernel for the ``"triton"`` backend (adaptive-threshold LIF; see
+:mod:`spikeforge.functional.alif` and the ``"cpu"`` kernel :mod:`spikeforge.kernels.cpu.alif`).
+
+Forward reads ``x`` and writes the spikes and the final state. Backward is one launch:
+each program recomputes ``H`` and the adaptation ``a`` of its neurons into scratch rows
+(two ``[T, N]`` compute-dtype buffers, freed when backward returns) and runs the reverse
+pass. Autograd keeps only references to the inputs. float16 / bfloat16 are computed in
+float32 registers. Checked once per configuration on each CUDA device (:mod:`.check`).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import torch
+from torch.autograd.function import once_differentiable
+
+from ...functional.alif import ALIFParameters, alif_sequence_reference
+from .._lif_common import AlifConfig, dynamics_reason, kernel_config, param_reason
+from .lif import (
+    _DTYPES,
+    _block,
+    _compute_dtype,
+    _grid,
+    _interpreting,
+    _kernels,
+    _launch_options,
+    _on,
+    _param_array,
+    _reduce,
+    _triton_installed,
+    interpreter_reason,
+)
+
+CALLS = {"forward": 0, "backward": 0}  # kernel launches, so tests can see this path ran
+
+
+def supports(x: torch.Tensor, p: ALIFParameters) -> str | None:
+    """``None`` if the Triton kernel handles ``x`` with ``p``, else the reason."""
+    if not _triton_installed():
+        return "triton is not installed"
+    if x.device.type != "cuda":
+        if not _interpreting():
+            return f"input is on {x.device.type}, the triton kernel needs a CUDA tensor"
+        reason = interpreter_reason()
+        if reason is not None:
+            return reason
+    if x.dtype not in _DTYPES:
+        return f"dtype {x.dtype} is not supported (float16, bfloat16, float32 and float64 are)"
+    reason = dynamics_reason(x, p.lif) or param_reason("b", p.b, x)
+    if reason is not None:
+        return reason
+    from .check import self_check_reason  # CUDA tensors: the first use is checked
+
+    return self_check_reason(x, p, family="alif")
+
+
+def _constants(cfg: AlifConfig, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
+    """``[v_reset, a, b, c0, c1, inv_tau, v_th, adaptation b, rho]``, computed in float64
+    and rounded once to the compute dtype."""
+    c = cfg.lif
+    c0 = c1 = 0.0
+    if c.sid == 0:
+        c0 = 0.5 * math.pi * c.a
+    elif c.sid == 4:
+        c1 = 0.5 / c.a
+    elif c.sid == 5:
+        c0, c1 = 0.5 * c.a, 1.0 / c.a
+    values = [c.v_reset, c.a, c.b, c0, c1, c.k, c.th, cfg.b, cfg.rho]
+    return torch.tensor(values, dtype=torch.float64).to(device=device, dtype=dtype)
+
+
+def _flat(x, v0, a0, k_t, th_t, b_t, cfg):
+    xs = x.detach().contiguous().reshape(x.shape[0], -1)
+    v0c, a0c = (t.detach().contiguous().reshape(-1) for t in (v0, a0))
+    consts = _constants(cfg, _compute_dtype(x.dtype), x.device)
+    arrays = [_param_array(t, consts, slot, v0) for t, slot in ((k_t, 5), (th_t, 6), (b_t, 7))]
+    return xs, v0c, a0c, consts, arrays
+
+
+def _forward(x, v0, a0, k_t, th_t, b_t, cfg: AlifConfig):
+    xs, v0c, a0c, consts, arrays = _flat(x, v0, a0, k_t, th_t, b_t, cfg)
+    (k_arr, k_vec), (th_arr, th_vec), (b_arr, b_vec) = arrays
+    steps, n = xs.shape
+    spikes = torch.empty_like(xs)
+    v, a = torch.empty_like(v0c), torch.empty_like(a0c)
+    if n > 0:
+        block = _block(n, x.device)
+        with _on(x.device):
+            _kernels().alif_forward[_grid(n, block)](
+                xs, v0c, a0c, k_arr, th_arr, b_arr, consts, spikes, v, a, steps, n,
+                CHARGE=cfg.lif.charge, RESET=cfg.lif.reset, K_VEC=k_vec, TH_VEC=th_vec,
+                B_VEC=b_vec, BLOCK=block, **_launch_options(block),
+            )  # fmt: skip
+    CALLS["forward"] += 1
+    return spikes.reshape(x.shape), v.reshape(v0.shape), a.reshape(a0.shape)
+
+
+class _ALIFFunction(torch.autograd.Function):
+    """``(x, v0, a0, inv_tau | None, v_th | None, b | None, cfg) -> (S, V[T-1], a[T-1])``."""
+
+    @staticmethod
+    def forward(x, v0, a0, k_t, th_t, b_t, cfg):
+        return _forward(x, v0, a0, k_t, th_t, b_t, cfg)
+
+    @staticmethod
+    def setup_context(ctx: Any, inputs: tuple[Any, ...], output: Any) -> None:
+        x, v0, a0, k_t, th_t, b_t, cfg = inputs
+        ctx.save_for_backward(x, v0, a0, k_t, th_t, b_t)
+        ctx.cfg = cfg
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx: Any, g_s: torch.Tensor, g_v: torch.Tensor, g_a: torch.Tensor):
+        x, v0, a0, k_t, th_t, b_t = ctx.saved_tensors
+        cfg: AlifConfig = ctx.cfg
+        xs, v0c, a0c, consts, arrays = _flat(x, v0, a0, k_t, th_t, b_t, cfg)
+        (k_arr, k_vec), (th_arr, th_vec), (b_arr, b_vec) = arrays
+        steps, n = xs.shape
+        cdt = consts.dtype
+        wants = [
+            t is not None and ctx.needs_input_grad[i] and (i != 3 or cfg.lif.charge != 0)
+            for i, t in ((3, k_t), (4, th_t), (5, b_t))
+        ]
+        per_neuron = [torch.empty(n, dtype=cdt, device=x.device) if w else None for w in wants]
+        gx = torch.empty_like(xs)
+        gv0, ga0 = torch.empty_like(v0c), torch.empty_like(a0c)
+        if n > 0:
+            block = _block(n, x.device)
+            h = torch.empty((steps, n), dtype=cdt, device=x.device)  # scratch (module doc)
+            ah = torch.empty((steps, n), dtype=cdt, device=x.device)
+            unused = torch.empty(1, dtype=cdt, device=x.device)
+            gs, gvt, gat = g_s.contiguous(), g_v.contiguous().reshape(n), g_a.contiguous()
+            with _on(x.device):
+                _kernels().alif_backward[_grid(n, block)](
+                    xs, v0c, a0c, h, ah, gs, gvt, gat.reshape(n), k_arr, th_arr, b_arr,
+                    consts, gx, gv0, ga0, *(unused if g is None else g for g in per_neuron),
+                    steps, n, CHARGE=cfg.lif.charge, RESET=cfg.lif.reset,
+                    DETACH=cfg.lif.detach, SID=cfg.lif.sid, K_VEC=k_vec, TH_VEC=th_vec,
+                    B_VEC=b_vec, WANT_K=wants[0], WANT_TH=wants[1], WANT_B=wants[2],
+                    BLOCK=block, **_launch_options(block),
+                )  # fmt: skip
+        CALLS["backward"] += 1
+        reduced = [
+            None if g is None else _reduce(g, v0, t)
+            for g, t in zip(per_neuron, (k_t, th_t, b_t), strict=True)
+        ]
+        return (gx.reshape(x.shape), gv0.reshape(v0.shape), ga0.reshape(a0.shape), *reduced, None)
+
+
+def alif_sequence_triton(
+    x: torch.Tensor, v0: torch.Tensor, a0: torch.Tensor, p: ALIFParameters
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Fused ALIF over ``[T, B, ...]`` on a CUDA device: unscaled spikes, final ``V``, ``a``."""
+    same = all(
+        t.dtype == x.dtype and t.device == x.device and t.shape == x.shape[1:] for t in (v0, a0)
+    )
+    if not same:
+        return alif_sequence_reference(x, v0, a0, p)  # type promotion / broadcasting
+    lif_cfg, k_t, th_t = kernel_config(p.lif)
+    b_t = p.b if isinstance(p.b, torch.Tensor) else None
+    cfg = AlifConfig(lif_cfg, 0.0 if b_t is not None else float(p.b), float(p.rho))
+    tensors = [t for t in (x, v0, a0, k_t, th_t, b_t) if t is not None]
+    if torch.is_grad_enabled() and any(t.requires_grad for t in tensors):
+        return _ALIFFunction.apply(x, v0, a0, k_t, th_t, b_t, cfg)
+    return _forward(x, v0, a0, k_t, th_t, b_t, cfg)
