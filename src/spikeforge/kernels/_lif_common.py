@@ -181,3 +181,74 @@ def fused_lif(
     if torch.is_grad_enabled() and any(t.requires_grad for t in tensors):
         return function.apply(x, v0, k_t, th_t, cfg)
     return forward(x, v0, k_t, th_t, cfg)
+
+
+# --- the "alif" and "leaky" families: the same entry and autograd plumbing per backend ---
+def fused_alif(
+    x: torch.Tensor, v0: torch.Tensor, a0: torch.Tensor, p: Any, function: Any, forward: Forward
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Run an ``"alif"`` backend: ``function.apply`` (autograd) when a gradient is wanted,
+    else ``forward``; both take ``(x, v0, a0, k_t, th_t, b_t, cfg)`` and give the unscaled
+    spikes and the final ``V`` and ``a``. Mixed dtypes or shapes run the reference."""
+    from ..functional.alif import alif_sequence_reference
+
+    same = all(
+        t.dtype == x.dtype and t.device == x.device and t.shape == x.shape[1:] for t in (v0, a0)
+    )
+    if not same:
+        return alif_sequence_reference(x, v0, a0, p)  # type promotion / broadcasting
+    lif_cfg, k_t, th_t = kernel_config(p.lif)
+    b_t = p.b if isinstance(p.b, torch.Tensor) else None
+    cfg = AlifConfig(lif_cfg, 0.0 if b_t is not None else float(p.b), float(p.rho))
+    tensors = [t for t in (x, v0, a0, k_t, th_t, b_t) if t is not None]
+    if torch.is_grad_enabled() and any(t.requires_grad for t in tensors):
+        return function.apply(x, v0, a0, k_t, th_t, b_t, cfg)
+    return forward(x, v0, a0, k_t, th_t, b_t, cfg)
+
+
+def alif_setup_context(ctx: Any, inputs: tuple[Any, ...], output: Any) -> None:
+    """``setup_context`` of an ``"alif"`` autograd Function: only references to the inputs
+    are saved (backward recomputes ``H`` and ``a``)."""
+    x, v0, a0, k_t, th_t, b_t, cfg = inputs
+    ctx.save_for_backward(x, v0, a0, k_t, th_t, b_t)
+    ctx.cfg = cfg
+
+
+def alif_wanted(ctx: Any, k_t: Any, th_t: Any, b_t: Any, charge: int) -> list[bool]:
+    """Which of ``(inv_tau, v_th, b)`` need a gradient (IF has no ``inv_tau``)."""
+    return [
+        t is not None and ctx.needs_input_grad[i] and (i != 3 or charge != 0)
+        for i, t in ((3, k_t), (4, th_t), (5, b_t))
+    ]
+
+
+def fused_leaky(
+    x: torch.Tensor, y0: torch.Tensor, p: Any, function: Any, forward: Forward
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Run a ``"leaky"`` backend: ``function.apply`` or ``forward``, both taking
+    ``(x, y0, coef tensor | None, coef float, form code, rest)``; mixed dtypes or shapes
+    run the reference."""
+    from ..functional.leaky import LEAKY_FORMS, leaky_scan_reference
+
+    if y0.dtype != x.dtype or y0.device != x.device or y0.shape != x.shape[1:]:
+        return leaky_scan_reference(x, y0, p)  # type promotion / broadcasting: reference
+    form = LEAKY_FORMS.index(p.form)
+    coef_t = p.coef if isinstance(p.coef, torch.Tensor) and form != 0 else None
+    coef = 0.0 if coef_t is not None or form == 0 else float(p.coef)
+    tensors = [t for t in (x, y0, coef_t) if t is not None]
+    if torch.is_grad_enabled() and any(t.requires_grad for t in tensors):
+        return function.apply(x, y0, coef_t, coef, form, float(p.rest))
+    return forward(x, y0, coef_t, coef, form, float(p.rest))
+
+
+def leaky_setup_context(ctx: Any, inputs: tuple[Any, ...], output: Any) -> None:
+    """``setup_context`` of a ``"leaky"`` autograd Function: saves ``y[t-1]`` (the output
+    trajectory and ``y0``) and, for the ``"lif"`` form, ``x`` — only when the coefficient
+    is a tensor that needs its gradient; nothing otherwise."""
+    x, y0, coef_t, coef, form, rest = inputs
+    ctx.set_materialize_grads(False)
+    want_c = coef_t is not None and coef_t.requires_grad and form != 0
+    saved_x = x if want_c and form == 1 else None
+    ctx.save_for_backward(saved_x, y0 if want_c else None, output[0] if want_c else None, coef_t)
+    ctx.want_c, ctx.coef, ctx.form, ctx.rest = want_c, coef, form, rest
+    ctx.shapes, ctx.dtype, ctx.device = (x.shape, y0.shape), x.dtype, x.device

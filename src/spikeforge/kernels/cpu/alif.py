@@ -15,8 +15,15 @@ from typing import Any
 import torch
 from torch.autograd.function import once_differentiable
 
-from ...functional.alif import ALIFParameters, alif_sequence_reference
-from .._lif_common import AlifConfig, dynamics_reason, kernel_config, param_reason
+from ...functional.alif import ALIFParameters
+from .._lif_common import (
+    AlifConfig,
+    alif_setup_context,
+    alif_wanted,
+    dynamics_reason,
+    fused_alif,
+    param_reason,
+)
 from . import _build
 from ._pool import POOL
 from .lif import _DTYPES, _block, _param_array, _threads, input_reason, library_reason
@@ -75,11 +82,7 @@ class _ALIFFunction(torch.autograd.Function):
     def forward(x, v0, a0, k_t, th_t, b_t, cfg):
         return _forward(x, v0, a0, k_t, th_t, b_t, cfg)
 
-    @staticmethod
-    def setup_context(ctx: Any, inputs: tuple[Any, ...], output: Any) -> None:
-        x, v0, a0, k_t, th_t, b_t, cfg = inputs
-        ctx.save_for_backward(x, v0, a0, k_t, th_t, b_t)
-        ctx.cfg = cfg
+    setup_context = staticmethod(alif_setup_context)
 
     @staticmethod
     @once_differentiable
@@ -94,10 +97,7 @@ class _ALIFFunction(torch.autograd.Function):
         gs = g_s.contiguous()
         gvt, gat = (g.contiguous().reshape(n) for g in (g_v, g_a))
         k_arr, ks, th_arr, ts, b_arr, bs = _arrays(v0, k_t, th_t, b_t, cfg)
-        wants = [
-            t is not None and ctx.needs_input_grad[i] and (i != 3 or c.charge != 0)
-            for i, t in ((3, k_t), (4, th_t), (5, b_t))
-        ]
+        wants = alif_wanted(ctx, k_t, th_t, b_t, c.charge)
         gk, gth, gb = (torch.empty_like(v0c) if want else None for want in wants)
         gx = POOL.empty(xs.shape, xs.dtype)
         gv0, ga0 = torch.empty_like(v0c), torch.empty_like(a0c)
@@ -124,13 +124,4 @@ def alif_sequence_cpu(
     x: torch.Tensor, v0: torch.Tensor, a0: torch.Tensor, p: ALIFParameters
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Fused ALIF over ``[T, B, ...]``: unscaled spikes and the final ``V`` and ``a``."""
-    same = all(t.dtype == x.dtype and t.shape == x.shape[1:] for t in (v0, a0))
-    if not same:
-        return alif_sequence_reference(x, v0, a0, p)  # type promotion / broadcasting
-    lif_cfg, k_t, th_t = kernel_config(p.lif)
-    b_t = p.b if isinstance(p.b, torch.Tensor) else None
-    cfg = AlifConfig(lif_cfg, 0.0 if b_t is not None else float(p.b), float(p.rho))
-    tensors = [t for t in (x, v0, a0, k_t, th_t, b_t) if t is not None]
-    if torch.is_grad_enabled() and any(t.requires_grad for t in tensors):
-        return _ALIFFunction.apply(x, v0, a0, k_t, th_t, b_t, cfg)
-    return _forward(x, v0, a0, k_t, th_t, b_t, cfg)
+    return fused_alif(x, v0, a0, p, _ALIFFunction, _forward)

@@ -15,8 +15,8 @@ from typing import Any
 
 import torch
 
-from ...functional.leaky import LEAKY_FORMS, LeakyParameters, leaky_scan_reference
-from .._lif_common import param_reason
+from ...functional.leaky import LeakyParameters
+from .._lif_common import fused_leaky, leaky_setup_context, param_reason
 from . import _build
 from ._pool import POOL
 from .lif import _DTYPES, _block, _param_array, _threads, input_reason, library_reason
@@ -38,14 +38,19 @@ def _coef_array(coef: torch.Tensor | float, y0: torch.Tensor) -> tuple[torch.Ten
 
 
 def _run_forward(
-    x: torch.Tensor, y0: torch.Tensor, coef: torch.Tensor | float, form: int, rest: float
+    x: torch.Tensor,
+    y0: torch.Tensor,
+    coef_t: torch.Tensor | None,
+    coef: float,
+    form: int,
+    rest: float,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     lib = _build.library()
     assert lib is not None  # supports() checked
     steps = x.shape[0]
     xs = x.detach().contiguous().reshape(steps, -1)
     y0c = y0.detach().contiguous().reshape(-1)
-    c_arr, cs = _coef_array(coef, y0)
+    c_arr, cs = _coef_array(coef_t if coef_t is not None else coef, y0)
     y = POOL.empty(xs.shape, xs.dtype)
     y_last = torch.empty_like(y0c)
     fn = getattr(lib, f"sf_leaky_forward_{_DTYPES[x.dtype]}")
@@ -67,27 +72,10 @@ class _LeakyFunction(torch.autograd.Function):
     """``(x, y0, coef tensor | None, coef float, form, rest) -> (y, y[T-1])``."""
 
     @staticmethod
-    def forward(
-        x: torch.Tensor,
-        y0: torch.Tensor,
-        coef_t: torch.Tensor | None,
-        coef: float,
-        form: int,
-        rest: float,
-    ) -> tuple[torch.Tensor, torch.Tensor]:
-        return _run_forward(x, y0, coef_t if coef_t is not None else coef, form, rest)
+    def forward(x, y0, coef_t, coef, form, rest):
+        return _run_forward(x, y0, coef_t, coef, form, rest)
 
-    @staticmethod
-    def setup_context(ctx: Any, inputs: tuple[Any, ...], output: Any) -> None:
-        x, y0, coef_t, coef, form, rest = inputs
-        ctx.set_materialize_grads(False)
-        want_c = coef_t is not None and coef_t.requires_grad and form != 0
-        # dL/dc needs y[t-1] (the trajectory, y0) and, for the "lif" form, x
-        saved_x = x if want_c and form == 1 else None
-        saved_y = output[0] if want_c else None
-        ctx.save_for_backward(saved_x, y0 if want_c else None, saved_y, coef_t)
-        ctx.want_c, ctx.coef, ctx.form, ctx.rest = want_c, coef, form, rest
-        ctx.shapes, ctx.dtype = (x.shape, y0.shape), x.dtype
+    setup_context = staticmethod(leaky_setup_context)
 
     @staticmethod
     @torch.autograd.function.once_differentiable
@@ -128,12 +116,4 @@ def leaky_scan_cpu(
     x: torch.Tensor, y0: torch.Tensor, p: LeakyParameters
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Fused scan over ``[T, B, ...]``: the trajectory and ``y[T-1]``."""
-    if y0.dtype != x.dtype or y0.device != x.device or y0.shape != x.shape[1:]:
-        return leaky_scan_reference(x, y0, p)  # type promotion / broadcasting: reference
-    form = LEAKY_FORMS.index(p.form)
-    coef_t = p.coef if isinstance(p.coef, torch.Tensor) and form != 0 else None
-    coef = 0.0 if coef_t is not None or form == 0 else float(p.coef)
-    tensors = [t for t in (x, y0, coef_t) if t is not None]
-    if torch.is_grad_enabled() and any(t.requires_grad for t in tensors):
-        return _LeakyFunction.apply(x, y0, coef_t, coef, form, float(p.rest))
-    return _run_forward(x, y0, coef_t if coef_t is not None else coef, form, float(p.rest))
+    return fused_leaky(x, y0, p, _LeakyFunction, _run_forward)

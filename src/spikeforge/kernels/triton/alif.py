@@ -10,27 +10,32 @@ float32 registers. Checked once per configuration on each CUDA device (:mod:`.ch
 
 from __future__ import annotations
 
-import math
+import functools
 from typing import Any
 
 import torch
 from torch.autograd.function import once_differentiable
 
-from ...functional.alif import ALIFParameters, alif_sequence_reference
-from .._lif_common import AlifConfig, dynamics_reason, kernel_config, param_reason
+from ...functional.alif import ALIFParameters
+from .._lif_common import (
+    AlifConfig,
+    alif_setup_context,
+    alif_wanted,
+    dynamics_reason,
+    fused_alif,
+    param_reason,
+)
 from .lif import (
-    _DTYPES,
     _block,
     _compute_dtype,
     _grid,
-    _interpreting,
     _kernels,
     _launch_options,
     _on,
     _param_array,
     _reduce,
-    _triton_installed,
-    interpreter_reason,
+    device_reason,
+    lif_constant_values,
 )
 
 CALLS = {"forward": 0, "backward": 0}  # kernel launches, so tests can see this path ran
@@ -38,17 +43,7 @@ CALLS = {"forward": 0, "backward": 0}  # kernel launches, so tests can see this 
 
 def supports(x: torch.Tensor, p: ALIFParameters) -> str | None:
     """``None`` if the Triton kernel handles ``x`` with ``p``, else the reason."""
-    if not _triton_installed():
-        return "triton is not installed"
-    if x.device.type != "cuda":
-        if not _interpreting():
-            return f"input is on {x.device.type}, the triton kernel needs a CUDA tensor"
-        reason = interpreter_reason()
-        if reason is not None:
-            return reason
-    if x.dtype not in _DTYPES:
-        return f"dtype {x.dtype} is not supported (float16, bfloat16, float32 and float64 are)"
-    reason = dynamics_reason(x, p.lif) or param_reason("b", p.b, x)
+    reason = device_reason(x) or dynamics_reason(x, p.lif) or param_reason("b", p.b, x)
     if reason is not None:
         return reason
     from .check import self_check_reason  # CUDA tensors: the first use is checked
@@ -56,18 +51,11 @@ def supports(x: torch.Tensor, p: ALIFParameters) -> str | None:
     return self_check_reason(x, p, family="alif")
 
 
+@functools.lru_cache(maxsize=64)
 def _constants(cfg: AlifConfig, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
-    """``[v_reset, a, b, c0, c1, inv_tau, v_th, adaptation b, rho]``, computed in float64
-    and rounded once to the compute dtype."""
-    c = cfg.lif
-    c0 = c1 = 0.0
-    if c.sid == 0:
-        c0 = 0.5 * math.pi * c.a
-    elif c.sid == 4:
-        c1 = 0.5 / c.a
-    elif c.sid == 5:
-        c0, c1 = 0.5 * c.a, 1.0 / c.a
-    values = [c.v_reset, c.a, c.b, c0, c1, c.k, c.th, cfg.b, cfg.rho]
+    """The LIF constants then ``[adaptation b, rho]``, computed in float64 and rounded
+    once to the compute dtype (cached: no host-to-device copy per step)."""
+    values = [*lif_constant_values(cfg.lif), cfg.b, cfg.rho]
     return torch.tensor(values, dtype=torch.float64).to(device=device, dtype=dtype)
 
 
@@ -104,11 +92,7 @@ class _ALIFFunction(torch.autograd.Function):
     def forward(x, v0, a0, k_t, th_t, b_t, cfg):
         return _forward(x, v0, a0, k_t, th_t, b_t, cfg)
 
-    @staticmethod
-    def setup_context(ctx: Any, inputs: tuple[Any, ...], output: Any) -> None:
-        x, v0, a0, k_t, th_t, b_t, cfg = inputs
-        ctx.save_for_backward(x, v0, a0, k_t, th_t, b_t)
-        ctx.cfg = cfg
+    setup_context = staticmethod(alif_setup_context)
 
     @staticmethod
     @once_differentiable
@@ -119,10 +103,7 @@ class _ALIFFunction(torch.autograd.Function):
         (k_arr, k_vec), (th_arr, th_vec), (b_arr, b_vec) = arrays
         steps, n = xs.shape
         cdt = consts.dtype
-        wants = [
-            t is not None and ctx.needs_input_grad[i] and (i != 3 or cfg.lif.charge != 0)
-            for i, t in ((3, k_t), (4, th_t), (5, b_t))
-        ]
+        wants = alif_wanted(ctx, k_t, th_t, b_t, cfg.lif.charge)
         per_neuron = [torch.empty(n, dtype=cdt, device=x.device) if w else None for w in wants]
         gx = torch.empty_like(xs)
         gv0, ga0 = torch.empty_like(v0c), torch.empty_like(a0c)
@@ -153,15 +134,4 @@ def alif_sequence_triton(
     x: torch.Tensor, v0: torch.Tensor, a0: torch.Tensor, p: ALIFParameters
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Fused ALIF over ``[T, B, ...]`` on a CUDA device: unscaled spikes, final ``V``, ``a``."""
-    same = all(
-        t.dtype == x.dtype and t.device == x.device and t.shape == x.shape[1:] for t in (v0, a0)
-    )
-    if not same:
-        return alif_sequence_reference(x, v0, a0, p)  # type promotion / broadcasting
-    lif_cfg, k_t, th_t = kernel_config(p.lif)
-    b_t = p.b if isinstance(p.b, torch.Tensor) else None
-    cfg = AlifConfig(lif_cfg, 0.0 if b_t is not None else float(p.b), float(p.rho))
-    tensors = [t for t in (x, v0, a0, k_t, th_t, b_t) if t is not None]
-    if torch.is_grad_enabled() and any(t.requires_grad for t in tensors):
-        return _ALIFFunction.apply(x, v0, a0, k_t, th_t, b_t, cfg)
-    return _forward(x, v0, a0, k_t, th_t, b_t, cfg)
+    return fused_alif(x, v0, a0, p, _ALIFFunction, _forward)

@@ -16,19 +16,16 @@ from typing import Any
 import torch
 from torch.autograd.function import once_differentiable
 
-from ...functional.leaky import LEAKY_FORMS, LeakyParameters, leaky_scan_reference
-from .._lif_common import param_reason
+from ...functional.leaky import LeakyParameters
+from .._lif_common import fused_leaky, leaky_setup_context, param_reason
 from .lif import (
-    _DTYPES,
     _block,
     _compute_dtype,
     _grid,
-    _interpreting,
     _kernels,
     _launch_options,
     _on,
-    _triton_installed,
-    interpreter_reason,
+    device_reason,
 )
 
 CALLS = {"forward": 0, "backward": 0}  # kernel launches, so tests can see this path ran
@@ -36,19 +33,8 @@ CALLS = {"forward": 0, "backward": 0}  # kernel launches, so tests can see this 
 
 def supports(x: torch.Tensor, p: LeakyParameters) -> str | None:
     """``None`` if the Triton kernel handles ``x`` with ``p``, else the reason."""
-    if not _triton_installed():
-        return "triton is not installed"
-    if x.device.type != "cuda":
-        if not _interpreting():
-            return f"input is on {x.device.type}, the triton kernel needs a CUDA tensor"
-        reason = interpreter_reason()
-        if reason is not None:
-            return reason
-    if x.dtype not in _DTYPES:
-        return f"dtype {x.dtype} is not supported (float16, bfloat16, float32 and float64 are)"
-    if x.dim() < 2:
-        return "input must be [T, B, ...]"
-    reason = param_reason("coef", p.coef, x)
+    shape = "input must be [T, B, ...]" if x.dim() < 2 else None
+    reason = device_reason(x) or shape or param_reason("coef", p.coef, x)
     if reason is not None:
         return reason
     from .check import self_check_reason  # CUDA tensors: the first use is checked
@@ -94,17 +80,7 @@ class _LeakyFunction(torch.autograd.Function):
     def forward(x, y0, coef_t, coef, form, rest):
         return _run_forward(x, y0, coef_t, coef, form, rest)
 
-    @staticmethod
-    def setup_context(ctx: Any, inputs: tuple[Any, ...], output: Any) -> None:
-        x, y0, coef_t, coef, form, rest = inputs
-        ctx.set_materialize_grads(False)
-        want_c = coef_t is not None and coef_t.requires_grad and form != 0
-        saved_x = x if want_c and form == 1 else None
-        ctx.save_for_backward(
-            saved_x, y0 if want_c else None, output[0] if want_c else None, coef_t
-        )
-        ctx.want_c, ctx.coef, ctx.form, ctx.rest = want_c, coef, form, rest
-        ctx.shapes, ctx.dtype, ctx.device = (x.shape, y0.shape), x.dtype, x.device
+    setup_context = staticmethod(leaky_setup_context)
 
     @staticmethod
     @once_differentiable
@@ -147,12 +123,4 @@ def leaky_scan_triton(
     x: torch.Tensor, y0: torch.Tensor, p: LeakyParameters
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Fused scan over ``[T, B, ...]`` on a CUDA device: the trajectory and ``y[T-1]``."""
-    if y0.dtype != x.dtype or y0.device != x.device or y0.shape != x.shape[1:]:
-        return leaky_scan_reference(x, y0, p)  # type promotion / broadcasting: reference
-    form = LEAKY_FORMS.index(p.form)
-    coef_t = p.coef if isinstance(p.coef, torch.Tensor) and form != 0 else None
-    coef = 0.0 if coef_t is not None or form == 0 else float(p.coef)
-    tensors = [t for t in (x, y0, coef_t) if t is not None]
-    if torch.is_grad_enabled() and any(t.requires_grad for t in tensors):
-        return _LeakyFunction.apply(x, y0, coef_t, coef, form, float(p.rest))
-    return _run_forward(x, y0, coef_t, coef, form, float(p.rest))
+    return fused_leaky(x, y0, p, _LeakyFunction, _run_forward)

@@ -126,8 +126,8 @@ def _version_tuple(version: str) -> tuple[int, ...]:
     return tuple(fields)
 
 
-def supports(x: torch.Tensor, p: LIFParameters) -> str | None:
-    """``None`` if the Triton kernel handles ``x`` with ``p``, else the reason."""
+def device_reason(x: torch.Tensor) -> str | None:
+    """Why no Triton kernel can take ``x`` here (triton, device, interpreter, dtype)."""
     if not _triton_installed():
         return "triton is not installed"
     if x.device.type != "cuda":
@@ -138,7 +138,12 @@ def supports(x: torch.Tensor, p: LIFParameters) -> str | None:
             return reason
     if x.dtype not in _DTYPES:
         return f"dtype {x.dtype} is not supported (float16, bfloat16, float32 and float64 are)"
-    reason = dynamics_reason(x, p)
+    return None
+
+
+def supports(x: torch.Tensor, p: LIFParameters) -> str | None:
+    """``None`` if the Triton kernel handles ``x`` with ``p``, else the reason."""
+    reason = device_reason(x) or dynamics_reason(x, p)
     if reason is not None:
         return reason
     from .check import self_check_reason  # CUDA tensors: the first use is checked
@@ -195,11 +200,9 @@ def _launch_options(block: int) -> dict[str, Any]:
     return {"num_warps": max(1, min(8, block // 256)), "enable_fp_fusion": False}
 
 
-@functools.lru_cache(maxsize=64)
-def _constants(cfg: KernelConfig, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
-    """``[v_reset, a, b, c0, c1, inv_tau, v_th]`` in the compute dtype, computed in float64
-    and rounded once (as the C kernel does); cached so a step costs no host-to-device copy.
-    """
+def lif_constant_values(cfg: KernelConfig) -> list[float]:
+    """``[v_reset, a, b, c0, c1, inv_tau, v_th]``: the surrogate's derived constants
+    ``c0``, ``c1`` (see ``_kernels._surrogate_grad``) computed in float64."""
     c0 = c1 = 0.0
     if cfg.sid == 0:
         c0 = 0.5 * math.pi * cfg.a
@@ -207,7 +210,14 @@ def _constants(cfg: KernelConfig, dtype: torch.dtype, device: torch.device) -> t
         c1 = 0.5 / cfg.a
     elif cfg.sid == 5:
         c0, c1 = 0.5 * cfg.a, 1.0 / cfg.a
-    values = [cfg.v_reset, cfg.a, cfg.b, c0, c1, cfg.k, cfg.th]
+    return [cfg.v_reset, cfg.a, cfg.b, c0, c1, cfg.k, cfg.th]
+
+
+@functools.lru_cache(maxsize=64)
+def _constants(cfg: KernelConfig, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
+    """:func:`lif_constant_values` in the compute dtype, rounded once (as the C kernel
+    does); cached so a step costs no host-to-device copy."""
+    values = lif_constant_values(cfg)
     return torch.tensor(values, dtype=torch.float64).to(device=device, dtype=dtype)
 
 
