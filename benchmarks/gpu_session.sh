@@ -8,8 +8,9 @@
 # `run` puts the peers' wheels (if .whl/ came along) and src/ on PYTHONPATH, records the
 # GPU and the package versions, runs the Triton test modules (their equivalence grids run
 # compiled on the GPU as well as in the interpreter), then the side-by-side CUDA neuron
-# benchmark (`--device cuda`). Everything it prints also goes to DIR (default: $OUT when
-# set, else benchmarks/results/gpu): session.txt, tests.txt, neurons_cuda.{txt,json}.
+# benchmark (`--device cuda`) and the CuBa / ALIF / LI one. Everything it prints also
+# goes to DIR (default: $OUT when set, else benchmarks/results/gpu): session.txt,
+# tests.txt, neurons_cuda.{txt,json}, variants_cuda.{txt,json}.
 # It exits non-zero if the tests or the benchmark failed (both always run).
 set -uo pipefail
 
@@ -35,13 +36,23 @@ run)
         python3 -c "import torch, triton, numpy; print('torch', torch.__version__, \
 '| triton', triton.__version__, '| numpy', numpy.__version__, '| cuda', torch.cuda.is_available())"
     } 2>&1 | tee "$out/session.txt"
-    python3 -m pytest -q -p no:cacheprovider tests/test_kernels_triton*.py 2>&1 | tee "$out/tests.txt"
+    # the compiled (cuda) half of the Triton tests: the interpreted half runs in CI anyway;
+    # 8 workers compile the kernel variants in parallel. Each step has its own time limit,
+    # so one that hangs leaves the others their share of a 10-minute device command.
+    xdist=""
+    python3 -c "import xdist" 2>/dev/null && xdist="-n 8"
+    timeout 300 python3 -m pytest -q -p no:cacheprovider $xdist -k "cuda or gpu" \
+        tests/test_kernels_triton*.py 2>&1 | tee "$out/tests.txt"
     tests=${PIPESTATUS[0]}
-    python3 benchmarks/neurons.py --device cuda --max-wait 0 --json "$out/neurons_cuda.json" \
-        2>&1 | tee "$out/neurons_cuda.txt"
+    timeout 200 python3 benchmarks/neurons.py --device cuda --max-wait 0 \
+        --json "$out/neurons_cuda.json" 2>&1 | tee "$out/neurons_cuda.txt"
     bench=${PIPESTATUS[0]}
-    echo "tests exit $tests, benchmark exit $bench" | tee -a "$out/session.txt"
-    [ "$tests" -eq 0 ] && [ "$bench" -eq 0 ]
+    timeout 80 python3 benchmarks/neuron_variants.py --device cuda \
+        --json "$out/variants_cuda.json" 2>&1 | tee "$out/variants_cuda.txt"
+    variants=${PIPESTATUS[0]}
+    echo "tests exit $tests, benchmark exit $bench, variants exit $variants" |
+        tee -a "$out/session.txt"
+    [ "$tests" -eq 0 ] && [ "$bench" -eq 0 ] && [ "$variants" -eq 0 ]
     ;;
 *)
     echo "usage: $0 fetch | run [DIR]" >&2

@@ -17,15 +17,24 @@ import torch
 from torch import nn
 
 
-def times_ms(fn: Callable[[], Any], repeats: int) -> list[float]:
-    """Wall times (ms) of ``repeats`` calls of ``fn`` after one warm-up call."""
-    fn()  # warm-up (allocations, kernel selection)
+def times_ms(
+    fn: Callable[[], Any], repeats: int, synchronize: Callable[[], None] = lambda: None
+) -> list[float]:
+    """Wall times (ms) of ``repeats`` calls of ``fn`` after one warm-up call, each call
+    bracketed by ``synchronize`` (``torch.cuda.synchronize`` on a GPU)."""
+    fn()  # warm-up (allocations, kernel selection, JIT compiles)
     times = []
     for _ in range(repeats):
+        synchronize()
         start = time.perf_counter()
         fn()
+        synchronize()
         times.append((time.perf_counter() - start) * 1e3)
     return times
+
+
+def _synchronizer(device: torch.device) -> Callable[[], None]:
+    return torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
 
 
 def measure_layer(
@@ -56,7 +65,7 @@ def measure_layer(
 
     out: dict[str, float] = {}
     for key, fn in (("infer", infer), ("train", train)):
-        times = times_ms(fn, repeats)
+        times = times_ms(fn, repeats, _synchronizer(x.device))
         out[f"{key}_ms"] = min(times)
         out[f"{key}_median_ms"] = statistics.median(times)
     return out
@@ -88,6 +97,15 @@ def report_header(title: str, cfg: dict[str, Any], info: dict[str, Any], cmd: st
         f"Command: `{cmd}`  ",
         f"Machine: {info['cpu_model']}, {info['cores']} cores, torch {info['torch']} "
         f"({info['torch_threads']} threads), Python {info['python']}, {info['date']}  ",
+        *(
+            [
+                f"GPU: {info['gpu']} (capability {info.get('gpu_capability')}, "
+                f"{info.get('gpu_multiprocessors')} SMs), CUDA {info.get('cuda_runtime')}, "
+                f"triton {info.get('triton')}  "
+            ]
+            if info.get("gpu")
+            else []
+        ),
         f"Load average start/end: {info['loadavg_start']} / {info['loadavg_end']}  ",
         f"Layer: B = {cfg['B']}, N = {cfg['N']}, float32; best of {cfg['repeats']} "
         "repeats after one warm-up (medians in the JSON).",
@@ -96,15 +114,32 @@ def report_header(title: str, cfg: dict[str, Any], info: dict[str, Any], cmd: st
 
 
 def layer_bench_main(
-    description: str, run: Callable[..., str], argv: list[str] | None, quick_help: str
+    description: str,
+    run: Callable[..., str],
+    argv: list[str] | None,
+    quick_help: str,
+    with_device: bool = False,
 ) -> int:
-    """``[--quick] [--json PATH] [--out PATH]``: run, print the report, write it."""
+    """``[--quick] [--json PATH] [--out PATH]`` (and ``--device cpu|cuda`` when
+    ``with_device``): run, print the report, write it. ``--device cuda`` without a GPU
+    exits with status 2 and one line."""
+    from .device import DEVICES, DeviceUnavailableError, bench_device
+
     parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--quick", action="store_true", help=quick_help)
     parser.add_argument("--json", default=None, help="write the raw results here")
     parser.add_argument("--out", default=None, help="write the Markdown report here")
+    if with_device:
+        parser.add_argument("--device", choices=DEVICES, default="cpu")
     args = parser.parse_args(argv)
-    report = run(quick=args.quick, json_path=args.json)
+    options: dict[str, Any] = {}
+    if with_device:
+        try:
+            options["device"] = bench_device(args.device)
+        except DeviceUnavailableError as error:
+            print(f"{parser.prog}: error: {error}", file=sys.stderr)
+            return 2
+    report = run(quick=args.quick, json_path=args.json, **options)
     if args.out:
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)
         Path(args.out).write_text(report, encoding="utf-8")
@@ -121,15 +156,17 @@ def measure_candidates(
     candidates: list[Candidate],
     references: dict[str, str],
     layer_only: bool = False,
+    device: torch.device | str = "cpu",
 ) -> list[dict[str, Any]]:
-    """Time every candidate at every ``cfg["T"]`` on one random input ``[T, B, N]`` (see
-    :func:`measure_layer` for ``layer_only``);
+    """Time every candidate at every ``cfg["T"]`` on one random input ``[T, B, N]`` on
+    ``device`` (layers moved there; see :func:`measure_layer` for ``layer_only``);
     ``*_speedup`` is the time of the group's reference row (``references[group]``, listed
     before the group's other rows) over the row's own."""
     rows: list[dict[str, Any]] = []
     for T in cfg["T"]:
-        x = torch.rand(T, cfg["B"], cfg["N"]) * 1.5
-        g = torch.randn_like(x)
+        # drawn on the CPU, then moved: every device sees the same values
+        x = (torch.rand(T, cfg["B"], cfg["N"]) * 1.5).to(device)
+        g = torch.randn(x.shape).to(device)
         refs: dict[str, dict[str, Any]] = {}
         for group, name, factory in candidates:
             row: dict[str, Any] = {"neuron": name, "group": group, "T": T, "status": "ok"}
@@ -137,7 +174,8 @@ def measure_candidates(
                 row["status"] = factory
             else:
                 try:
-                    row.update(measure_layer(factory(T), x, g, cfg["repeats"], layer_only))
+                    layer = factory(T).to(device)
+                    row.update(measure_layer(layer, x, g, cfg["repeats"], layer_only))
                 except Exception as err:  # a peer failing must not abort the run
                     row["status"] = f"error: {type(err).__name__}"
             if name == references[group]:

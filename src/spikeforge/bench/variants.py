@@ -30,7 +30,7 @@ import torch
 from torch import nn
 
 from ..neurons import ALIF, LI, CuBa
-from .device import machine_info
+from .device import BenchDevice, bench_device, machine_info
 from .layers import (
     finish_run,
     layer_bench_main,
@@ -119,22 +119,30 @@ class _Fresh(nn.Module):
         return self.layer(x)
 
 
-def run(quick: bool = False, json_path: str | None = None) -> str:
-    """Run the benchmark; return a Markdown report (and write JSON to ``json_path``)."""
+def run(
+    quick: bool = False, json_path: str | None = None, device: str | BenchDevice = "cpu"
+) -> str:
+    """Run the benchmark on ``device`` (``"cpu"``, ``"cuda"`` or a :class:`BenchDevice`);
+    return a Markdown report (and write JSON to ``json_path``). On CUDA, ``auto`` runs the
+    Triton kernels and the peers run on the GPU too."""
+    dev = device if isinstance(device, BenchDevice) else bench_device(device)
     cfg = QUICK if quick else FULL
-    info = machine_info()
+    info = machine_info() | dev.info() | {"device": dev.name}
     torch.manual_seed(0)
     candidates = [
         (group, name, f if isinstance(f, str) else (lambda T, f=f: _Fresh(f())))
         for group, name, f in [*_ours(), *_peers()]
     ]
-    rows = measure_candidates(cfg, candidates, GROUPS, layer_only=True)
+    rows = measure_candidates(cfg, candidates, GROUPS, layer_only=True, device=dev.torch_device)
     return finish_run(rows, cfg, info, _report, json_path)
 
 
 def _report(rows: list[dict[str, Any]], cfg: dict[str, Any], info: dict[str, Any], cmd: str) -> str:
     Ts = cfg["T"]
-    title = "CuBa, ALIF and LI on fused kernels vs their references and peers (CPU)"
+    title = (
+        "CuBa, ALIF and LI on fused kernels vs their references and peers "
+        f"({info.get('device', 'cpu').upper()})"
+    )
     return "\n".join(
         [
             *report_header(title, cfg, info, cmd),
@@ -146,7 +154,9 @@ def _report(rows: list[dict[str, Any]], cfg: dict[str, Any], info: dict[str, Any
 
 
 def main(argv: list[str] | None = None) -> int:
-    return layer_bench_main(__doc__.splitlines()[0], run, argv, "small sizes (< 30 s)")
+    return layer_bench_main(
+        __doc__.splitlines()[0], run, argv, "small sizes (< 30 s)", with_device=True
+    )
 
 
 if __name__ == "__main__":
