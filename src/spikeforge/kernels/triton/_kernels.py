@@ -73,6 +73,25 @@ def _surrogate_grad(u, a, b, c0, c1, SID: tl.constexpr):
 
 
 @triton.jit
+def _reset_backward(g, gsum, h, th, fl, sg, vr, RESET: tl.constexpr, DETACH: tl.constexpr):
+    """Through ``V = reset(H, S)`` for carried ``g = dL/dV``: ``dL/dS`` gains ``g dV/dS``
+    (unless the reset is detached); returns ``(dL/dH, dL/dS σ')`` with ``fl`` the spike,
+    ``sg = σ'(H - th)``."""
+    if RESET == 0:
+        gh = g * (1.0 - fl)
+        if not DETACH:
+            gsum = gsum - g * (h - vr)
+    elif RESET == 1:
+        gh = g
+        if not DETACH:
+            gsum = gsum - g * th
+    else:
+        gh = g
+    gsg = gsum * sg
+    return gh + gsg, gsg
+
+
+@triton.jit
 def _param(ptr, offs, mask, like, VEC: tl.constexpr):
     """A parameter in ``like``'s (compute) dtype: one value per neuron (``VEC``) or one
     value for all, loaded once outside the time loop."""
@@ -208,19 +227,7 @@ def lif_backward(
         fl = (u >= 0.0).to(vr.dtype)
         sg = _surrogate_grad(u, a, b, c0, c1, SID)
         gsum = tl.load(gsp, mask=mask, other=0.0).to(vr.dtype) if HAS_GS else zero
-        # V = reset(H, S): dV/dH with S held fixed, and dV/dS unless the reset is detached
-        if RESET == 0:
-            gh = g * (1.0 - fl)
-            if not DETACH:
-                gsum = gsum - g * (h - vr)
-        elif RESET == 1:
-            gh = g
-            if not DETACH:
-                gsum = gsum - g * th
-        else:
-            gh = g
-        gsg = gsum * sg
-        gh = gh + gsg
+        gh, gsg = _reset_backward(g, gsum, h, th, fl, sg, vr, RESET, DETACH)
         if WANT_TH:
             # dS/dV_th = -σ', and the subtract reset's V = H - V_th S
             at = at - (gsg + g * fl) if RESET == 1 else at - gsg
@@ -514,19 +521,8 @@ def alif_backward(
         u = h - theta
         fl = (u >= 0.0).to(vr.dtype)
         sg = _surrogate_grad(u, sa, sb, c0, c1, SID)
-        gsum = tl.load(gsp, mask=mask, other=0.0).to(vr.dtype) + ga
-        if RESET == 0:
-            gh = g * (1.0 - fl)
-            if not DETACH:
-                gsum = gsum - g * (h - vr)
-        elif RESET == 1:
-            gh = g
-            if not DETACH:
-                gsum = gsum - g * theta
-        else:
-            gh = g
-        gsg = gsum * sg
-        gh = gh + gsg
+        gsum = tl.load(gsp, mask=mask, other=0.0).to(vr.dtype) + ga  # S also feeds a[t]
+        gh, gsg = _reset_backward(g, gsum, h, theta, fl, sg, vr, RESET, DETACH)
         gtheta = -gsg - g * fl if RESET == 1 else -gsg
         if WANT_TH:
             at = at + gtheta
