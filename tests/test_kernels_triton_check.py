@@ -164,3 +164,15 @@ def test_the_alif_kernel_is_checked_too(b, monkeypatch):
     monkeypatch.setattr(talif, "alif_sequence_triton", wrong)
     with pytest.warns(RuntimeWarning, match="triton alif kernel is not used.*adaptation differs"):
         assert "final adaptation differs" in talif.supports(_x(), p)
+
+
+@pytest.mark.parametrize("mode", ["inference_mode", "no_grad"])
+def test_a_first_call_without_autograd_still_checks_the_kernel(mode):
+    """The check needs autograd; a first call under inference mode (or no_grad) must not
+    fail it and so disable the kernel for the whole process."""
+    context = torch.inference_mode() if mode == "inference_mode" else torch.no_grad()
+    with context:
+        x = _x()
+        assert tlif.supports(x, LIFParameters()) is None
+        spikes, _ = lif_sequence(x, backend="triton")
+    assert torch.equal(spikes, lif_sequence(_x(), backend="torch")[0])

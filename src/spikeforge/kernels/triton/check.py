@@ -17,6 +17,7 @@ generator (the global RNG is untouched) and its launches are not counted in ``CA
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import warnings
 
@@ -37,6 +38,16 @@ TOLERANCE = {
     torch.bfloat16: {"rtol": 2**-7, "atol": 1e-2},
 }
 _RESULTS: dict[tuple[object, ...], str | None] = {}
+
+
+def _checking(device: torch.device) -> contextlib.ExitStack:
+    """Autograd on and autocast off for the check, whatever the caller's context (a first
+    call under ``torch.inference_mode()`` or ``no_grad`` must not fail the check)."""
+    stack = contextlib.ExitStack()
+    stack.enter_context(torch.inference_mode(False))
+    stack.enter_context(torch.enable_grad())
+    stack.enter_context(torch.autocast(device.type, enabled=False))
+    return stack
 
 
 def _kind(t: object) -> bool | None:
@@ -125,7 +136,7 @@ def _run(device: torch.device, dtype: torch.dtype, p: LIFParameters) -> str | No
     results = []
     calls = dict(tlif.CALLS)
     try:
-        with torch.enable_grad(), torch.autocast(device.type, enabled=False):
+        with _checking(device):
             for run_dtype, kernel in (
                 (dtype, tlif.lif_sequence_triton),
                 (ref_dtype, lif_sequence_reference),
@@ -190,7 +201,7 @@ def _run_leaky(device: torch.device, dtype: torch.dtype, p: LeakyParameters) -> 
     results = []
     calls = dict(tleaky.CALLS)
     try:
-        with torch.enable_grad(), torch.autocast(device.type, enabled=False):
+        with _checking(device):
             for run_dtype, kernel in (
                 (dtype, tleaky.leaky_scan_triton),
                 (ref_dtype, leaky_scan_reference),
@@ -241,7 +252,7 @@ def _run_alif(device: torch.device, dtype: torch.dtype, p: ALIFParameters) -> st
     results = []
     calls = dict(talif.CALLS)
     try:
-        with torch.enable_grad(), torch.autocast(device.type, enabled=False):
+        with _checking(device):
             for run_dtype, kernel in (
                 (dtype, talif.alif_sequence_triton),
                 (ref_dtype, alif_sequence_reference),
