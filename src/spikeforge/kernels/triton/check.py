@@ -56,10 +56,21 @@ def _kind(t: object) -> bool | None:
 
 
 def _key(x: torch.Tensor, p: LIFParameters) -> tuple[object, ...]:
-    cfg, k_t, th_t = kernel_config(p)
-    # the float values of k and th only feed constants, not the compiled variant
-    cfg = dataclasses.replace(cfg, k=0.0, th=0.0)
-    return "lif", cfg, _kind(k_t), _kind(th_t), x.dtype, x.device
+    """What selects the compiled variant and its constants, read straight off ``p``
+    (this runs on every call: it must cost little next to a kernel launch). The float
+    values of ``inv_tau`` and ``v_th`` only feed constants, so they are left out."""
+    charge_form = (p.charge, p.charge == "if" or bool(p.decay_input))
+    modes = (p.reset, bool(p.detach_reset), float(p.v_reset))
+    return (
+        "lif",
+        charge_form,
+        modes,
+        p.surrogate,
+        _kind(p.inv_tau),
+        _kind(p.v_th),
+        x.dtype,
+        x.device,
+    )
 
 
 def _leaky_key(x: torch.Tensor, p: LeakyParameters) -> tuple[object, ...]:
