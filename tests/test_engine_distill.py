@@ -142,3 +142,25 @@ def test_probe_inputs_are_encoded_like_training_batches(tmp_path):
     assert x.shape == (3, 5, 1, 8, 8)
     assert set(x.unique().tolist()) <= {0.0, 1.0}  # Poisson spikes
     assert torch.equal(x, probe_inputs(cfg, trainer.train_set, 5))  # seeded
+
+
+def test_the_readme_example_config_trains(tmp_path):
+    """``configs/digits_sew_masked_psn_fkd.yaml`` (masked PSN in a SEW-ResNet-18 with
+    feature KD) runs as written, from its own teacher config, for a few steps."""
+    from pathlib import Path
+
+    from spikeforge.engine.run import train
+
+    configs = Path(__file__).resolve().parents[1] / "configs"
+    quick = ["train.epochs=1", "train.progress=false", f"train.run_dir={tmp_path}"]
+    teacher_cfg = load_config(configs / "digits_resnet_ann.yaml", quick)
+    train(teacher_cfg)
+    teacher = tmp_path / "digits-resnet-ann" / "last.pt"
+    student_cfg = load_config(
+        configs / "digits_sew_masked_psn_fkd.yaml",
+        [*quick, "train.max_steps=2", f"distill.teacher={teacher}"],
+    )
+    trainer, _ = train(student_cfg)
+    assert type(trainer.method).__name__ == "FeatureKD" and trainer.method.ready
+    assert type(trainer.model.layer1[0].sn1).__name__ == "MaskedPSN"
+    assert trainer.position.step == 2
