@@ -26,7 +26,7 @@ from .._lif_common import (
 )
 from . import _build
 from ._pool import POOL
-from .lif import _DTYPES, _block, _param_array, _threads, input_reason, library_reason
+from .lif import _DTYPES, _block, _param_array, _ptr, _threads, input_reason, library_reason
 
 CALLS = {"forward": 0, "backward": 0}  # so tests can see this path ran
 
@@ -69,10 +69,6 @@ def _forward(x, v0, a0, k_t, th_t, b_t, cfg: AlifConfig):
         raise RuntimeError(f"spikeforge cpu alif forward failed (code {rc})")
     CALLS["forward"] += 1
     return spikes.reshape(x.shape), v.reshape(v0.shape), a.reshape(a0.shape)
-
-
-def _ptr(t: torch.Tensor | None) -> int | None:
-    return None if t is None else t.data_ptr()
 
 
 class _ALIFFunction(torch.autograd.Function):

@@ -19,7 +19,7 @@ from ...functional.leaky import LeakyParameters
 from .._lif_common import fused_leaky, leaky_setup_context, param_reason
 from . import _build
 from ._pool import POOL
-from .lif import _DTYPES, _block, _param_array, _threads, input_reason, library_reason
+from .lif import _DTYPES, _block, _param_array, _ptr, _threads, input_reason, library_reason
 
 CALLS = {"forward": 0, "backward": 0}  # so tests can see this path ran
 
@@ -62,10 +62,6 @@ def _run_forward(
         raise RuntimeError(f"spikeforge cpu leaky forward failed (code {rc})")
     CALLS["forward"] += 1
     return y.reshape(x.shape), y_last.reshape(y0.shape)
-
-
-def _ptr(t: torch.Tensor | None) -> int | None:
-    return None if t is None else t.data_ptr()
 
 
 class _LeakyFunction(torch.autograd.Function):

@@ -11,6 +11,7 @@ device against the reference (:mod:`.check`), like the ``"lif"`` kernel.
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import torch
@@ -25,6 +26,7 @@ from .lif import (
     _kernels,
     _launch_options,
     _on,
+    _param_array,
     device_reason,
 )
 
@@ -42,14 +44,11 @@ def supports(x: torch.Tensor, p: LeakyParameters) -> str | None:
     return self_check_reason(x, p, family="leaky")
 
 
-def _coef(coef: torch.Tensor | None, value: float, y0: torch.Tensor, cdt: torch.dtype):
-    """``(constants [rest, coef], coef array, per_neuron)``; constants in ``cdt``."""
-    if coef is None:
-        return torch.tensor([value], dtype=torch.float64).to(y0.device, cdt), False
-    coef = coef.detach()
-    if coef.numel() == 1:
-        return coef.reshape(1).contiguous(), False
-    return coef.expand(y0.shape).contiguous().reshape(-1), True
+@functools.lru_cache(maxsize=64)
+def _constants(rest: float, coef: float, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
+    """``[rest, coef]`` in the compute dtype, rounded once from float64; cached so a call
+    costs no host-to-device copy (as the ``"lif"`` kernel's constants)."""
+    return torch.tensor([rest, coef], dtype=torch.float64).to(device=device, dtype=dtype)
 
 
 def _run_forward(x, y0, coef_t, coef, form, rest):
@@ -57,9 +56,8 @@ def _run_forward(x, y0, coef_t, coef, form, rest):
     xs = x.detach().contiguous().reshape(steps, -1)
     y0c = y0.detach().contiguous().reshape(-1)
     n = xs.shape[1]
-    cdt = _compute_dtype(x.dtype)
-    consts = torch.tensor([rest, coef], dtype=torch.float64).to(x.device, cdt)
-    c_arr, c_vec = _coef(coef_t, coef, y0, cdt)
+    consts = _constants(rest, coef, _compute_dtype(x.dtype), x.device)
+    c_arr, c_vec = _param_array(coef_t, consts, 1, y0)
     y = torch.empty_like(xs)
     y_last = torch.empty_like(y0c)
     if n > 0:
@@ -92,9 +90,9 @@ class _LeakyFunction(torch.autograd.Function):
         steps, n = x_shape[0], int(torch.Size(y0_shape).numel())
         dtype, device = ctx.dtype, ctx.device
         cdt = _compute_dtype(dtype)
-        consts = torch.tensor([ctx.rest, ctx.coef], dtype=torch.float64).to(device, cdt)
+        consts = _constants(ctx.rest, ctx.coef, cdt, device)
         like = torch.empty(y0_shape, dtype=dtype, device=device)
-        c_arr, c_vec = _coef(coef_t, ctx.coef, like, cdt)
+        c_arr, c_vec = _param_array(coef_t, consts, 1, like)
         gx = torch.empty((steps, n), dtype=dtype, device=device)
         gy0 = torch.empty(n, dtype=dtype, device=device)
         gc = torch.empty(n, dtype=cdt, device=device) if ctx.want_c else None
