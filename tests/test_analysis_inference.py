@@ -45,5 +45,3 @@ def test_converted_snn_energy_counts_accumulates_after_the_first_layer():
     assert result["mac_ops_per_sample"] == counts.records[0].macs / 8
     assert 0 < result["ac_ops_per_sample"] < counts.total_macs - counts.records[0].macs / 8
     assert 0 < result["firing_rate"] < 1
-
-

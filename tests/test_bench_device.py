@@ -4,6 +4,7 @@ import pytest
 import torch
 
 from spikeforge.bench import device as bd
+from spikeforge.bench import rss
 
 
 def test_device_helper_times_a_callable_on_cpu():
@@ -14,7 +15,18 @@ def test_device_helper_times_a_callable_on_cpu():
     assert all(t > 0 for t in times)
     ms, out = dev.timed_call(lambda: "done")
     assert ms > 0 and out == "done"
-    assert dev.peak_extra_bytes(lambda: None) is None
+    if rss.resident_peak_reason() is None:
+        assert dev.peak_extra_bytes(lambda: torch.ones(1 << 23)) >= 32 * 2**20
+        assert "peak_fwd_bwd_bytes_per_step" in dev.extra_columns
+    else:  # no counters: said in the notes, no column
+        assert dev.peak_extra_bytes(lambda: None) is None and dev.extra_columns == ()
+
+
+def test_cpu_device_without_the_counters_drops_the_peak_columns(monkeypatch):
+    monkeypatch.setattr(rss, "_CLEAR_REFS", "/nonexistent/clear_refs")
+    dev = bd.bench_device("cpu")
+    assert dev.extra_columns == () and dev.peak_extra_bytes(lambda: None) is None
+    assert "not measured" in dev.notes[0] and "high-water mark" in dev.notes[0]
 
 
 def test_cuda_helper_refuses_without_a_gpu(monkeypatch):

@@ -13,10 +13,13 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
+from .rss import resident_peak_extra_bytes, resident_peak_reason
+
 if TYPE_CHECKING:
     from .neurons import Row
 
 DEVICES = ("cpu", "cuda")
+_PEAK_COLUMNS = ("peak_fwd_infer_bytes_per_step", "peak_fwd_bwd_bytes_per_step")
 
 
 class DeviceUnavailableError(RuntimeError):
@@ -27,14 +30,28 @@ class BenchDevice:
     """What differs between devices, chosen once per run: how a call is timed, whether
     peak memory can be read, which fused backend the targets compare, and the report's
     device-specific notes and columns. This base class is the CPU: work is done when a
-    call returns, and there is no allocator statistic for peak memory."""
+    call returns, and peak memory is the resident set's high-water mark (:mod:`.rss`)."""
 
     name = "cpu"
     fused_backend = "cpu"  # "spikeforge <this>" is the row the targets are about
     memory_label = "DRAM"  # where the large copy probe lands
-    # Row fields the report shows on this device beyond the common columns.
-    extra_columns: tuple[str, ...] = ()
-    notes: tuple[str, ...] = ()
+
+    @property
+    def extra_columns(self) -> tuple[str, ...]:
+        """Row fields the report shows on this device beyond the common columns."""
+        return () if resident_peak_reason() else _PEAK_COLUMNS
+
+    @property
+    def notes(self) -> tuple[str, ...]:
+        why = resident_peak_reason()
+        if why:
+            return (f"Peak extra memory: not measured on this machine ({why}).",)
+        return (
+            "Peak: how far the process's resident set rose during the call (Linux VmHWM, "
+            "reset before it), per neuron-step, with the fused kernel's output pool emptied "
+            "and glibc's free memory trimmed first, so that no implementation reuses memory "
+            "kept from an earlier call; allocator slack and page granularity included.",
+        )
 
     @property
     def torch_device(self) -> torch.device:
@@ -63,9 +80,9 @@ class BenchDevice:
         return [first] + [self.timed_call(fn)[0] for _ in range(n - 1)]
 
     def peak_extra_bytes(self, fn: Callable[[], Any]) -> int | None:
-        """Peak bytes allocated by ``fn`` above what was allocated before; ``None`` on CPU,
-        where the allocator keeps no such statistic."""
-        return None
+        """Peak bytes ``fn`` adds to what was in use before; ``None`` where it cannot be
+        read (on CPU: no resettable resident-set high-water mark)."""
+        return resident_peak_extra_bytes(fn)
 
     def info(self) -> dict[str, Any]:
         """Device details for the machine record (the CPU's are in :func:`machine_info`)."""
@@ -83,12 +100,7 @@ class CudaBenchDevice(BenchDevice):
     name = "cuda"
     fused_backend = "triton"
     memory_label = "GPU memory"
-    extra_columns = (
-        "first_fwd_infer_ms",
-        "first_fwd_bwd_ms",
-        "peak_fwd_infer_bytes_per_step",
-        "peak_fwd_bwd_bytes_per_step",
-    )
+    extra_columns = ("first_fwd_infer_ms", "first_fwd_bwd_ms", *_PEAK_COLUMNS)
     notes = (
         "spikeforge cpu (the fused C kernel) is not run: it takes CPU tensors only.",
         "Every timed call is bracketed by torch.cuda.synchronize(): wall-clock times, "
