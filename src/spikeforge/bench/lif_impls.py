@@ -64,7 +64,7 @@ def _ours(backend: str, pool: bool = True, dtype: torch.dtype = torch.float32) -
         return Impl(f"spikeforge {backend} ({dt})", make, p, f"{dt} input and spikes", dtype)
     if pool:
         return Impl(f"spikeforge {backend}", make, p)
-    note = "output buffer pool disabled: every output >= 32 MiB is a fresh mmap"
+    note = "output buffer pool disabled: outputs come from torch.empty (glibc)"
     return Impl(f"spikeforge {backend} (pool off)", make, p, note)
 
 

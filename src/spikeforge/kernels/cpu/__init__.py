@@ -27,8 +27,8 @@ Backward recomputes ``H`` for one block of neurons at a time into a per-thread b
 that stays in cache and then runs one reverse pass, so autograd saves no new tensor —
 only references to the layer's inputs ``x`` and ``v0`` (counted by
 ``saved_tensors_hooks`` as 4 B per neuron-step in float32, against 12 B for the torch
-reference and SpikingJelly). Outputs of 32 MiB or more come from a small caching pool
-(:mod:`._pool`) because glibc maps and page-faults every such allocation afresh.
+reference and SpikingJelly). Outputs of 1 MiB or more come from a small caching pool
+(:mod:`._pool`) because glibc hands most such allocations back page-faulted afresh.
 
 The library is cached per (source, flags, compiler, CPU) in ``$SPIKEFORGE_CACHE`` or
 ``~/.cache/spikeforge/kernels``; the compiler is ``$SPIKEFORGE_CC`` (default ``gcc``).

@@ -1,11 +1,14 @@
 """A small caching allocator for the fused kernel's large outputs (spikes, dL/dx).
 
-glibc serves every allocation above 32 MiB with a fresh ``mmap`` and returns it with
-``munmap`` when freed, so each new ``[T, B, ...]`` output of that size pays one page fault
-per 4 KiB page on first touch: measured 3-7 GB/s against 30-55 GB/s for writing into
-memory that is already mapped (``PERF_NOTES.md``: ≈ 9 ms per 32 MiB output). A training
-loop asks for the same sizes every iteration, so this pool keeps released buffers and
-hands them out again, already mapped.
+A fresh output pays one page fault per 4 KiB page on first touch: measured 3-7 GB/s
+against 30-55 GB/s for writing into memory that is already mapped (``PERF_NOTES.md``:
+≈ 9 ms per 32 MiB output). glibc serves allocations above 32 MiB with a fresh ``mmap``
+every time, and smaller ones from its heap, whose free top it returns to the OS once it
+exceeds twice the last ``mmap`` size: a ``[16, 32, 4096]`` float32 LIF layer's spikes and
+dL/dx (8 MiB each) were faulted afresh in most training steps (2,000-4,000 faults per
+forward + backward, which doubled its median time on the 2-core machine). A training loop
+asks for the same sizes every iteration, so this pool keeps released buffers and hands
+them out again, already mapped.
 
 Buffers are numpy byte arrays; a tensor is a ``torch.from_numpy`` view of one, and a
 ``weakref.finalize`` on that view puts the buffer back on the free list when the tensor
@@ -24,7 +27,7 @@ from collections import OrderedDict
 import numpy as np
 import torch
 
-MIN_BYTES = 32 * 1024 * 1024
+MIN_BYTES = 1024 * 1024
 _NP_DTYPES = {torch.float32: np.float32, torch.float64: np.float64}
 
 
