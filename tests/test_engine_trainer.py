@@ -94,3 +94,24 @@ def test_amp_requires_cuda_and_grad_clip_runs(tmp_path):
     trainer.fit()
     after = list(trainer.model.parameters())
     assert any(not torch.equal(a, b) for a, b in zip(after, before, strict=True))
+
+
+def test_sltt_trains_through_the_config_and_resumes_bit_exactly(tmp_path):
+    # SLTT-K: the method backpropagates k=2 of the steps chosen per batch; its batch counter
+    # is checkpointed, so the resumed run draws the same steps.
+    extra = ["train.method=sltt", "train.method_options={k: 2}", "train.checkpoint_every=2"]
+    whole = make_trainer(config(tmp_path, *extra), tmp_path / "whole")
+    assert whole.method.k == 2 and whole.method.seed == 0
+    final = whole.fit()
+    assert final["test_acc"] > 0.3 and int(whole.method.batches_seen) == whole.position.step
+    broken = make_trainer(config(tmp_path, *extra, "train.max_steps=3"), tmp_path / "broken")
+    broken.fit()
+    resumed = make_trainer(config(tmp_path, *extra), tmp_path / "broken")
+    resumed.fit(resume=True)
+    for name, tensor in weights(whole).items():
+        assert torch.equal(tensor, resumed.model.state_dict()[name]), name
+
+
+def test_method_options_the_method_does_not_take_are_refused(tmp_path):
+    with pytest.raises(ValueError, match=r"train.method=bptt does not take .*\{'k': 2\}"):
+        make_trainer(config(tmp_path, "train.method_options={k: 2}"), tmp_path / "r")

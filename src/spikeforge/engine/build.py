@@ -83,10 +83,17 @@ def build_method(
         return build_teacher_method(config, model, train_set)
     else:
         check_distill_section(config)
-    options = {}
+    options = dict(config.train.method_options)
+    if name == "sltt":
+        options.setdefault("seed", config.train.seed)  # its SLTT-K step choice
     if config.optim.label_smoothing:
         options["label_smoothing"] = config.optim.label_smoothing
-    return METHODS.create(name, objective=config.train.objective, **options)
+    try:
+        return METHODS.create(name, objective=config.train.objective, **options)
+    except TypeError as exc:  # an option the method does not take
+        raise ValueError(
+            f"train.method={name} does not take train.method_options {options}: {exc}"
+        ) from None
 
 
 def build_optimizer(config: Config, params: list[nn.Parameter]) -> torch.optim.Optimizer:

@@ -60,6 +60,7 @@ class TrainConfig:
     epochs: int = 15
     seed: int = 0
     method: str = "bptt"
+    method_options: dict[str, Any] = field(default_factory=dict)  # e.g. sltt: {k: 2}
     objective: str = "ce_membrane"
     run_dir: str = "runs"
     run_name: str | None = None

@@ -78,6 +78,8 @@ class Trainer:
         self.dist = init_from_env(self.device)
         self.model = model.to(self.device)
         self.method = method.to(self.device)
+        if getattr(method, "backpropagates", False):  # it calls backward per step itself
+            method.backward = lambda loss: self.scaler.scale(loss).backward()
         self.train_model: nn.Module = self.model
         if self.dist.enabled:
             if self.device.type == "cuda":
@@ -213,6 +215,8 @@ class Trainer:
                 _mix(cfg.seed, pos.epoch, pos.batch, 1, self.dist.rank)
             )
             inputs, y = self.encode(x, generator), y.to(self.device)
+            # before the method runs: online methods backpropagate inside it, step by step
+            self.optimizer.zero_grad(set_to_none=True)
             with torch.autocast(self.device.type, dtype=torch.float16, enabled=cfg.amp):
                 terms = self.method(self.train_model, inputs, y)
             loss = terms["loss"]
@@ -221,8 +225,8 @@ class Trainer:
                     f"non-finite loss {loss.item()} at epoch {pos.epoch + 1}, batch {pos.batch}; "
                     f"lower optim.lr or enable optim.grad_clip (last checkpoint kept)"
                 )
-            self.optimizer.zero_grad(set_to_none=True)
-            self.scaler.scale(loss).backward()
+            if not getattr(self.method, "backpropagates", False):
+                self.scaler.scale(loss).backward()
             average_gradients(self.method_params, self.dist)  # DDP covers only the model
             if self.config.optim.grad_clip:
                 self.scaler.unscale_(self.optimizer)  # clip the true gradients, not scaled ones
