@@ -115,3 +115,8 @@ def test_sltt_trains_through_the_config_and_resumes_bit_exactly(tmp_path):
 def test_method_options_the_method_does_not_take_are_refused(tmp_path):
     with pytest.raises(ValueError, match=r"train.method=bptt does not take .*\{'k': 2\}"):
         make_trainer(config(tmp_path, "train.method_options={k: 2}"), tmp_path / "r")
+
+
+def test_ottt_trains_through_the_config(tmp_path):
+    trainer = make_trainer(config(tmp_path, "train.method=ottt"), tmp_path / "r")
+    assert trainer.fit()["test_acc"] > 0.3  # 10 classes: chance is 0.1

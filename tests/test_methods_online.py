@@ -138,7 +138,7 @@ needs_hwm = pytest.mark.skipif(
 _PEAKS_SCRIPT = """
 import json, torch
 from spikeforge.bench import rss
-from spikeforge.methods import SLTT, BPTT
+from spikeforge.methods import BPTT, OTTT, SLTT
 from spikeforge.models.mlp import SpikingMLP
 
 def peak(method, T):
@@ -153,12 +153,12 @@ def peak(method, T):
     return rss.resident_peak_extra_bytes(step)
 
 print(json.dumps({name: [peak(m(), T) for T in (4, 32)] for name, m in
-                  (("sltt", SLTT), ("bptt", BPTT))}))
+                  (("sltt", SLTT), ("ottt", OTTT), ("bptt", BPTT))}))
 """
 
 
 @needs_hwm
-def test_sltt_peak_memory_does_not_grow_with_the_steps_while_bptts_does():
+def test_online_peak_memory_does_not_grow_with_the_steps_while_bptts_does():
     # In a fresh process with glibc's mmap threshold fixed: by default glibc raises the
     # threshold as large blocks are freed and serves them from a heap that fragments,
     # which adds ~0.35 MiB per step to the resident set here whatever holds the memory.
@@ -170,5 +170,7 @@ def test_sltt_peak_memory_does_not_grow_with_the_steps_while_bptts_does():
     peaks = json.loads(run.stdout)
     (sltt4, sltt32), (bptt4, bptt32) = peaks["sltt"], peaks["bptt"]
     assert sltt32 < 1.1 * sltt4 + 2**20, peaks  # one step's graph, whatever T is
+    ottt4, ottt32 = peaks["ottt"]  # the same, plus one trace per synaptic layer
+    assert ottt32 < 1.1 * ottt4 + 2**20, peaks
     assert bptt32 > 4 * bptt4, peaks  # every step's graph until the end
     assert bptt32 > 8 * sltt32, peaks

@@ -1,6 +1,6 @@
-"""Training methods (``METHODS`` registry): BPTT, online SLTT (``sltt``), ANN twins
-(``ann``), hybrid fine-tuning of converted SNNs (``hybrid``); conversion itself lives in
-:mod:`.conversion`."""
+"""Training methods (``METHODS`` registry): BPTT, the online SLTT (``sltt``) and OTTT
+(``ottt``), ANN twins (``ann``), hybrid fine-tuning of converted SNNs (``hybrid``);
+conversion itself lives in :mod:`.conversion`."""
 
 from .ann import ANNMethod as ANNMethod
 from .base import METHODS as METHODS
@@ -12,3 +12,4 @@ from .distill import LaSNN as LaSNN
 from .distill import ResponseKD as ResponseKD
 from .hybrid import HybridMethod as HybridMethod
 from .online import SLTT as SLTT
+from .ottt import OTTT as OTTT

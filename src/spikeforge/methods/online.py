@@ -175,9 +175,11 @@ class SLTT(Method):
         weight = 1.0 / int(chosen.sum())
         last = int(chosen.nonzero().max())
         outputs, total = [], torch.zeros((), device=inputs.device)
-        with StepwiseRunner(_unwrapped(model)) as runner:
+        with contextlib.ExitStack() as stack:
+            runners = [stack.enter_context(r) for r in self._runners(_unwrapped(model))]
             for t in range(T):
-                runner.begin_step()
+                for runner in runners:
+                    runner.begin_step()
                 with torch.set_grad_enabled(bool(chosen[t])), _no_sync(model, t == last):
                     out = model(inputs[t : t + 1])
                     loss = self.objective(out, targets)
@@ -187,6 +189,10 @@ class SLTT(Method):
                 total = total + loss.detach()
         self.batches_seen += 1
         return {"loss": total / T, "output": torch.cat(outputs)}
+
+    def _runners(self, model: nn.Module) -> list[Any]:
+        """Context managers active while the steps run; each has ``begin_step()``."""
+        return [StepwiseRunner(model)]
 
     def _per_step_mean(self, output: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         steps = [self.objective(output[t : t + 1], targets) for t in range(output.shape[0])]
