@@ -3,7 +3,9 @@ import pytest
 from spikeforge.cli import main
 
 
-@pytest.mark.parametrize(("kind", "expected"), [("neurons", "lif"), ("surrogates", "atan")])
+@pytest.mark.parametrize(
+    ("kind", "expected"), [("neurons", "lif"), ("surrogates", "atan"), ("methods", "ottt")]
+)
 def test_list_prints_registered_names(kind, expected, capsys):
     assert main(["list", kind]) == 0
     assert expected in capsys.readouterr().out.split()

@@ -61,12 +61,15 @@ def test_shard_splits_a_global_batch_evenly():
         shard(batch, DistInfo(0, 3))
 
 
-def test_two_processes_equal_one_process_with_the_same_global_batch(tmp_path):
-    out, proc = torchrun(tmp_path, "ddp", [*OVERRIDES, f"train.run_dir={tmp_path}"])
+# sltt: the method backpropagates each step itself, in DDP's no_sync() but the last
+@pytest.mark.parametrize("method", ["bptt", "sltt"])
+def test_two_processes_equal_one_process_with_the_same_global_batch(tmp_path, method):
+    overrides = [*OVERRIDES, f"train.method={method}"]
+    out, proc = torchrun(tmp_path, "ddp", [*overrides, f"train.run_dir={tmp_path}"])
     assert proc.returncode == 0, proc.stderr[-3000:]
     rank0 = torch.load(out / "rank0.pt", weights_only=True)
     rank1 = torch.load(out / "rank1.pt", weights_only=True)
-    single = make_trainer(load_config(None, OVERRIDES), tmp_path / "single")
+    single = make_trainer(load_config(None, overrides), tmp_path / "single")
     single.fit()
     for name, tensor in single.model.state_dict().items():
         assert torch.equal(rank0[name], rank1[name]), name  # DDP keeps replicas identical

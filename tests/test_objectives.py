@@ -12,6 +12,7 @@ from spikeforge.encoding import first_spike_decode
 from spikeforge.losses import (
     OBJECTIVES,
     CEMembrane,
+    CEPerStep,
     CERate,
     CETemporal,
     MSECount,
@@ -75,6 +76,19 @@ def test_ce_membrane_hand_computed():
     mem = torch.tensor([[[0.0, 2.0, 2.0, 4.0]]], dtype=f64)
     loss = CEMembrane(population=2)(mem, targets(1))
     assert loss.item() == pytest.approx(math.log1p(math.exp(-2)))
+
+
+def test_ce_per_step_is_the_mean_of_each_steps_cross_entropy():
+    mem = torch.tensor([[[1.0, 0.0]], [[3.0, 4.0]], [[-1.0, -1.0]]], dtype=f64)
+    # steps: CE([1, 0], 0) = log(1 + e^-1), CE([3, 4], 0) = log(1 + e), CE([-1, -1]) = log 2
+    expected = (math.log1p(math.exp(-1)) + math.log1p(math.e) + math.log(2)) / 3
+    assert CEPerStep()(mem, targets(0)).item() == pytest.approx(expected)
+    assert CEMembrane("per_step")(mem, targets(0)).item() == pytest.approx(expected)
+    # one step: the same as the mean over time
+    assert CEPerStep()(mem[1:2], targets(0)).item() == pytest.approx(math.log1p(math.e))
+    mem = torch.tensor([[[0.0, 2.0, 2.0, 4.0]], [[0.0, 0.0, 0.0, 0.0]]], dtype=f64)
+    loss = CEPerStep(population=2)(mem, targets(1))  # group means [1, 3] then [0, 0]
+    assert loss.item() == pytest.approx((math.log1p(math.exp(-2)) + math.log(2)) / 2)
 
 
 def test_first_spike_time_matches_decoder_and_hand_gradient():
@@ -176,6 +190,7 @@ def test_ce_rate_and_temporal_prefer_the_target_class():
         ("mse_count", {}),
         ("ce_membrane", {"reduction": "mean"}),
         ("ce_membrane", {"reduction": "max"}),
+        ("ce_per_step", {}),
         ("ce_temporal", {}),
         ("mse_temporal", {}),
         ("ce_rate", {"population": 2}),
@@ -188,7 +203,7 @@ def test_ce_rate_and_temporal_prefer_the_target_class():
 def test_gradients_reach_the_input(name, kwargs):
     gen = torch.Generator().manual_seed(1)
     x = (torch.rand(6, 3, 4, generator=gen) < 0.3).to(f64)
-    if name == "ce_membrane":
+    if name.startswith("ce_") and name not in ("ce_rate", "ce_temporal"):
         x = torch.randn(6, 3, 4, generator=gen, dtype=f64)
     x.requires_grad_(True)
     C = 4 // kwargs.get("population", 1)
@@ -249,13 +264,14 @@ def test_objective_input_checks():
 def test_objective_registry():
     assert OBJECTIVES.names() == [
         "ce_membrane",
+        "ce_per_step",
         "ce_rate",
         "ce_temporal",
         "mse_count",
         "mse_temporal",
     ]
     assert isinstance(OBJECTIVES.create("mse_count", correct_rate=1.0), MSECount)
-    with pytest.raises(ValueError, match="ce_membrane, ce_rate, ce_temporal"):
+    with pytest.raises(ValueError, match="ce_membrane, ce_per_step, ce_rate, ce_temporal"):
         OBJECTIVES.get("nll_rate")
 
 

@@ -17,6 +17,7 @@ LISTABLE = {
     "regularizers": ("spikeforge.losses", "REGULARIZERS"),
     "models": ("spikeforge.models", "MODELS"),
     "datasets": ("spikeforge.data", "DATASETS"),
+    "methods": ("spikeforge.methods", "METHODS"),
 }
 
 # `spikeforge bench NAME ...` runs NAME's module main(argv).

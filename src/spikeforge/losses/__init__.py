@@ -2,6 +2,7 @@
 
 from .objectives import OBJECTIVES as OBJECTIVES
 from .objectives import CEMembrane as CEMembrane
+from .objectives import CEPerStep as CEPerStep
 from .objectives import CERate as CERate
 from .objectives import CETemporal as CETemporal
 from .objectives import MSECount as MSECount

@@ -2,7 +2,8 @@ r"""Classification objectives on output-layer activity ``[T, B, N]`` and targets
 
 Rate codes: :class:`CERate` (cross-entropy on spike counts), :class:`MSECount` (counts
 against target counts ``correct_rate·T`` / ``incorrect_rate·T``). Membrane readout:
-:class:`CEMembrane` (cross-entropy on the membrane's mean or max over time). Temporal
+:class:`CEMembrane` (cross-entropy on the membrane's mean or max over time, or per step:
+:class:`CEPerStep`). Temporal
 codes: :class:`CETemporal` (cross-entropy on negative first-spike times),
 :class:`MSETemporal` (first-spike times against target times).
 
@@ -26,7 +27,7 @@ from ..encoding.decoders import check_count, check_output, check_population, num
 
 OBJECTIVES: Registry[type[nn.Module]] = Registry("objective")
 
-MEMBRANE_REDUCTIONS = ("mean", "max")
+MEMBRANE_REDUCTIONS = ("mean", "max", "per_step")
 
 
 def check_targets(targets: object, outputs: torch.Tensor, num_classes: int) -> torch.Tensor:
@@ -189,10 +190,12 @@ class MSECount(_Objective):
 
 @OBJECTIVES.register("ce_membrane")
 class CEMembrane(_Objective):
-    """Cross-entropy on a readout membrane reduced over time (``"mean"`` or ``"max"``).
+    """Cross-entropy on a readout membrane reduced over time (``"mean"`` or ``"max"``), or
+    the mean over steps of each step's cross-entropy (``"per_step"``, the TET loss of Deng
+    et al., ICLR 2022, and the loss of the online methods).
 
     Args:
-        reduction: ``"mean"`` or ``"max"`` over time.
+        reduction: ``"mean"`` or ``"max"`` over time, or ``"per_step"``.
         population: P neurons per class (membranes averaged per group), or ``None``.
         num_classes: if given, the outputs must have this many classes.
         label_smoothing: as :func:`torch.nn.functional.cross_entropy`, in [0, 1).
@@ -214,13 +217,33 @@ class CEMembrane(_Objective):
     def forward(self, membrane: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         """``membrane`` ``[T, B, N]``, ``targets`` ``[B]`` → scalar."""
         C = self._check(membrane, targets, "membrane")
-        logits = membrane.mean(0) if self.reduction == "mean" else membrane.amax(0)
+        if self.reduction == "per_step":  # every step a batch of its own
+            logits, targets = membrane.flatten(0, 1), targets.repeat(membrane.shape[0])
+        else:
+            logits = membrane.mean(0) if self.reduction == "mean" else membrane.amax(0)
         if self.population is not None:
             logits = logits.reshape(logits.shape[0], C, self.population).mean(-1)
         return F.cross_entropy(logits, targets, label_smoothing=self.label_smoothing)
 
     def extra_repr(self) -> str:
         return f"reduction={self.reduction!r}, {super().extra_repr()}"
+
+
+@OBJECTIVES.register("ce_per_step")
+class CEPerStep(CEMembrane):
+    """:class:`CEMembrane` with ``reduction="per_step"``: ``(1/T) Σ_t CE(membrane[t], y)``.
+
+    Args:
+        population, num_classes, label_smoothing: as :class:`CEMembrane`.
+    """
+
+    def __init__(
+        self,
+        population: int | None = None,
+        num_classes: int | None = None,
+        label_smoothing: float = 0.0,
+    ) -> None:
+        super().__init__("per_step", population, num_classes, label_smoothing)
 
 
 @OBJECTIVES.register("ce_temporal")

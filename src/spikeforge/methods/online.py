@@ -14,8 +14,10 @@ the gradient is an unbiased estimate of SLTT's.
 Any model built from time-major layers runs this way: :class:`StepwiseRunner` carries each
 spiking neuron's state from one call to the next (detached), so ``model(x[t:t+1])`` is one
 step. Neurons that need the whole sequence (PSN, masked PSN, PSU, ParaLIF) cannot, and are
-refused with their names. Objectives must be per-step (``ce_membrane``, ``ce_rate``,
-``mse_count``); first-spike-time objectives need the whole sequence.
+refused with their names. Objectives must be per-step (``ce_membrane``, ``ce_per_step``,
+``ce_rate``, ``mse_count``; on one step ``ce_membrane`` is ``ce_per_step``, so BPTT with
+``ce_per_step`` trains on the same loss); first-spike-time objectives need the whole
+sequence.
 
 The method calls backward itself (through the trainer's ``backward``, which applies the AMP
 loss scale); under DistributedDataParallel every backward but the last runs in
@@ -37,7 +39,7 @@ from ..neurons.base import SpikingNeuron
 from .base import METHODS, Method
 
 #: Objectives that are defined on a single time step's output.
-PER_STEP_OBJECTIVES = ("ce_membrane", "ce_rate", "mse_count")
+PER_STEP_OBJECTIVES = ("ce_membrane", "ce_per_step", "ce_rate", "mse_count")
 
 
 def _detached(state: tuple[torch.Tensor, ...]) -> tuple[torch.Tensor, ...]:
