@@ -25,6 +25,7 @@ import time
 from pathlib import Path
 
 import torch
+from torch.utils.data import Dataset
 
 from spikeforge.bench.rss import resident_peak_extra_bytes
 from spikeforge.data.loader import time_major_collate
@@ -51,16 +52,22 @@ METHODS = {
 }
 
 
+def batch(config: Config, train_set: Dataset, start: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(inputs [T, B, ...], targets [B])``: train samples ``start … start + B - 1``, encoded."""
+    samples = [train_set[i] for i in range(start, start + config.data.batch_size)]
+    x, y = time_major_collate(samples, temporal=bool(getattr(train_set, "temporal", False)))
+    encoder = build_encoder(config)
+    inputs = x if encoder is None else encoder(x, generator=torch.Generator().manual_seed(0))
+    return inputs, y
+
+
 def step_peak_mib(config: Config) -> float:
     """Peak extra resident MiB of one training step on the first batch of the train set."""
     torch.manual_seed(config.train.seed)
     train_set, _ = build_datasets(config)
     model = build_model(config, train_set)
     method = build_method(config, False, model, train_set)
-    batch = [train_set[i] for i in range(config.data.batch_size)]
-    x, y = time_major_collate(batch, temporal=bool(getattr(train_set, "temporal", False)))
-    encoder = build_encoder(config)
-    inputs = x if encoder is None else encoder(x, generator=torch.Generator().manual_seed(0))
+    inputs, y = batch(config, train_set)
 
     def step() -> None:
         model.zero_grad(set_to_none=True)
