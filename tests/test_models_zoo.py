@@ -44,6 +44,7 @@ OWN_TESTS = {
     "ann_resnet_small": "test_models_ann.py",
     "converted": "test_methods_hybrid.py",
     "joint_csnn": "test_models_joint.py",
+    "equilibrium_snn": "test_models_equilibrium.py",  # IF only, implicit gradients
 }
 ZOO = [name for name in MODELS.names() if name not in OWN_TESTS]
 
