@@ -29,6 +29,17 @@ TINY: dict[str, dict] = {
         "neuron_kwargs": {"v_th": 0.5},
     },
     "spiking_vgg_small": {"size": 16},
+    # 16 tokens of 8 channels per head: Q Kᵀ V counts stay far below the paper's 0.5
+    # attention threshold at T=2, so the tiny net fires its attention neuron earlier.
+    "spikformer": {
+        "size": 16,
+        "input_size": 16,
+        "embed_dim": 16,
+        "depth": 1,
+        "heads": 2,
+        "neuron_kwargs": {"v_th": 0.5},
+        "attn_v_th": 0.02,
+    },
     "spiking_vgg11": {"size": 32, "width_mult": 0.25},
     "spiking_vgg16": {"size": 32, "width_mult": 0.25},
 }

@@ -9,6 +9,7 @@ from . import ms_resnet as ms_resnet
 from . import or_resnet as or_resnet
 from . import resnet as resnet
 from . import sew_resnet as sew_resnet
+from . import spikformer as spikformer
 from . import vgg as vgg
 from .registry import MODELS as MODELS
 from .registry import create as create
