@@ -56,6 +56,7 @@ OWN_TESTS = {
     "converted": "test_methods_hybrid.py",
     "joint_csnn": "test_models_joint.py",
     "equilibrium_snn": "test_models_equilibrium.py",  # IF only, implicit gradients
+    "eprop_rsnn": "test_models_eprop_rsnn.py",  # e-prop's own LIF and readout
 }
 ZOO = [name for name in MODELS.names() if name not in OWN_TESTS]
 

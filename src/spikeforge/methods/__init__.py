@@ -10,6 +10,7 @@ from .distill import FeatureKD as FeatureKD
 from .distill import JointASNN as JointASNN
 from .distill import LaSNN as LaSNN
 from .distill import ResponseKD as ResponseKD
+from .eprop import Eprop as Eprop
 from .hybrid import HybridMethod as HybridMethod
 from .online import SLTT as SLTT
 from .ottt import OTTT as OTTT

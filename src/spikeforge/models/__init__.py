@@ -2,6 +2,7 @@
 
 from . import ann as ann
 from . import csnn as csnn
+from . import eprop_rsnn as eprop_rsnn
 from . import equilibrium as equilibrium
 from . import joint as joint
 from . import mlp as mlp

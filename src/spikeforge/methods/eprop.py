@@ -1,0 +1,56 @@
+"""The ``"eprop"`` training method: e-prop's forward-in-time gradients for
+:class:`~spikeforge.models.eprop_rsnn.EpropRSNN` (see that module for the rule and when it
+is exact)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..models.eprop_rsnn import EpropRSNN
+from .base import METHODS, Method
+
+
+@METHODS.register("eprop")
+class Eprop(Method):
+    """Train an :class:`EpropRSNN` by e-prop (``train.method=eprop``): the method sets the
+    gradients itself, forward in time.
+
+    Args:
+        objective: ``"ce_per_step"`` (the only objective e-prop's learning signal is built
+            for here: the mean over steps of each step's cross-entropy).
+    """
+
+    backpropagates = True  # the trainer must not call backward
+
+    def __init__(self, objective: str = "ce_per_step", **unused: Any) -> None:
+        super().__init__()
+        if objective != "ce_per_step":
+            raise ValueError(
+                "e-prop's learning signal is built for the per-step cross-entropy: set "
+                f"train.objective=ce_per_step (got {objective!r})"
+            )
+        if unused:
+            raise TypeError(f"eprop takes no options {sorted(unused)}")
+
+    def forward(
+        self, model: nn.Module, inputs: torch.Tensor, targets: torch.Tensor
+    ) -> dict[str, torch.Tensor]:
+        if torch.is_autocast_enabled(inputs.device.type):
+            raise ValueError("train.method=eprop sets unscaled gradients: turn train.amp off")
+        if isinstance(model, nn.parallel.DistributedDataParallel):
+            raise ValueError("train.method=eprop runs in one process (it sets gradients itself)")
+        if not isinstance(model, EpropRSNN):
+            raise ValueError(
+                f"train.method=eprop needs model eprop_rsnn, got {type(model).__name__}"
+            )
+        net = model
+        if not torch.is_grad_enabled():  # evaluation
+            y = net(inputs)
+            loss = F.cross_entropy(y.flatten(0, 1), targets.repeat(y.shape[0]))
+            return {"loss": loss, "output": y}
+        loss, y = net.eprop_gradients(inputs, targets, "ce")
+        return {"loss": loss, "output": y}
