@@ -14,3 +14,4 @@ from .eprop import Eprop as Eprop
 from .hybrid import HybridMethod as HybridMethod
 from .online import SLTT as SLTT
 from .ottt import OTTT as OTTT
+from .stdp import stdp_update as stdp_update
