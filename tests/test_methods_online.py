@@ -14,6 +14,7 @@ from spikeforge.bench import rss
 from spikeforge.layers import fold
 from spikeforge.methods import METHODS, SLTT
 from spikeforge.methods.online import StepwiseRunner
+from spikeforge.models.eprop_rsnn import EpropRSNN
 from spikeforge.neurons import LI, LIF, PSN, SlidingPSN
 from spikeforge.neurons.alif import ALIF
 
@@ -123,6 +124,8 @@ def test_bad_models_objectives_and_options_are_refused():
     for k in (0, 1.5, True):
         with pytest.raises(ValueError, match="k "):
             SLTT(k=k)
+    with pytest.raises(ValueError, match=r"<model> \(EpropRSNN\)"):
+        SLTT(objective="ce_per_step")(EpropRSNN(6, 5, 3).double(), x, y)
     lif = LIF()
     twice = nn.Sequential(fold(nn.Linear(6, 3)), lif, lif).double()
     with pytest.raises(RuntimeError, match="ran twice"):

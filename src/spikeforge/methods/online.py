@@ -55,7 +55,10 @@ class StepwiseRunner:
     restores the neurons (the next plain call starts from rest again).
 
     Raises:
-        ValueError: a neuron needs the whole sequence (names every such neuron).
+        ValueError: a neuron or module needs the whole sequence (names every one): a
+            parallel neuron that does not stream, or a module marked
+            ``runs_whole_sequence`` (converted IF neurons, e-prop's and the equilibrium
+            networks, which keep time themselves).
     """
 
     def __init__(self, model: nn.Module) -> None:
@@ -64,8 +67,9 @@ class StepwiseRunner:
         }
         whole = [
             f"{name or '<model>'} ({type(m).__name__})"
-            for name, m in self.neurons.items()
-            if not _streams(m)
+            for name, m in model.named_modules()
+            if getattr(m, "runs_whole_sequence", False)
+            or (isinstance(m, SpikingNeuron) and not _streams(m))
         ]
         if whole:
             raise ValueError(

@@ -50,6 +50,9 @@ class EpropRSNN(nn.Module):
         feedback: ``"symmetric"`` (``B = W_outᵀ``) or ``"random"`` (fixed at init).
     """
 
+    #: It loops over time itself (step-by-step training refuses it).
+    runs_whole_sequence = True
+
     def __init__(
         self,
         in_features: int,

@@ -191,6 +191,9 @@ class EquilibriumSNN(nn.Module):
     rate); output ``[1, B, num_classes]`` — one step, as the objectives expect ``[T, B, C]``.
     """
 
+    #: Its input is the mean over the whole sequence (step-by-step training refuses it).
+    runs_whole_sequence = True
+
     def __init__(self, in_features: int, num_classes: int, width: int = 256, **layer: Any):
         super().__init__()
         self.in_features = in_features

@@ -60,6 +60,9 @@ class TimeContext:
 class _TimeAware(nn.Module):
     """A module that reads T (and its state) from the network's :class:`TimeContext`."""
 
+    #: It keeps its own state over the whole sequence (step-by-step training refuses it).
+    runs_whole_sequence = True
+
     def __init__(self) -> None:
         super().__init__()
         self.context = TimeContext()  # replaced by the owning ConvertedSNN
