@@ -1,4 +1,4 @@
-"""BPTT vs the online methods (SLTT, SLTT-K, OTTT): accuracy, time and training memory.
+"""BPTT vs the online methods (SLTT, SLTT-K, OTTT, DECOLLE): accuracy, time and memory.
 
 Each method trains the same config (same model, optimiser, epochs and seeds) through the
 one trainer; only ``train.method`` differs (and, in one BPTT row, the objective: the
@@ -49,6 +49,7 @@ METHODS = {
     "SLTT": ["train.method=sltt"],
     "SLTT-2 (k=2)": ["train.method=sltt", "train.method_options={k: 2}"],
     "OTTT": ["train.method=ottt"],
+    "DECOLLE (local losses)": ["train.method=decolle"],
 }
 
 

@@ -84,8 +84,8 @@ def build_method(
     else:
         check_distill_section(config)
     options = dict(config.train.method_options)
-    if name == "sltt":
-        options.setdefault("seed", config.train.seed)  # its SLTT-K step choice
+    if name in ("sltt", "decolle"):  # SLTT-K's step choice, DECOLLE's random readouts
+        options.setdefault("seed", config.train.seed)
     if config.optim.label_smoothing:
         options["label_smoothing"] = config.optim.label_smoothing
     try:

@@ -6,6 +6,7 @@ from .ann import ANNMethod as ANNMethod
 from .base import METHODS as METHODS
 from .base import Method as Method
 from .bptt import BPTT as BPTT
+from .decolle import DECOLLE as DECOLLE
 from .distill import FeatureKD as FeatureKD
 from .distill import JointASNN as JointASNN
 from .distill import LaSNN as LaSNN

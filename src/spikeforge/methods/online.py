@@ -188,13 +188,19 @@ class SLTT(Method):
                     runner.begin_step()
                 with torch.set_grad_enabled(bool(chosen[t])), _no_sync(model, t == last):
                     out = model(inputs[t : t + 1])
-                    loss = self.objective(out, targets)
+                    out, loss = self._step_loss(runners, out, targets)
                     if chosen[t]:
                         self.backward(loss * weight)  # frees this step's graph
                 outputs.append(out.detach())
                 total = total + loss.detach()
         self.batches_seen += 1
         return {"loss": total / T, "output": torch.cat(outputs)}
+
+    def _step_loss(
+        self, runners: list[Any], out: torch.Tensor, targets: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(output, loss)`` of one step; subclasses add terms their runners collect."""
+        return out, self.objective(out, targets)
 
     def _runners(self, model: nn.Module) -> list[Any]:
         """Context managers active while the steps run; each has ``begin_step()``."""
