@@ -97,3 +97,15 @@ def test_the_trace_decay_comes_from_the_model_or_the_options():
     assert isinstance(METHODS.create("ottt"), OTTT)
     with pytest.raises(ValueError, match="padding_mode"):
         SynapticTraces(nn.Conv2d(1, 1, 3, padding=1, padding_mode="reflect"), 0.5)
+
+
+def test_leaving_the_input_layer_untraced_gives_it_sltts_gradient():
+    x, y = _inputs()
+    untraced, traced, sltt = _net(), _net(), _net()
+    OTTT(trace_input_layer=False)(untraced, x, y)
+    OTTT()(traced, x, y)
+    SLTT()(sltt, x, y)
+    first, second = untraced[0].layer.weight.grad, untraced[2].layer.weight.grad
+    assert torch.allclose(first, sltt[0].layer.weight.grad, rtol=1e-10, atol=1e-12)
+    assert not torch.allclose(first, traced[0].layer.weight.grad, rtol=1e-3)
+    assert torch.allclose(second, traced[2].layer.weight.grad, rtol=1e-10, atol=1e-12)

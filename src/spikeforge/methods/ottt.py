@@ -61,7 +61,8 @@ class SynapticTraces:
     reaches ``x`` (and ``b``) through the first term and ``W`` only through the second.
     """
 
-    def __init__(self, model: nn.Module, decay: float) -> None:
+    def __init__(self, model: nn.Module, decay: float, trace_input_layer: bool = True) -> None:
+        self.trace_input_layer = trace_input_layer
         self.layers = {n: m for n, m in model.named_modules() if isinstance(m, _SYNAPSES)}
         for name, m in self.layers.items():
             if isinstance(m, nn.modules.conv._ConvNd) and m.padding_mode != "zeros":
@@ -98,7 +99,10 @@ class SynapticTraces:
                     f"layer {name!r} ran twice in one step; OTTT keeps one presynaptic "
                     "trace per layer module, so a module must not be reused in a model"
                 )
+            first = not self._called  # the first synaptic layer of the step: the input's
             self._called.add(name)
+            if first and not self.trace_input_layer:
+                return apply(x, layer.weight, layer.bias)
             previous = self.traces.get(name)
             trace = x.detach() if previous is None else self.decay * previous + x.detach()
             self.traces[name] = trace
@@ -129,6 +133,9 @@ class OTTT(SLTT):
         objective: a per-step objective, as for :class:`~spikeforge.methods.SLTT`.
         trace_decay: ``λ`` of the traces; ``None`` reads ``1 - 1/τ`` off the model's LIF
             neurons.
+        trace_input_layer: also trace the input of the first synaptic layer called in a
+            step (the encoded data). The paper's code does not (its inputs are static
+            images); ``False`` does the same, giving that layer SLTT's gradient.
         objective_kwargs: the objective's options.
     """
 
@@ -136,13 +143,15 @@ class OTTT(SLTT):
         self,
         objective: str = "ce_membrane",
         trace_decay: float | None = None,
+        trace_input_layer: bool = True,
         **objective_kwargs: Any,
     ) -> None:
         super().__init__(objective, **objective_kwargs)
         if trace_decay is not None and not 0.0 <= float(trace_decay) <= 1.0:
             raise ValueError(f"trace_decay must lie in [0, 1], got {trace_decay!r}")
         self.trace_decay = trace_decay
+        self.trace_input_layer = bool(trace_input_layer)
 
     def _runners(self, model: nn.Module) -> list[Any]:
         decay = leak_of(model) if self.trace_decay is None else self.trace_decay
-        return [StepwiseRunner(model), SynapticTraces(model, decay)]
+        return [StepwiseRunner(model), SynapticTraces(model, decay, self.trace_input_layer)]
