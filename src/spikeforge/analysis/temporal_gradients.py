@@ -46,7 +46,7 @@ def temporal_gradient_similarity(
     try:
         model.zero_grad(set_to_none=True)
         output = model(inputs)
-        sltt._per_step_mean(output, targets).backward()
+        sltt.sequence_loss(output, targets).backward()
         full = _flat_grads(model)
         model.zero_grad(set_to_none=True)
         sltt(model, inputs, targets)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import math
 
 import torch
@@ -84,8 +85,8 @@ def build_method(
     else:
         check_distill_section(config)
     options = dict(config.train.method_options)
-    if name in ("sltt", "decolle"):  # SLTT-K's step choice, DECOLLE's random readouts
-        options.setdefault("seed", config.train.seed)
+    if "seed" in inspect.signature(METHODS.get(name)).parameters:
+        options.setdefault("seed", config.train.seed)  # e.g. SLTT-K's steps, DECOLLE's readouts
     if config.optim.label_smoothing:
         options["label_smoothing"] = config.optim.label_smoothing
     try:

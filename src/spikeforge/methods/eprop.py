@@ -7,9 +7,9 @@ from __future__ import annotations
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
+from ..losses import CEPerStep
 from ..models.eprop_rsnn import EpropRSNN
 from .base import METHODS, Method
 
@@ -35,6 +35,7 @@ class Eprop(Method):
             )
         if unused:
             raise TypeError(f"eprop takes no options {sorted(unused)}")
+        self.objective = CEPerStep()
 
     def forward(
         self, model: nn.Module, inputs: torch.Tensor, targets: torch.Tensor
@@ -47,10 +48,8 @@ class Eprop(Method):
             raise ValueError(
                 f"train.method=eprop needs model eprop_rsnn, got {type(model).__name__}"
             )
-        net = model
         if not torch.is_grad_enabled():  # evaluation
-            y = net(inputs)
-            loss = F.cross_entropy(y.flatten(0, 1), targets.repeat(y.shape[0]))
-            return {"loss": loss, "output": y}
-        loss, y = net.eprop_gradients(inputs, targets, "ce")
+            y = model(inputs)
+            return {"loss": self.objective(y, targets), "output": y}
+        loss, y = model.eprop_gradients(inputs, targets, "ce")
         return {"loss": loss, "output": y}

@@ -176,7 +176,7 @@ class SLTT(Method):
         T = inputs.shape[0]
         if not torch.is_grad_enabled():  # evaluation: the whole sequence at once
             output = model(inputs)
-            return {"loss": self._per_step_mean(output, targets), "output": output}
+            return {"loss": self.sequence_loss(output, targets), "output": output}
         chosen = self.chosen_steps(T)
         weight = 1.0 / int(chosen.sum())
         last = int(chosen.nonzero().max())
@@ -206,7 +206,9 @@ class SLTT(Method):
         """Context managers active while the steps run; each has ``begin_step()``."""
         return [StepwiseRunner(model)]
 
-    def _per_step_mean(self, output: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    def sequence_loss(self, output: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        """The loss the steps add up to: the objective's mean over ``output`` ``[T, B, C]``'s
+        steps (what evaluation reports, and BPTT's counterpart of this method's loss)."""
         steps = [self.objective(output[t : t + 1], targets) for t in range(output.shape[0])]
         return torch.stack(steps).mean()
 

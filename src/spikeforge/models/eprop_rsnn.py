@@ -17,11 +17,14 @@ output error:
 What e-prop leaves out is the influence of a spike on later spikes through ``W_rec``.
 Without recurrent weights (``recurrent=False``) and with symmetric feedback it is the
 exact gradient (BPTT through :meth:`EpropRSNN.forward`, which drops the reset's gradient
-too); the readout's gradients are always exact. Memory: traces ``[B, hidden, inputs]``,
-independent of T.
+too); the readout's gradients are always exact. :meth:`EpropRSNN.eprop_gradients` runs
+the network and the traces in one pass over time, so its memory (the traces,
+``[B, hidden, inputs + hidden]``) does not grow with T, beyond the readout it returns.
 """
 
 from __future__ import annotations
+
+from collections.abc import Iterator
 
 import torch
 import torch.nn.functional as F
@@ -98,16 +101,16 @@ class EpropRSNN(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """``[T, B, ...]`` -> readout ``y`` ``[T, B, num_classes]`` (BPTT-able)."""
-        return self._run(self._inputs(x))[0]
+        return torch.stack([y for y, _, _ in self.steps(self._inputs(x))])
 
-    def _run(self, x: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor], list[torch.Tensor]]:
-        """Readout ``[T, B, K]``, spikes and ``H - V_th`` per step."""
+    def steps(self, x: torch.Tensor) -> Iterator[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
+        """Per step of ``x`` ``[T, B, in_features]``: readout ``y``, spikes ``z`` and
+        ``H - V_th`` (each ``[B, ·]``), computed as the steps are asked for."""
         w_rec = self._recurrent_weight()
         B, hidden = x.shape[1], self.w_in.shape[0]
         v = x.new_zeros(B, hidden)
         z = x.new_zeros(B, hidden)
         y = x.new_zeros(B, self.w_out.shape[0])
-        ys, zs, us = [], [], []
         for x_t in x:
             h = self.alpha * v + x_t @ self.w_in.T
             if w_rec is not None:
@@ -115,10 +118,7 @@ class EpropRSNN(nn.Module):
             z = spike(h - self.v_th, self.surrogate)
             v = h - self.v_th * z.detach()  # the reset's gradient is dropped (as e-prop)
             y = self.kappa * y + z @ self.w_out.T + self.b_out
-            ys.append(y)
-            zs.append(z)
-            us.append(h - self.v_th)
-        return torch.stack(ys), zs, us
+            yield y, z, h - self.v_th
 
     @torch.no_grad()
     def eprop_gradients(
@@ -131,45 +131,46 @@ class EpropRSNN(nn.Module):
         """
         check_choice(loss, "loss", LOSSES)
         x = self._inputs(x)
-        y, zs, us = self._run(x)
         T, B = x.shape[:2]
-        if loss == "ce":
-            probs = torch.softmax(y, -1)
-            errors = (probs - F.one_hot(targets, y.shape[-1]).to(y.dtype)) / (T * B)
-            value = F.cross_entropy(y.flatten(0, 1), targets.repeat(T))
-        else:
-            errors = (y - targets) / y.numel()
-            value = 0.5 * (y - targets).square().mean()
+        hidden, classes = self.w_in.shape[0], self.w_out.shape[0]
         feedback = self.w_out.T if self.feedback == "symmetric" else self.random_feedback
-        w_rec = self._recurrent_weight()
+        recurrent = self.w_rec is not None
         grads = {name: torch.zeros_like(p) for name, p in self.named_parameters()}
         eps_in = x.new_zeros(B, x.shape[2])
-        eps_rec = x.new_zeros(B, self.w_in.shape[0])
-        e_in = x.new_zeros(B, *self.w_in.shape)
-        e_rec = x.new_zeros(B, *self.w_in.shape[:1], self.w_in.shape[0])
-        z_bar = x.new_zeros(B, self.w_in.shape[0])
-        one_bar = 0.0
-        z_prev = x.new_zeros(B, self.w_in.shape[0])
-        for t in range(T):
-            psi = self.surrogate.derivative(us[t])  # [B, hidden]
+        e_in = x.new_zeros(B, hidden, x.shape[2])
+        if recurrent:
+            eps_rec = x.new_zeros(B, hidden)
+            e_rec = x.new_zeros(B, hidden, hidden)
+        z_bar, one_bar, z_prev = x.new_zeros(B, hidden), 0.0, x.new_zeros(B, hidden)
+        ys, value = [], 0.0
+        for t, (y, z, u) in enumerate(self.steps(x)):
+            if loss == "ce":  # ∂E/∂y[t] of the mean per-step CE
+                onehot = F.one_hot(targets, classes).to(y.dtype)
+                error = (torch.softmax(y, -1) - onehot) / (T * B)
+                value += float(F.cross_entropy(y, targets)) / T
+            else:
+                error = (y - targets[t]) / (T * B * classes)
+                value += 0.5 * float((y - targets[t]).square().sum()) / (T * B * classes)
+            psi = self.surrogate.derivative(u)  # [B, hidden]
             eps_in = self.alpha * eps_in + x[t]
             e_in = self.kappa * e_in + psi[:, :, None] * eps_in[:, None, :]
-            signal = errors[t] @ feedback.T  # learning signal L [B, hidden]
+            signal = error @ feedback.T  # learning signal L [B, hidden]
             grads["w_in"] += torch.einsum("bh,bhi->hi", signal, e_in)
-            if w_rec is not None:
+            if recurrent:
                 eps_rec = self.alpha * eps_rec + z_prev
                 e_rec = self.kappa * e_rec + psi[:, :, None] * eps_rec[:, None, :]
                 grads["w_rec"] += torch.einsum("bh,bhi->hi", signal, e_rec)
-            z_bar = self.kappa * z_bar + zs[t]
+            z_bar = self.kappa * z_bar + z
             one_bar = self.kappa * one_bar + 1.0
-            grads["w_out"] += errors[t].T @ z_bar
-            grads["b_out"] += errors[t].sum(0) * one_bar
-            z_prev = zs[t]
-        if w_rec is not None:
+            grads["w_out"] += error.T @ z_bar
+            grads["b_out"] += error.sum(0) * one_bar
+            z_prev = z
+            ys.append(y)
+        if recurrent:
             grads["w_rec"].fill_diagonal_(0.0)
         for name, p in self.named_parameters():
             p.grad = grads[name] if p.grad is None else p.grad + grads[name]
-        return value, y
+        return torch.tensor(value, dtype=x.dtype, device=x.device), torch.stack(ys)
 
 
 @MODELS.register("eprop_rsnn")
