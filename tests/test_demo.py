@@ -3,7 +3,7 @@ import torch
 from spikeforge.cli import main
 from spikeforge.demo import format_result, run_demo
 
-TINY = ["conversion.timesteps=[4, 8]", "conversion.calibration_samples=256"]
+TINY = ["conversion.timesteps=[4, 8]", "converted.kwargs.calibration_samples=256"]
 
 
 def test_demo_runs_the_lasnn_pipeline_on_digits(tmp_path):
@@ -28,7 +28,7 @@ def test_cli_demo_keeps_its_interface(tmp_path, capsys, monkeypatch):
     # that leaves no stage to run (the teacher interrupted after one step).
     monkeypatch.chdir(tmp_path)  # the demo's run directory goes under ./runs
     out = tmp_path / "demo.json"
-    args = ["demo", "teacher.max_steps=1", "--json", str(out)]
+    args = ["demo", "teacher.train.max_steps=1", "--json", str(out)]
     assert main(args) == 0
     text = capsys.readouterr().out
     assert "pipeline interrupted in stage teacher" in text

@@ -1,6 +1,17 @@
+"""Typed configs: YAML files, nested merged overrides, one-line errors, shipped configs."""
+
 import pytest
 
-from spikeforge.engine.config import Config, config_from_dict, load_config, parse_override
+from spikeforge.cli import main
+from spikeforge.engine.config import (
+    Config,
+    apply_overrides,
+    config_from_dict,
+    find_config,
+    load_config,
+    parse_overrides,
+    shipped_configs,
+)
 
 
 def test_yaml_then_overrides(tmp_path):
@@ -16,39 +27,89 @@ def test_yaml_then_overrides(tmp_path):
     assert config.model.name == Config().model.name  # untouched keys keep defaults
 
 
+def test_dict_overrides_merge_into_the_files_dict_and_nested_keys_reach_inside():
+    """The README's hybrid command: the checkpoint replaces only that key."""
+    command = load_config("digits_hybrid", ["model.kwargs={checkpoint: runs/x/best.pt}"])
+    assert command.model.kwargs == {
+        "checkpoint": "runs/x/best.pt",
+        "calibration": "percentile",
+        "percentile": 99.9,
+        "learn_threshold": True,
+    }
+    nested = load_config("digits_hybrid", ["model.kwargs.checkpoint=runs/x/best.pt"])
+    assert nested.model.kwargs == command.model.kwargs
+
+
+def test_values_are_type_checked_with_one_line_naming_key_type_and_value():
+    with pytest.raises(ValueError) as info:
+        load_config(None, ["train.epochs=abc"])
+    assert str(info.value) == "config key train.epochs expects int, got 'abc' (str)"
+    with pytest.raises(ValueError, match=r"train\.epochs expects int, got 1\.5"):
+        load_config(None, ["train.epochs=1.5"])
+    with pytest.raises(ValueError, match=r"optim\.grad_clip expects float or null, got 'x'"):
+        load_config(None, ["optim.grad_clip=x"])
+    with pytest.raises(ValueError, match=r"model\.kwargs expects mapping, got 3"):
+        load_config(None, ["model.kwargs=3"])
+    with pytest.raises(ValueError, match=r"train\.amp expects bool"):
+        config_from_dict({"train": {"amp": "maybe"}})
+    # ints become floats where a float is declared; YAML's 5e-3 string too
+    assert load_config(None, ["optim.lr=1"]).optim.lr == 1.0
+    assert load_config(None, ["optim.lr=5e-3"]).optim.lr == pytest.approx(0.005)
+
+
 def test_unknown_keys_and_sections_list_valid_ones(tmp_path):
     with pytest.raises(
         ValueError, match=r"unknown config key optim\.lrr; valid keys of optim: name, lr"
     ):
         load_config(None, ["optim.lrr=1"])
-    with pytest.raises(ValueError, match="unknown config section 'trian'; valid sections: data"):
+    with pytest.raises(ValueError, match="unknown config section trian; valid: data, model"):
         config_from_dict({"trian": {}})
     with pytest.raises(ValueError, match="section.key=value"):
-        parse_override("epochs")
-    with pytest.raises(ValueError, match="must be section.key"):
-        parse_override("epochs=3")
-    with pytest.raises(FileNotFoundError, match="does not exist"):
+        parse_overrides(["epochs"])
+    with pytest.raises(FileNotFoundError, match="does not exist and is not a shipped config"):
         load_config(tmp_path / "missing.yaml")
+    with pytest.raises(TypeError, match="must be a mapping"):
+        config_from_dict([1, 2])  # type: ignore[arg-type]
 
 
-def test_round_trip_through_dict():
+def test_overrides_return_a_new_config_and_round_trip_through_dict():
     config = load_config(None, ["train.epochs=2"])
+    changed = apply_overrides(config, ["train.epochs=3"])
+    assert config.train.epochs == 2 and changed.train.epochs == 3
     assert config_from_dict(config.to_dict()) == config
 
 
-def test_every_shipped_config_loads():
-    """configs/*.yaml: training configs parse as Config, lasnn_* as pipeline configs."""
-    from pathlib import Path
+def test_every_shipped_config_loads_by_name_from_any_directory(tmp_path, monkeypatch):
+    """Training configs parse as Config, pipeline configs through their pipeline."""
+    from spikeforge.pipelines import PIPELINES
+    from spikeforge.pipelines.runner import read_with_parents
 
+    monkeypatch.chdir(tmp_path)  # no configs/ folder here: found inside the package
+    names = shipped_configs()
+    assert len(names) >= 15 and "lasnn_digits" in names and "digits_csnn" in names
+    for name in names:
+        data = read_with_parents(find_config(name))
+        if "pipeline" in data:
+            pipeline = PIPELINES.get(data["pipeline"])
+            assert pipeline.load_config(path=name).variants, name
+        else:
+            assert load_config(name).data.name, name
+    assert find_config("configs/digits_csnn.yaml").name == "digits_csnn.yaml"
+
+
+def test_config_show_prints_a_resolved_config(tmp_path, monkeypatch, capsys):
     import yaml
 
-    from spikeforge.pipelines.lasnn import load_pipeline_config
-
-    paths = sorted((Path(__file__).resolve().parents[1] / "configs").glob("*.yaml"))
-    assert len(paths) >= 15
-    for path in paths:
-        if path.name.startswith("lasnn_"):
-            dataset = yaml.safe_load(path.read_text())["dataset"]
-            assert load_pipeline_config(dataset, path=path)["variants"], path.name
-        else:
-            assert load_config(path).data.name, path.name
+    monkeypatch.chdir(tmp_path)
+    assert main(["config", "show", "digits_hybrid", "model.kwargs.checkpoint=a.pt"]) == 0
+    shown = yaml.safe_load(capsys.readouterr().out)
+    assert shown["model"]["kwargs"]["checkpoint"] == "a.pt"
+    assert shown["train"]["objective"] == "ce_membrane"  # defaults filled in
+    assert main(["config", "show", "lasnn_digits", "timesteps=2"]) == 0
+    shown = yaml.safe_load(capsys.readouterr().out)
+    assert shown["student"]["data"]["timesteps"] == 2  # ${timesteps} resolved
+    assert shown["converted"]["kwargs"]["checkpoint"] == f"{shown['run_dir']}/intermediate/last.pt"
+    assert main(["config", "list"]) == 0
+    assert "lasnn_digits" in capsys.readouterr().out.split()
+    assert main(["config", "show", "nope"]) == 2
+    assert "not a shipped config" in capsys.readouterr().err

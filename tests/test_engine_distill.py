@@ -6,14 +6,10 @@ import pytest
 import torch
 
 from spikeforge.engine.config import load_config
-from spikeforge.engine.distill import (
-    CALIBRATION_SAMPLES,
-    check_distill_section,
-    load_teacher,
-    probe_inputs,
-)
+from spikeforge.engine.distill import check_distill_section, load_teacher, probe_inputs
 from spikeforge.engine.run import evaluate_checkpoint, make_trainer
 from spikeforge.methods.distill import FeatureKD, ResponseKD
+from spikeforge.methods.distill.feature import CALIBRATION_SAMPLES
 from spikeforge.methods.distill.features import teacher_forward
 from spikeforge.methods.distill.losses import channel_margins
 

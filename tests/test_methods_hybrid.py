@@ -49,7 +49,11 @@ def test_fixed_thresholds_and_resume(digits_ann_checkpoint, tmp_path):
         "train.checkpoint_every=3",
         "train.epochs=1",
     )
-    overrides[0] = f"model.kwargs={{checkpoint: '{digits_ann_checkpoint}', calibration: max}}"
+    # merged into the file's kwargs (learn_threshold: true there): switched off explicitly
+    overrides[0] = (
+        f"model.kwargs={{checkpoint: '{digits_ann_checkpoint}', calibration: max, "
+        "learn_threshold: false}"
+    )
     config = load_config(CONFIGS / "digits_hybrid.yaml", overrides)
     trainer, _ = train(config)
     assert not any(n.endswith("scale") for n, _ in trainer.model.named_parameters())
@@ -77,16 +81,3 @@ def test_converted_template_without_checkpoint_and_leaky_neurons():
     assert out.shape == (2, 3, 5)
     out.sum().backward()
     assert all(p.grad is not None for p in template.parameters())
-
-
-def test_calibration_inputs_cover_a_class_sorted_dataset():
-    from spikeforge.data.datasets.base import ArrayDataset
-    from spikeforge.methods.hybrid import calibration_inputs
-
-    # Image i holds the value of its class; classes stored one after the other.
-    labels = torch.arange(4).repeat_interleave(50)
-    images = labels.float().view(-1, 1, 1, 1).expand(-1, 1, 2, 2).contiguous().numpy()
-    dataset = ArrayDataset(images, labels.tolist(), ["a", "b", "c", "d"])
-    batch = calibration_inputs(dataset, 40)
-    assert batch.shape == (40, 1, 2, 2)
-    assert set(batch[:, 0, 0, 0].tolist()) == {0.0, 1.0, 2.0, 3.0}

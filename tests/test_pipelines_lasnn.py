@@ -6,18 +6,14 @@ import pytest
 import torch
 
 from spikeforge.cli import main
-from spikeforge.pipelines.lasnn import (
-    format_table,
-    load_pipeline_config,
-    run_lasnn,
-)
+from spikeforge.pipelines.lasnn import format_table, load_config, run_lasnn
 
 TINY = [
-    "teacher.epochs=1",
-    "intermediate.epochs=1",
-    "student.epochs=1",
+    "teacher.train.epochs=1",
+    "intermediate.train.epochs=1",
+    "student.train.epochs=1",
     "conversion.timesteps=[4, 8, 16]",
-    "conversion.calibration_samples=256",
+    "converted.kwargs.calibration_samples=256",
 ]
 
 
@@ -53,6 +49,7 @@ def test_pipeline_produces_every_row_with_sane_values(tiny_run):
     assert rows["teacher ANN"]["accuracy"] > 0.5  # one epoch already learns digits
     assert rows["LaSNN (activation attention)"]["init"] == "converted"
     assert rows["student SNN from scratch"]["init"] == "random"
+    assert rows["Joint A-SNN"]["init"] == "own"
     # SNN rows at T=4 spend less energy than the intermediate ANN they came from
     assert rows["LaSNN (activation attention)"]["energy_uj"] < rows["intermediate ANN"]["energy_uj"]
     assert "beats_scratch" in tiny_run["claims"] and "beats_kd" in tiny_run["claims"]
@@ -69,7 +66,7 @@ def test_pipeline_writes_json_markdown_and_report(tiny_run):
     assert "| LaSNN (gradient attention) |" in table
     html = (run_dir / "report.html").read_text()
     assert "Distillation" in html and "ANN→SNN conversion" in html
-    conversion = json.loads((run_dir / "conversion.json").read_text())
+    conversion = json.loads((run_dir / "conversion" / "result.json").read_text())
     assert set(conversion["timesteps"]) == {"4", "8", "16"}
 
 
@@ -93,12 +90,13 @@ def test_rerun_skips_every_finished_stage(tiny_run):
     from pathlib import Path
 
     run_dir = Path(tiny_run["run_dir"])
-    checkpoints = sorted(run_dir.rglob("last.pt"))
-    before = {p: p.stat().st_mtime_ns for p in checkpoints}
+    stage_files = sorted(p for p in run_dir.rglob("*") if p.is_file() and "students" in p.parts)
+    stage_files += sorted((run_dir / "teacher").iterdir())
+    before = {p: (p.stat().st_mtime_ns, p.read_bytes()) for p in stage_files}
     lines = []
     again = run_lasnn("digits", run_dir=run_dir, overrides=TINY, log=lines.append)
-    assert {p: p.stat().st_mtime_ns for p in checkpoints} == before
-    assert all("skipped" in line for line in lines)
+    assert {p: (p.stat().st_mtime_ns, p.read_bytes()) for p in stage_files} == before
+    assert len(lines) == 10 and all("skipped" in line for line in lines)
     assert [r["accuracy"] for r in again["rows"]] == [r["accuracy"] for r in tiny_run["rows"]]
 
 
@@ -107,7 +105,7 @@ def _state(path):
 
 
 def test_interrupted_pipeline_resumes_in_the_stage_it_stopped_in(tmp_path):
-    settings = [*TINY, "intermediate.epochs=2"]
+    settings = [*TINY, "intermediate.train.epochs=2"]
     # Reference: the first two stages without interruption.
     reference = tmp_path / "reference"
     run_lasnn("digits", run_dir=reference, overrides=settings, stop_after="intermediate", log=None)
@@ -122,7 +120,11 @@ def test_interrupted_pipeline_resumes_in_the_stage_it_stopped_in(tmp_path):
     teacher_mtime, teacher_bytes = teacher.stat().st_mtime_ns, teacher.read_bytes()
 
     # Interrupt stage 2 in its second epoch (23 steps per epoch on digits).
-    interrupt = [*settings, "intermediate.max_steps=26", "intermediate.checkpoint_every=1"]
+    interrupt = [
+        *settings,
+        "intermediate.train.max_steps=26",
+        "intermediate.train.checkpoint_every=1",
+    ]
     result = run_lasnn("digits", run_dir=run_dir, overrides=interrupt, log=None)
     assert result["status"] == "interrupted" and result["stage"] == "intermediate"
     assert not (run_dir / "intermediate" / "result.json").exists()
@@ -137,8 +139,8 @@ def test_interrupted_pipeline_resumes_in_the_stage_it_stopped_in(tmp_path):
         "digits", run_dir=run_dir, overrides=settings, stop_after="conversion", log=lines.append
     )
     assert result["status"] == "stopped" and result["stage"] == "conversion"
-    assert any(line.startswith("[teacher]") and "skipped" in line for line in lines)
-    assert any(line.startswith("[intermediate] resuming") for line in lines)
+    assert any(" teacher] done already; skipped" in line for line in lines)
+    assert any(" intermediate] resuming" in line for line in lines)
     assert teacher.stat().st_mtime_ns == teacher_mtime and teacher.read_bytes() == teacher_bytes
     # The resumed stage ends exactly where the uninterrupted one did.
     resumed, expected = (
@@ -151,24 +153,37 @@ def test_interrupted_pipeline_resumes_in_the_stage_it_stopped_in(tmp_path):
         json.loads(x) for x in (run_dir / "intermediate" / "metrics.jsonl").read_text().splitlines()
     ]
     assert [r["epoch"] for r in history] == [1, 2]
-    assert (run_dir / "conversion.json").is_file()
+    assert (run_dir / "conversion" / "result.json").is_file()
 
 
 def test_run_dir_with_other_settings_is_refused(tmp_path):
     run_lasnn("digits", run_dir=tmp_path, overrides=TINY, stop_after="teacher", log=None)
-    with pytest.raises(ValueError, match="other settings"):
-        run_lasnn("digits", run_dir=tmp_path, overrides=[*TINY, "teacher.epochs=2"], log=None)
+    changed = [*TINY, "teacher.train.epochs=2"]
+    with pytest.raises(ValueError, match=r"other settings \(train.epochs: 1 -> 2\)"):
+        run_lasnn("digits", run_dir=tmp_path, overrides=changed, log=None)
+    # knobs that do not change a result are free: device, progress, max_steps
+    free = [*TINY, "teacher.train.progress=true", "teacher.train.device=cpu"]
+    result = run_lasnn("digits", run_dir=tmp_path, overrides=free, stop_after="teacher", log=None)
+    assert result["status"] == "stopped"
 
 
-def test_config_errors_are_named():
-    with pytest.raises(ValueError, match="unknown pipeline config key 'teacher.epoch'"):
-        load_pipeline_config("digits", overrides=["teacher.epoch=2"])
+def test_config_errors_are_named(tmp_path):
+    with pytest.raises(ValueError, match=r"unknown config key teacher\.train\.epoch;"):
+        run_lasnn("digits", overrides=["teacher.train.epoch=2"], run_dir=tmp_path, log=None)
+    with pytest.raises(ValueError, match=r"lasnn_digits\.timesteps expects int, got 'x'"):
+        load_config("digits", overrides=["timesteps=x"])
     with pytest.raises(ValueError, match="stop_after"):
         run_lasnn("digits", stop_after="students", log=None)
-    quick = load_pipeline_config("digits", quick=True)
-    assert quick["student"]["epochs"] < load_pipeline_config("digits")["student"]["epochs"]
+    # a mistake in a student's section fails before any stage trains
+    bad = [*TINY, "variants.kd.config.train.epochs=abc"]
+    with pytest.raises(ValueError, match=r"students/kd/seed0\.train\.epochs expects int"):
+        run_lasnn("digits", run_dir=tmp_path / "bad", overrides=bad, log=None)
+    assert not (tmp_path / "bad").exists()
+    quick = load_config("digits", quick=True)
+    assert quick.student["train"]["epochs"] < load_config("digits").student["train"]["epochs"]
     for dataset in ("mnist-small", "cifar10-small"):
-        assert load_pipeline_config(dataset)["dataset"] == dataset
+        name = dataset.replace("-", "")
+        assert load_config(dataset).base["data"]["name"].replace("-", "") == name
 
 
 def test_cli_run_help_and_stop_after(tmp_path, capsys):
@@ -183,3 +198,5 @@ def test_cli_run_help_and_stop_after(tmp_path, capsys):
     assert "re-run to resume" in capsys.readouterr().out
     assert json.loads(out_json.read_text())["status"] == "stopped"
     assert main(["run", "lasnn", "teacher.nope=1", "--run-dir", str(tmp_path / "x")]) == 2
+    assert main(["run", "nope", "--run-dir", str(tmp_path / "y")]) == 2
+    assert "unknown pipeline 'nope'; registered: lasnn" in capsys.readouterr().err

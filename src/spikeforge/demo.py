@@ -5,7 +5,7 @@ ANN, an intermediate ANN converted to an SNN by threshold balancing, then studen
 at T=4 (from scratch, response KD, feature KD, LaSNN with activation / gradient
 attention, Joint A-SNN), compared in one table of accuracy, firing rate and energy per
 inference — ``spikeforge run lasnn --dataset digits --quick`` in a fresh run directory
-(``configs/lasnn_digits.yaml``, its ``quick`` settings). See
+(the shipped config ``lasnn_digits``, its ``quick`` overrides). See
 :mod:`spikeforge.pipelines.lasnn`.
 """
 
@@ -34,7 +34,7 @@ def run_demo(
     """Run the LaSNN pipeline on digits; returns its result plus ``wall_seconds``.
 
     Args:
-        overrides: pipeline config changes, ``"student.epochs=4"`` style.
+        overrides: pipeline config changes, ``"student.train.epochs=4"`` style.
         epochs: if given, the epochs of every training stage (teacher, intermediate,
             students) — a knob for tests and smoke runs.
         quick: use the config's ``quick`` settings (the default: a few minutes on 2 cores).
@@ -48,7 +48,7 @@ def run_demo(
     extra = list(overrides or [])
     if epochs is not None:
         extra = [
-            f"{s}.epochs={int(epochs)}" for s in ("teacher", "intermediate", "student")
+            f"{s}.train.epochs={int(epochs)}" for s in ("teacher", "intermediate", "student")
         ] + extra
     run_dir = run_dir or Path("runs") / f"demo-lasnn-{time.strftime('%Y%m%d-%H%M%S')}"
     previous = torch.get_num_threads()

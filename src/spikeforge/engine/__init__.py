@@ -1,5 +1,8 @@
-"""Training engine: config, builders, the trainer loop, atomic checkpoints, run logs."""
+"""Training engine: the one layer that turns configs and checkpoints into objects —
+config, builders, pretrained ANNs and the ``converted`` model, the trainer loop, atomic
+checkpoints, run logs."""
 
+from . import pretrained as pretrained  # registers model "converted"
 from .build import build_datasets as build_datasets
 from .build import build_method as build_method
 from .build import build_model as build_model

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import inspect
 import math
 
 import torch
@@ -66,35 +65,41 @@ def build_method(
     model: nn.Module | None = None,
     train_set: Dataset | None = None,
 ) -> Method:
-    """The training method, with the configured objective.
+    """The training method, with the configured objective, prepared for ``model``.
 
-    Distillation methods (``kd``, ``feature_kd``, ``lasnn``) get their teacher from the
-    ``distill`` section (see :mod:`.distill`) and need ``model`` and ``train_set``.
+    A method that ``needs_teacher`` (``kd``, ``feature_kd``, ``lasnn``) gets its teacher,
+    pairs and options from the ``distill`` section (see :mod:`.distill`); one that
+    ``takes_seed`` gets ``train.seed``. With ``model`` and ``train_set`` the method's
+    :meth:`~spikeforge.methods.Method.prepare` runs (feature-KD adapters and margins).
     ``evaluation=True`` (reopening a checkpoint to test it): a distilled student is
     evaluated by its own objective (``bptt``), since the teacher only shaped training.
     """
-    from .distill import TEACHER_METHODS, build_teacher_method, check_distill_section
+    from .distill import check_distill_section, probe_inputs, teacher_method_options
 
     name = config.train.method
-    if evaluation and name in TEACHER_METHODS:
-        name = "bptt"
-    elif name in TEACHER_METHODS:
+    cls = METHODS.get(name)
+    options = dict(config.train.method_options)
+    if evaluation and cls.needs_teacher:
+        name, options = "bptt", {}
+    elif cls.needs_teacher:
         if model is None or train_set is None:
             raise ValueError(f"train.method={name} needs the student model and training set")
-        return build_teacher_method(config, model, train_set)
+        options.update(teacher_method_options(config))
     else:
         check_distill_section(config)
-    options = dict(config.train.method_options)
-    if "seed" in inspect.signature(METHODS.get(name)).parameters:
+    if cls.takes_seed and name == config.train.method:
         options.setdefault("seed", config.train.seed)  # e.g. SLTT-K's steps, DECOLLE's readouts
     if config.optim.label_smoothing:
-        options["label_smoothing"] = config.optim.label_smoothing
+        options.setdefault("label_smoothing", config.optim.label_smoothing)
     try:
-        return METHODS.create(name, objective=config.train.objective, **options)
+        method = METHODS.create(name, objective=config.train.objective, **options)
     except TypeError as exc:  # an option the method does not take
-        raise ValueError(
-            f"train.method={name} does not take train.method_options {options}: {exc}"
-        ) from None
+        shown = {k: v for k, v in options.items() if k not in ("teacher", "pairs")}
+        raise ValueError(f"train.method={name} does not take the options {shown}: {exc}") from None
+    if model is not None and train_set is not None and not evaluation:
+        dataset = train_set
+        method.prepare(model, lambda count: probe_inputs(config, dataset, count))
+    return method
 
 
 def build_optimizer(config: Config, params: list[nn.Parameter]) -> torch.optim.Optimizer:

@@ -1,17 +1,32 @@
-"""Experiment configuration: typed sections, YAML files, ``key=value`` overrides.
+"""Experiment configuration: typed sections, YAML files, nested ``key=value`` overrides.
 
-Two-stage resolution (as timm's ``train.py``): a YAML file fills the sections, then
-command-line overrides ``section.key=value`` (values parsed as YAML scalars/lists)
-replace single keys. Unknown sections or keys are rejected with the valid ones listed,
-so a typo never silently trains with a default.
+Resolution (OmegaConf structured configs over the dataclasses below): the defaults, then
+a YAML file, then command-line overrides, each *merged* into what came before — a dict
+value such as ``"model.kwargs={checkpoint: x.pt}"`` adds to the file's ``model.kwargs``
+instead of replacing it, and nested keys (``model.kwargs.checkpoint=x.pt``) reach inside.
+Every value is checked against its declared type (``train.epochs=abc`` is refused with
+one line naming the key, the expected type and the value) and unknown sections or keys
+are rejected with the valid ones listed, so a typo never silently trains with a default.
+
+:func:`load_structured` does the same for any dataclass schema (the pipelines use it).
+Configs shipped with the package are found by name (:func:`find_config`).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import types
+import typing
 from dataclasses import dataclass, field
+from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
+
+import yaml
+from omegaconf import OmegaConf
+from omegaconf.errors import ConfigKeyError, OmegaConfBaseException
+
+S = TypeVar("S")
 
 
 @dataclass
@@ -69,14 +84,14 @@ class TrainConfig:
     device: str = "auto"  # "auto" (CUDA when available) | "cpu" | "cuda" | "cuda:1" ...
     amp: bool = False  # CUDA only
     deterministic: bool = True
-    progress: bool = True  # per-epoch lines; a live batch counter when stdout is a terminal
+    progress: bool = True  # progress bars on a terminal, periodic lines otherwise
     tensorboard: bool = True  # also log to RUN_DIR/tensorboard when tensorboard is installed
     max_steps: int | None = None  # stop after this many optimiser steps (tests, smoke runs)
 
 
 @dataclass
 class DistillConfig:
-    """The teacher of ``train.method`` ``kd``, ``feature_kd`` or ``lasnn``."""
+    """The teacher of a method that distills (``kd``, ``feature_kd``, ``lasnn``)."""
 
     teacher: str | None = None  # checkpoint of an ANN run (train.method=ann) on the same data
     pairs: list[list[str]] = field(default_factory=list)  # [[teacher layer, student layer]]
@@ -97,76 +112,131 @@ class Config:
         return dataclasses.asdict(self)
 
 
-def _field_names(section: Any) -> list[str]:
-    return [f.name for f in dataclasses.fields(section)]
+# -- typed merging ---------------------------------------------------------------------
+def _type_name(annotation: Any) -> str:
+    """``int | None`` -> ``"int or null"``; ``dict[str, Any]`` -> ``"mapping"``."""
+    origin = typing.get_origin(annotation)
+    if origin in (typing.Union, types.UnionType):
+        names = [_type_name(a) for a in typing.get_args(annotation)]
+        return " or ".join("null" if n == "NoneType" else n for n in names)
+    if origin is dict or annotation is dict:
+        return "mapping"
+    if origin is list or annotation is list:
+        return "list"
+    if dataclasses.is_dataclass(annotation):
+        return "mapping (section)"
+    return getattr(annotation, "__name__", str(annotation))
 
 
-def _set(section: Any, key: str, value: Any, where: str) -> None:
-    names = _field_names(section)
-    if key not in names:
-        raise ValueError(
-            f"unknown config key {where}.{key}; valid keys of {where}: {', '.join(names)}"
-        )
-    setattr(section, key, value)
+def _one_line(error: OmegaConfBaseException, where: str) -> str:
+    """OmegaConf's multi-line error as one line naming key, expected type and value."""
+    prefix = f"{where}." if where else ""
+    key = getattr(error, "full_key", None)
+    owner = getattr(error, "object_type", None)
+    leaf = str(getattr(error, "key", "") or "")
+    if isinstance(error, ConfigKeyError) and key:
+        parent = key.rsplit(".", 1)[0] if "." in key else ""
+        valid = ""
+        if owner is not None and dataclasses.is_dataclass(owner):
+            names = ", ".join(f.name for f in dataclasses.fields(owner))
+            valid = f"; valid keys of {prefix}{parent}: {names}" if parent else f"; valid: {names}"
+        kind = "key" if parent else "section"
+        return f"unknown config {kind} {prefix}{key}{valid}"
+    if key and owner is not None and dataclasses.is_dataclass(owner):
+        hints = typing.get_type_hints(owner)
+        if leaf in hints:
+            value = getattr(error, "value", None)
+            return (
+                f"config key {prefix}{key} expects {_type_name(hints[leaf])}, "
+                f"got {value!r} ({type(value).__name__})"
+            )
+    first = str(error).splitlines()[0] if str(error) else type(error).__name__
+    return f"config {prefix + key if key else where or 'value'}: {first}"
 
 
-def config_from_dict(data: dict[str, Any] | None) -> Config:
-    """Build a :class:`Config` from nested dicts, rejecting unknown sections and keys."""
-    config = Config()
-    if not data:
-        return config
+def _as_mapping(data: Any, what: str) -> dict[str, Any]:
+    if data is None:
+        return {}
     if not isinstance(data, dict):
-        raise TypeError(f"config must be a mapping of sections, got {type(data).__name__}")
-    sections = _field_names(config)
-    for name, values in data.items():
-        if name not in sections:
-            raise ValueError(
-                f"unknown config section {name!r}; valid sections: {', '.join(sections)}"
-            )
-        if not isinstance(values, dict):
-            raise TypeError(
-                f"config section {name!r} must be a mapping, got {type(values).__name__}"
-            )
-        for key, value in values.items():
-            _set(getattr(config, name), key, value, name)
-    return config
+        raise TypeError(f"{what} must be a mapping of sections, got {type(data).__name__}")
+    return data
 
 
-def parse_override(text: str) -> tuple[str, str, Any]:
-    """``"optim.lr=0.01"`` -> ``("optim", "lr", 0.01)`` (value parsed as YAML)."""
-    import yaml
+def parse_overrides(overrides: list[str] | tuple[str, ...]) -> dict[str, Any]:
+    """``["optim.lr=0.01", "model.kwargs.checkpoint=x.pt"]`` -> nested dict (YAML values;
+    ``key=`` is null)."""
+    for text in overrides:
+        if "=" not in text or text.startswith("="):
+            raise ValueError(f"override must look like section.key=value, got {text!r}")
+    try:
+        return typing.cast(dict, OmegaConf.to_container(OmegaConf.from_dotlist(list(overrides))))
+    except OmegaConfBaseException as error:
+        raise ValueError(f"cannot parse overrides {list(overrides)}: {error}") from None
 
-    if "=" not in text:
-        raise ValueError(f"override must look like section.key=value, got {text!r}")
-    path, raw = text.split("=", 1)
-    if path.count(".") != 1:
-        raise ValueError(f"override key must be section.key (e.g. optim.lr), got {path!r}")
-    section, key = path.split(".")
-    return section, key, yaml.safe_load(raw) if raw != "" else None
+
+def load_structured(
+    schema: type[S],
+    *layers: dict[str, Any] | None,
+    overrides: list[str] | tuple[str, ...] = (),
+    where: str = "",
+) -> S:
+    """``schema``'s defaults, then each layer (nested dicts), then dotted ``overrides``,
+    merged and type-checked; returns a ``schema`` instance.
+
+    Raises ``ValueError`` (unknown key, wrong type) with one line naming the key.
+    """
+    try:
+        merged = OmegaConf.structured(schema)
+        for layer in (*layers, parse_overrides(overrides) if overrides else None):
+            if layer:
+                merged = OmegaConf.merge(merged, _as_mapping(layer, where or "config"))
+        return typing.cast(S, OmegaConf.to_object(merged))
+    except OmegaConfBaseException as error:
+        raise ValueError(_one_line(error, where)) from None
+
+
+def config_from_dict(data: dict[str, Any] | None, where: str = "") -> Config:
+    """Build a :class:`Config` from nested dicts, rejecting unknown keys and wrong types."""
+    return load_structured(Config, _as_mapping(data, "config"), where=where)
 
 
 def apply_overrides(config: Config, overrides: list[str]) -> Config:
-    """Apply ``section.key=value`` overrides in order."""
-    sections = _field_names(config)
-    for text in overrides:
-        section, key, value = parse_override(text)
-        if section not in sections:
-            raise ValueError(
-                f"unknown config section {section!r}; valid sections: {', '.join(sections)}"
-            )
-        _set(getattr(config, section), key, value, section)
-    return config
+    """``config`` with ``section.key=value`` overrides merged in (a new object)."""
+    return load_structured(Config, config.to_dict(), overrides=list(overrides))
+
+
+# -- files -----------------------------------------------------------------------------
+def shipped_configs() -> list[str]:
+    """Names of the configs that ship with the package (``spikeforge/configs/*.yaml``)."""
+    root = resources.files("spikeforge") / "configs"
+    return sorted(p.name[:-5] for p in root.iterdir() if p.name.endswith(".yaml"))
+
+
+def find_config(name_or_path: str | Path) -> Path:
+    """A config file: an existing path, else a shipped config by name (``digits_csnn``,
+    with or without ``.yaml``)."""
+    path = Path(name_or_path)
+    if path.is_file():
+        return path
+    name = path.name[:-5] if path.name.endswith(".yaml") else path.name
+    shipped = resources.files("spikeforge") / "configs" / f"{name}.yaml"
+    if (len(path.parts) == 1 or path.parts[0] == "configs") and shipped.is_file():
+        return Path(str(shipped))
+    raise FileNotFoundError(
+        f"config file {str(name_or_path)!r} does not exist and is not a shipped config "
+        f"(shipped: {', '.join(shipped_configs())})"
+    )
+
+
+def read_yaml(path: str | Path) -> dict[str, Any]:
+    """A YAML file's top-level mapping (empty file: ``{}``)."""
+    with Path(path).open() as f:
+        data = yaml.safe_load(f)
+    return _as_mapping(data, f"config file {str(path)!r}")
 
 
 def load_config(path: str | Path | None, overrides: list[str] | None = None) -> Config:
-    """Read a YAML config (or start from defaults) and apply overrides."""
-    import yaml
-
-    data: dict[str, Any] | None = None
-    if path is not None:
-        path = Path(path)
-        if not path.is_file():
-            raise FileNotFoundError(f"config file {str(path)!r} does not exist")
-        with path.open() as f:
-            data = yaml.safe_load(f)
-    return apply_overrides(config_from_dict(data), list(overrides or []))
+    """Read a YAML config (a path or a shipped config's name; ``None``: defaults) and
+    merge the overrides."""
+    data = read_yaml(find_config(path)) if path is not None else {}
+    return load_structured(Config, data, overrides=list(overrides or []))

@@ -8,10 +8,11 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from torch.utils.data import Dataset
 
 from .build import build_datasets, build_method, build_model
 from .checkpoint import load_checkpoint, load_model_state
-from .config import Config, config_from_dict, load_config
+from .config import Config, apply_overrides, config_from_dict, load_config
 from .distributed import init_from_env, shutdown
 from .trainer import Trainer
 
@@ -37,13 +38,20 @@ def resolve_device(config: Config) -> torch.device:
     return device
 
 
-def make_trainer(config: Config, run_dir: Path, evaluation: bool = False) -> Trainer:
+def make_trainer(
+    config: Config,
+    run_dir: Path,
+    evaluation: bool = False,
+    datasets: tuple[Dataset, Dataset] | None = None,
+) -> Trainer:
     """Seed, then build data, model and method (model init draws from the seeded RNG).
 
     ``evaluation=True``: for testing a checkpoint (see :func:`build_method`).
+    ``datasets``: ``(train, test)`` already built from ``config.data`` (pipelines share
+    them between stages).
     """
     torch.manual_seed(config.train.seed)
-    train_set, test_set = build_datasets(config)
+    train_set, test_set = datasets if datasets is not None else build_datasets(config)
     model = build_model(config, train_set)
     method = build_method(config, evaluation, model, train_set)
     return Trainer(config, model, method, train_set, test_set, run_dir, resolve_device(config))
@@ -90,9 +98,7 @@ def evaluate_checkpoint(path: str | Path, overrides: list[str] | None = None) ->
     """Test metrics of the model in a checkpoint, rebuilt from the config it carries."""
     payload = load_checkpoint(path)
     config = config_from_dict(payload["config"])
-    from .config import apply_overrides
-
-    apply_overrides(config, list(overrides or []))
+    config = apply_overrides(config, list(overrides or []))
     trainer = make_trainer(config, Path(path).parent, evaluation=True)
     load_model_state(trainer.model, payload["model"], str(path))
     return trainer.evaluate(trainer.test_set)

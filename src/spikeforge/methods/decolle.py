@@ -92,6 +92,8 @@ class DECOLLE(OTTT):
         objective_kwargs: the objective's options.
     """
 
+    takes_seed = True  # its fixed random readouts
+
     def __init__(
         self,
         objective: str = "ce_membrane",

@@ -136,6 +136,8 @@ class SLTT(Method):
         objective_kwargs: the objective's options.
     """
 
+    takes_seed = True  # SLTT-K draws its k steps from the run's seed
+
     #: The trainer must not call backward on the returned loss (it is detached).
     backpropagates = True
 

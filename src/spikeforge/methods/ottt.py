@@ -139,6 +139,8 @@ class OTTT(SLTT):
         objective_kwargs: the objective's options.
     """
 
+    takes_seed = False
+
     def __init__(
         self,
         objective: str = "ce_membrane",

@@ -1,11 +1,43 @@
 """Multi-stage pipelines built on the engine: ``spikeforge run <name>``.
 
+A pipeline is a sequence of stages, each an engine config, run through the engine's
+trainer with stage-level resume (:mod:`.runner`) and summarised in one table
+(:mod:`.table`). ``PIPELINES`` maps a name to a :class:`Pipeline`: its ``run``
+(keywords ``dataset``, ``config``, ``run_dir``, ``timesteps``, ``seeds``, ``quick``,
+``overrides``, ``stop_after``, ``log``; returns the result dict) and its table.
+
 - ``lasnn``: teacher ANN -> intermediate ANN -> conversion -> layer-wise distillation
   (:func:`~spikeforge.pipelines.lasnn.run_lasnn`).
 """
 
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from .._registry import Registry
 from .lasnn import format_table as format_table
-from .lasnn import load_pipeline_config as load_pipeline_config
+from .lasnn import load_config as load_config
 from .lasnn import run_lasnn as run_lasnn
 
-PIPELINES = {"lasnn": run_lasnn}
+
+@dataclass(frozen=True)
+class Pipeline:
+    """A registered pipeline: how to run it, how to print its result, what it is."""
+
+    run: Callable[..., dict[str, Any]]
+    load_config: Callable[..., Any]  # (dataset, path, overrides, quick, run_dir) -> config
+    format_table: Callable[[dict[str, Any]], str]
+    summary: str
+    stages: tuple[str, ...]
+
+
+PIPELINES: Registry[Pipeline] = Registry("pipeline")
+PIPELINES.register("lasnn")(
+    Pipeline(
+        run_lasnn,
+        load_config,
+        format_table,
+        "teacher ANN, conversion, layer-wise ANN-to-SNN distillation",
+        ("teacher", "intermediate", "conversion", "students"),
+    )
+)

@@ -35,8 +35,6 @@ from .losses import spike_contribution as spike_contribution
 from .response import ResponseKD as ResponseKD
 from .response import TeacherMethod as TeacherMethod
 
-DISTILLATION_METHODS = ("kd", "feature_kd", "lasnn", "joint_asnn")
-
 
 def build_distillation(
     method_name: str,
@@ -47,12 +45,19 @@ def build_distillation(
     """Build a registered distillation method.
 
     Args:
-        method_name: one of ``kd``, ``feature_kd``, ``lasnn``, ``joint_asnn``.
+        method_name: a method that takes a teacher (``kd``, ``feature_kd``, ``lasnn``:
+            ``needs_teacher``) or self-distils (``joint_asnn``).
         teacher: the trained ANN (frozen by the method); ``None`` for ``joint_asnn``.
         pairs: ``[(teacher_layer, student_layer), ...]`` for ``feature_kd``/``lasnn``.
         **options: the method's own options (``tau``, ``alpha``, ``beta``, ``weights``,
             ``channels``, ``attention``, ``objective``, ...).
     """
-    if method_name not in DISTILLATION_METHODS:
-        raise ValueError(f"method_name must be one of {DISTILLATION_METHODS}, got {method_name!r}")
+    cls = METHODS.get(method_name)
+    if not (getattr(cls, "needs_teacher", False) or cls is JointASNN):
+        distilling = [
+            n
+            for n in METHODS.names()
+            if getattr(METHODS.get(n), "needs_teacher", False) or METHODS.get(n) is JointASNN
+        ]
+        raise ValueError(f"method_name must be one of {tuple(distilling)}, got {method_name!r}")
     return METHODS.create(method_name, teacher=teacher, pairs=pairs, **options)

@@ -23,7 +23,7 @@ when resuming, before ``load_state_dict`` (the adapters and margin buffers must 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import torch
 from torch import nn
@@ -32,6 +32,9 @@ from ..base import METHODS
 from .features import infer_channels, student_forward, teacher_forward
 from .losses import REDUCTIONS, Adapter, channel_margins, margin_relu, partial_l2
 from .response import TeacherMethod, check_pairs
+
+PROBE_SAMPLES = 8  # inputs of the probe forward that sizes the adapters
+CALIBRATION_SAMPLES = 256  # inputs whose teacher responses set the margins
 
 
 @METHODS.register("feature_kd")
@@ -51,6 +54,8 @@ class FeatureKD(TeacherMethod):
         reduction: of the partial L2: ``"mean"`` (default), ``"sum"`` or ``"batchmean"``.
         objective, label_smoothing: see :class:`~.response.TeacherMethod`.
     """
+
+    needs_pairs = True
 
     def __init__(
         self,
@@ -100,6 +105,14 @@ class FeatureKD(TeacherMethod):
         ``[T, B, ...]`` and build the adapters (call before building the optimiser)."""
         self._build(infer_channels(self.teacher, model, self.pairs, inputs, self.student_features))
         return self
+
+    def prepare(self, model: nn.Module, sample: Callable[[int], torch.Tensor]) -> None:
+        """The engine's hook: adapters from a probe of :data:`PROBE_SAMPLES` inputs, then
+        the margins from the teacher's responses to :data:`CALIBRATION_SAMPLES` inputs
+        (a seeded draw, the same on every process; else each rank's first batch)."""
+        if not self.ready:
+            self.setup(model, sample(PROBE_SAMPLES))
+        self.calibrate(self.teacher_input(sample(CALIBRATION_SAMPLES)))
 
     def margins(self) -> list[torch.Tensor]:
         """The per-channel margins ``m_i`` ``[C_t]`` of each pair."""

@@ -69,6 +69,8 @@ class LaSNN(TeacherMethod):
         objective, label_smoothing: see :class:`~.response.TeacherMethod`.
     """
 
+    needs_pairs = True
+
     def __init__(
         self,
         teacher: nn.Module | None = None,

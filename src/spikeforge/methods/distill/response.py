@@ -65,6 +65,8 @@ class TeacherMethod(Method):
         label_smoothing: for the student's cross-entropy.
     """
 
+    needs_teacher = True
+
     def __init__(
         self,
         teacher: nn.Module | None,

@@ -1,0 +1,139 @@
+"""The LaSNN pipeline's comparison table, its verdicts and its report."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .table import accuracy_cell, fmt, markdown, seed_row, write_outputs
+
+HEADER = ("model", "init", "T", "accuracy", "firing rate", "energy (µJ)", "seeds")
+
+
+@dataclass
+class LaSNNTable:
+    """Teacher, intermediate ANN, converted SNN (small T and the T it needs) and the
+    students (mean ± std over seeds), from the stages' results."""
+
+    teacher: Mapping[str, Any]
+    intermediate: Mapping[str, Any]
+    conversion: Mapping[str, Any]
+    students: Mapping[str, Sequence[Mapping[str, Any]]]
+    labels: Mapping[str, str]  # variant -> row label, in table order
+
+    def rows(self) -> list[dict[str, Any]]:
+        rows: list[dict[str, Any]] = []
+        for label, r in (("teacher ANN", self.teacher), ("intermediate ANN", self.intermediate)):
+            rows.append({**seed_row(label, [r]), "init": "-", "T": None, "firing_rate": None})
+        conversion = self.conversion
+        small_t, match_t = conversion["small_t"], conversion["smallest_t_within_1pct"]
+        same = " (already within 1% of the ANN)" if match_t == small_t else ""
+        shown = [(f"converted SNN (T={small_t}){same}", small_t)]
+        if match_t is None:
+            top = max(int(t) for t in conversion["timesteps"])
+            shown.append((f"converted SNN (T={top}, never within 1% of the ANN)", top))
+        elif match_t != small_t:
+            shown.append((f"converted SNN (T={match_t}: within 1% of the ANN)", match_t))
+        for label, steps in shown:
+            point = {**conversion["timesteps"][str(steps)], "T": steps}
+            point["energy_uj"] = conversion["energy"].get(str(steps), {}).get("energy_uj")
+            rows.append({**seed_row(label, [point]), "init": "converted"})
+        for name, label in self.labels.items():
+            results = self.students.get(name, [])
+            if results:
+                rows.append(seed_row(label, results, variant=name, init=results[0]["init"]))
+        return rows
+
+    def claims(self) -> dict[str, Any]:
+        """Does LaSNN beat scratch and response KD at equal T; how many more steps
+        conversion needs for LaSNN's accuracy."""
+        by_variant = {r["variant"]: r for r in self.rows() if "variant" in r}
+        lasnn = [r for r in by_variant.values() if r["variant"].startswith("lasnn")]
+        if not lasnn:
+            return {}
+        best = max(lasnn, key=lambda r: r["accuracy"])
+        out: dict[str, Any] = {"lasnn_best": best["variant"], "lasnn_accuracy": best["accuracy"]}
+        for other in ("scratch", "kd"):
+            if other in by_variant:
+                out[f"beats_{other}"] = best["accuracy"] > by_variant[other]["accuracy"]
+                out[f"margin_over_{other}"] = best["accuracy"] - by_variant[other]["accuracy"]
+        points = self.conversion["timesteps"]
+        steps = sorted(int(t) for t in points)
+        reach = [t for t in steps if points[str(t)]["accuracy"] >= best["accuracy"]]
+        out["conversion_t_for_lasnn_accuracy"] = reach[0] if reach else None
+        out["timestep_reduction"] = reach[0] / best["T"] if reach else None
+        out["conversion_max_t"] = steps[-1]
+        return out
+
+    @staticmethod
+    def format(result: Mapping[str, Any]) -> str:
+        """The comparison table as Markdown (also readable as plain text)."""
+        lines = [
+            (
+                r["row"],
+                r["init"],
+                fmt(r["T"]),
+                accuracy_cell(r),
+                fmt(r["firing_rate"]),
+                fmt(r["energy_uj"], 5),
+                str(r["seeds"]),
+            )
+            for r in result["rows"]
+        ]
+        text = markdown(HEADER, lines)
+        c = result.get("claims") or {}
+        if c:
+            parts = [f"LaSNN ({c['lasnn_best']}) accuracy {c['lasnn_accuracy']:.4f}"]
+            for other, label in (("scratch", "from scratch"), ("kd", "response KD")):
+                if f"beats_{other}" in c:
+                    verdict = "beats" if c[f"beats_{other}"] else "does not beat"
+                    parts.append(f"{verdict} {label} ({c[f'margin_over_{other}']:+.4f})")
+            if c.get("timestep_reduction"):
+                parts.append(
+                    f"conversion needs T={c['conversion_t_for_lasnn_accuracy']} for it "
+                    f"({c['timestep_reduction']:g}x more steps)"
+                )
+            else:
+                parts.append(f"conversion does not reach it by T={c['conversion_max_t']}")
+            text += "\n\n" + "; ".join(parts)
+        return text
+
+    def write(self, run_dir: Path, result: Mapping[str, Any]) -> None:
+        conversion = result["conversion"]
+        curve = [
+            {
+                "T": int(t),
+                "converted SNN": p["accuracy"],
+                "intermediate ANN": conversion["ann_accuracy"],
+            }
+            for t, p in conversion["timesteps"].items()
+        ]
+        table = [
+            dict(zip(HEADER, line, strict=True))
+            for line in (
+                (
+                    r["row"],
+                    r["init"],
+                    r["T"] if r["T"] is not None else "-",
+                    accuracy_cell(r),
+                    fmt(r["firing_rate"]),
+                    fmt(r["energy_uj"], 5),
+                    r["seeds"],
+                )
+                for r in result["rows"]
+            )
+        ]
+        report = {
+            "title": f"LaSNN pipeline on {result['dataset']}",
+            "meta": {
+                "dataset": result["dataset"],
+                "T (students)": result["timesteps"],
+                "seeds": result["seeds"],
+                "run directory": str(run_dir),
+            },
+            "distillation": table,
+            "conversion": curve,
+        }
+        write_outputs(run_dir, result, self.format(result), report)

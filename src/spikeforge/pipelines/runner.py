@@ -1,0 +1,277 @@
+"""What every pipeline shares: its typed config, its run directory and resumable stages.
+
+A pipeline is a sequence of stages, each an engine :class:`~spikeforge.engine.config.Config`
+built by merging the pipeline's ``base`` section with the stage's own sections (plain
+engine-config dicts, type-checked the moment they are merged), trained through the same
+:func:`~spikeforge.engine.run.make_trainer` as ``spikeforge train`` — the one road from a
+config to a trained network, teachers included.
+
+Stage directories: ``RUN/<stage>/`` holds ``stage.yaml`` (the settings that decide its
+result), the trainer's files and, once finished, ``result.json``. Resuming follows from
+the files: a stage with ``result.json`` is skipped without touching a byte of it; one with
+``last.pt`` resumes bit-exactly; one whose ``stage.yaml`` differs from the settings asked
+for now is refused (the run directory belongs to other settings) — knobs that do not
+change a result (device, progress, ``max_steps``, ``checkpoint_every``, where the data
+lie, where the run directory lies) are left out of that comparison.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import time
+import typing
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+import torch
+import yaml
+from omegaconf import OmegaConf
+from torch.utils.data import Dataset
+
+from ..data import sample_indices
+from ..engine.build import build_datasets
+from ..engine.config import Config, find_config, load_structured, read_yaml
+from ..engine.run import make_trainer
+from ..engine.trainer import Trainer
+
+P = TypeVar("P", bound="PipelineConfig")
+
+# Engine-config keys that do not change a stage's result.
+FREE_KEYS = {
+    "train": ("progress", "device", "max_steps", "checkpoint_every", "tensorboard", "run_dir"),
+    "data": ("data_dir", "eval_batch_size"),
+}
+
+
+@dataclass
+class PipelineConfig:
+    """The part of every pipeline's config (pipelines extend it with their stages).
+
+    ``base`` is the engine config that every stage starts from; ``quick`` lists the
+    ``key=value`` overrides that ``--quick`` applies (a few-minute run).
+    """
+
+    pipeline: str = ""
+    seed: int = 0
+    seeds: int = 1
+    run_dir: str | None = None
+    base: dict[str, Any] = field(default_factory=dict)
+    quick: list[str] = field(default_factory=list)
+
+
+def read_with_parents(path: Path, seen: tuple[Path, ...] = ()) -> dict[str, Any]:
+    """A pipeline YAML; one with ``extends: NAME`` is merged over that config (a shipped
+    name or a path), e.g. to add variants and run ``only`` those."""
+    data = read_yaml(path)
+    parent = data.pop("extends", None)
+    if parent is None:
+        return data
+    parent_path = find_config(str(parent))
+    if parent_path.resolve() in seen:
+        raise ValueError(f"{path}: extends {parent!r} in a cycle")
+    base = read_with_parents(parent_path, (*seen, path.resolve()))
+    merged = OmegaConf.merge(OmegaConf.create(base), OmegaConf.create(data))
+    return typing.cast(dict, OmegaConf.to_container(merged))
+
+
+def load_pipeline_config(
+    schema: type[P],
+    path: str | Path,
+    overrides: list[str] | tuple[str, ...] = (),
+    quick: bool = False,
+    run_dir: str | Path | None = None,
+    default_run_dir: Callable[[P, bool], Path] | None = None,
+) -> P:
+    """The pipeline config: the YAML file, its ``quick`` overrides when asked, then the
+    command line's, merged and type-checked against ``schema``; ``run_dir`` is settled
+    (given, the config's, or ``default_run_dir(config, quick)``) before ``${run_dir}``
+    references resolve."""
+    path = find_config(path)
+    data = read_with_parents(path)
+    first = load_structured(schema, data, overrides=list(overrides), where=path.stem)
+    extra = list(first.quick) if quick else []
+    settled = load_structured(schema, data, overrides=[*extra, *overrides], where=path.stem)
+    chosen = run_dir or settled.run_dir
+    if chosen is None:
+        chosen = default_run_dir(settled, quick) if default_run_dir else Path("runs") / path.stem
+    return load_structured(
+        schema, data, overrides=[*extra, *overrides, f"run_dir={chosen}"], where=path.stem
+    )
+
+
+def _write_json(path: Path, data: Any) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(data, indent=2, default=float))
+    tmp.replace(path)  # atomic: a result file is complete or absent
+
+
+def _comparable(settings: Mapping[str, Any], run_dir: Path) -> Any:
+    """``settings`` without the free keys, the run directory written as ``{run}``."""
+    out = copy.deepcopy(dict(settings))
+    for section, keys in FREE_KEYS.items():
+        if isinstance(out.get(section), dict):
+            for key in keys:
+                out[section].pop(key, None)
+    if isinstance(out.get("train"), dict):
+        out["train"].pop("run_name", None)
+
+    def relative(value: Any) -> Any:
+        if isinstance(value, str):
+            return value.replace(str(run_dir), "{run}")
+        if isinstance(value, dict):
+            return {k: relative(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [relative(v) for v in value]
+        return value
+
+    return relative(out)
+
+
+def _differences(old: Any, new: Any, where: str = "") -> list[str]:
+    if isinstance(old, dict) and isinstance(new, dict):
+        out: list[str] = []
+        for key in sorted(set(old) | set(new), key=str):
+            out += _differences(old.get(key), new.get(key), f"{where}.{key}" if where else key)
+        return out
+    return [] if old == new else [f"{where}: {old!r} -> {new!r}"]
+
+
+@dataclass
+class PipelineRun:
+    """One pipeline run: its directory, stages, shared datasets and log lines."""
+
+    name: str
+    run_dir: Path
+    log: Callable[[str], None] = print
+    _datasets: dict[str, tuple[Dataset, Dataset]] = field(default_factory=dict)
+    started: float = field(default_factory=time.perf_counter)
+    stage_count: int = 0
+    stage_total: int | None = None
+
+    # -- stage bookkeeping --------------------------------------------------------------
+    def stage_dir(self, stage: str) -> Path:
+        return self.run_dir / stage
+
+    def _announce(self, stage: str, what: str) -> None:
+        self.stage_count += 1
+        total = f"/{self.stage_total}" if self.stage_total else ""
+        elapsed = time.perf_counter() - self.started
+        self.log(f"[{self.name} {self.stage_count}{total} {stage}] {what} ({elapsed:.0f} s)")
+
+    def claim(self, stage: str, settings: Mapping[str, Any]) -> dict[str, Any] | None:
+        """Check ``settings`` against the stage's ``stage.yaml`` (writing it when absent);
+        the stage's result if it finished already."""
+        directory = self.stage_dir(stage)
+        path = directory / "stage.yaml"
+        if path.is_file():
+            saved = yaml.safe_load(path.read_text()) or {}
+            changed = _differences(
+                _comparable(saved, self.run_dir), _comparable(settings, self.run_dir)
+            )
+            if changed:
+                raise ValueError(
+                    f"{directory} was run with other settings ({'; '.join(changed[:4])}); "
+                    "choose another --run-dir or delete that stage's directory"
+                )
+        result_path = directory / "result.json"
+        if result_path.is_file():
+            return json.loads(result_path.read_text())
+        if not path.is_file():
+            directory.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_suffix(".tmp")
+            tmp.write_text(yaml.safe_dump(dict(settings), sort_keys=False))
+            tmp.replace(path)
+        return None
+
+    def finish(self, stage: str, result: dict[str, Any]) -> dict[str, Any]:
+        _write_json(self.stage_dir(stage) / "result.json", result)
+        return result
+
+    # -- engine configs and data --------------------------------------------------------
+    def engine_config(self, stage: str, *layers: Mapping[str, Any] | None) -> Config:
+        """``layers`` merged into one engine config (type-checked; errors name the stage),
+        with the stage directory as its run directory."""
+        directory = self.stage_dir(stage)
+        placement = {"train": {"run_dir": str(directory.parent), "run_name": directory.name}}
+        return load_structured(
+            Config, *[dict(layer) for layer in layers if layer], placement, where=stage
+        )
+
+    def datasets(self, config: Config) -> tuple[Dataset, Dataset]:
+        """``(train, test)`` of ``config.data``, loaded once per distinct data section."""
+        key = json.dumps(
+            {k: v for k, v in vars(config.data).items() if k not in ("timesteps",)},
+            sort_keys=True,
+            default=str,
+        )
+        if key not in self._datasets:
+            self._datasets[key] = build_datasets(config)
+        return self._datasets[key]
+
+    def test_images(self, config: Config, count: int) -> torch.Tensor:
+        """A seeded random sample of ``count`` test inputs ``[count, ...]`` (energy)."""
+        test_set = self.datasets(config)[1]
+        indices = sample_indices(len(test_set), min(count, len(test_set)))
+        return torch.stack([test_set[int(i)][0] for i in indices])
+
+    # -- stages -------------------------------------------------------------------------
+    def train(
+        self,
+        stage: str,
+        config: Config,
+        summary: Callable[[Trainer, dict[str, Any]], dict[str, Any]] | None = None,
+    ) -> dict[str, Any] | None:
+        """Train (or resume, or skip) one stage; its result, or ``None`` if it stopped
+        before its last epoch (``max_steps``)."""
+        done = self.claim(stage, config.to_dict())
+        if done is not None:
+            self._announce(stage, "done already; skipped")
+            return done
+        directory = self.stage_dir(stage)
+        resume = (directory / "last.pt").is_file()
+        self._announce(stage, f"{'resuming' if resume else 'training'} {config.model.name}")
+        trainer = make_trainer(config, directory, datasets=self.datasets(config))
+        trainer.fit(resume=resume)
+        finished = trainer.position.epoch >= config.train.epochs
+        patience = config.train.early_stopping_patience
+        if not finished and not (
+            patience is not None and trainer.epochs_without_improvement >= patience
+        ):
+            self.log(f"[{self.name} {stage}] interrupted at epoch {trainer.position.epoch + 1}")
+            return None
+        metrics = trainer.evaluate(trainer.test_set)
+        result: dict[str, Any] = {
+            "model": config.model.name,
+            "method": config.train.method,
+            "seed": config.train.seed,
+            "T": config.data.timesteps,
+            "accuracy": metrics["accuracy"],
+            "best_accuracy": trainer.best_accuracy,
+            "epochs": trainer.position.epoch,
+            "layer_firing_rates": metrics["firing_rates"],
+            "history": [
+                {"epoch": r["epoch"], "test_acc": r["test_acc"], "train_loss": r.get("train_loss")}
+                for r in trainer.history
+            ],
+            "parameters": sum(p.numel() for p in trainer.model.parameters()),
+            "checkpoint": str(directory / "last.pt"),
+        }
+        if summary is not None:
+            result.update(summary(trainer, result))
+        self.log(f"[{self.name} {stage}] test accuracy {result['accuracy']:.4f}")
+        return self.finish(stage, result)
+
+    def compute(
+        self, stage: str, settings: Mapping[str, Any], work: Callable[[], dict[str, Any]]
+    ) -> dict[str, Any]:
+        """A stage that trains nothing (a conversion sweep): ``work()`` once, cached."""
+        done = self.claim(stage, settings)
+        if done is not None:
+            self._announce(stage, "done already; skipped")
+            return done
+        self._announce(stage, "running")
+        return self.finish(stage, work())
