@@ -10,7 +10,7 @@ STAMP := $(VENV)/.installed
 # only the tests need it, so `make demo` does not download it.
 TRITON_STAMP := $(VENV)/.triton
 
-.PHONY: demo test test-all lint install clean
+.PHONY: demo test test-all lint install clean wheel-check
 
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -38,6 +38,9 @@ test-all: $(STAMP) $(TRITON_STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/ruff format --check src tests benchmarks
+
+wheel-check: $(STAMP)
+	bash .ci/wheel_check.sh $(BIN)/python
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache .ruff_cache

@@ -8,7 +8,8 @@
 # `run` puts the peers' wheels (if .whl/ came along) and src/ on PYTHONPATH, records the
 # GPU and the package versions, runs the Triton test modules (their equivalence grids run
 # compiled on the GPU as well as in the interpreter), then the side-by-side CUDA neuron
-# benchmark (`--device cuda`) and the CuBa / ALIF / LI one. Everything it prints also
+# benchmark (`spikeforge bench neurons --device cuda`, run as `python3 -m spikeforge` from
+# src/) and the CuBa / ALIF / LI one (`spikeforge bench variants`). Everything it prints also
 # goes to DIR (default: $OUT when set, else benchmarks/results/gpu): session.txt,
 # tests.txt, neurons_cuda.{txt,json}, variants_cuda.{txt,json}.
 # It exits non-zero if the tests or the benchmark failed (both always run).
@@ -44,10 +45,10 @@ run)
     timeout 300 python3 -m pytest -q -p no:cacheprovider $xdist -k "cuda or gpu" \
         tests/test_kernels_triton*.py 2>&1 | tee "$out/tests.txt"
     tests=${PIPESTATUS[0]}
-    timeout 200 python3 benchmarks/neurons.py --device cuda --max-wait 0 \
+    timeout 200 python3 -m spikeforge bench neurons --device cuda --max-wait 0 \
         --json "$out/neurons_cuda.json" 2>&1 | tee "$out/neurons_cuda.txt"
     bench=${PIPESTATUS[0]}
-    timeout 80 python3 benchmarks/neuron_variants.py --device cuda \
+    timeout 80 python3 -m spikeforge bench variants --device cuda \
         --json "$out/variants_cuda.json" 2>&1 | tee "$out/variants_cuda.txt"
     variants=${PIPESTATUS[0]}
     echo "tests exit $tests, benchmark exit $bench, variants exit $variants" |

@@ -27,7 +27,7 @@ def test_cuda_unavailable_is_a_one_line_error_with_status_2(monkeypatch, capsys)
     assert cli.main(["bench", "neurons", "--device", "cuda"]) == 2
     err = capsys.readouterr().err.strip()
     assert "CUDA" in err and "\n" not in err and "Traceback" not in err
-    assert nb.main(["--device", "cuda"]) == 2  # benchmarks/neurons.py calls this main
+    assert nb.main(["--device", "cuda"]) == 2  # `spikeforge bench neurons` calls this main
 
 
 def test_run_on_cuda_without_gpu_raises_before_measuring(monkeypatch):
@@ -127,7 +127,7 @@ def test_cuda_report_has_gpu_columns_and_the_target_line():
     targets = nb._targets(rows, {key: bound}, f"spikeforge {dev.fused_backend}")
     assert targets[0]["speedup_fwd_bwd"] == pytest.approx(3.0)
     assert targets[0]["peak_fwd_bwd_vs_spikingjelly"] == pytest.approx(12.0 / 48.0)
-    text = nb._report(info, rows, {key: bound}, targets, dev, dev.target(rows))
+    text = nb._report(info, rows, {key: bound}, targets, dev, nb.target_of(dev, rows))
     assert "(CUDA)" in text and "Test GPU" in text and "first call fwd+bwd" in text
     assert "not run: it takes CPU tensors only" in text
     assert "= 3.00× — **met**" in text

@@ -31,3 +31,16 @@ def test_data_dir_flag_reaches_the_config(tmp_path, capsys):
 def test_download_rejects_unknown_dataset(tmp_path, capsys):
     assert main(["download", "nope", "--data-dir", str(tmp_path)]) == 2
     assert "no download source for 'nope'" in capsys.readouterr().err
+
+
+def test_version_and_unknown_words(capsys):
+    from importlib.metadata import version
+
+    with pytest.raises(SystemExit) as info:
+        main(["--version"])
+    assert info.value.code == 0
+    assert capsys.readouterr().out.strip() == f"spikeforge {version('spikeforge')}"
+    with pytest.raises(SystemExit) as info:
+        main(["list", "neurons", "oops=1"])  # `list` takes no overrides
+    assert info.value.code == 2
+    assert "unrecognized arguments: oops=1" in capsys.readouterr().err

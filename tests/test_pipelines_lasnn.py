@@ -192,7 +192,9 @@ def test_cli_run_help_and_stop_after(tmp_path, capsys):
     assert info.value.code == 0
     out = capsys.readouterr().out
     assert "--seeds" in out and "--quick" in out and "--run-dir" in out
-    args = ["run", "lasnn", *TINY, "--dataset", "digits", "--run-dir", str(tmp_path / "r")]
+    # overrides anywhere on the line: before, between and after the options
+    args = ["run", "lasnn", *TINY[:2], "--dataset", "digits", *TINY[2:4]]
+    args += ["--run-dir", str(tmp_path / "r"), *TINY[4:]]
     out_json = tmp_path / "out.json"
     assert main([*args, "--stop-after", "teacher", "--json", str(out_json)]) == 0
     assert "re-run to resume" in capsys.readouterr().out

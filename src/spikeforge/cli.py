@@ -1,4 +1,5 @@
-"""``spikeforge`` command line: list, demo, train, eval, energy, report, run, bench."""
+"""``spikeforge`` command line: list, demo, train, eval, energy, convert, report, run,
+config, download, bench."""
 
 from __future__ import annotations
 
@@ -22,8 +23,14 @@ LISTABLE = {
 
 # `spikeforge bench NAME ...` runs NAME's module main(argv).
 BENCHMARKS = {
+    "conversion": "spikeforge.bench.conversion",
+    "equilibrium": "spikeforge.bench.equilibrium",
     "neurons": "spikeforge.bench.neurons",
+    "online_training": "spikeforge.bench.online_training",
     "parallel": "spikeforge.bench.parallel",
+    "parallel_accuracy": "spikeforge.bench.parallel_accuracy",
+    "reference_results": "spikeforge.bench.reference_results",
+    "temporal_gradients": "spikeforge.bench.temporal_gradients",
     "variants": "spikeforge.bench.variants",
 }
 
@@ -91,7 +98,7 @@ def _cmd_report(args: argparse.Namespace) -> int:
 
 
 def _cmd_convert(args: argparse.Namespace) -> int:
-    from .methods.conversion.cli_support import format_table, run_conversion, write_plot
+    from .engine.convert import format_table, run_conversion, write_plot
 
     result = run_conversion(
         args.checkpoint,
@@ -113,10 +120,11 @@ def _cmd_convert(args: argparse.Namespace) -> int:
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
-    from .pipelines.lasnn import format_table, run_lasnn
+    from .pipelines import PIPELINES
 
-    result = run_lasnn(
-        args.dataset,
+    pipeline = PIPELINES.get(args.pipeline)
+    result = pipeline.run(
+        dataset=args.dataset,
         config=args.config,
         run_dir=args.run_dir,
         timesteps=args.timesteps,
@@ -128,9 +136,35 @@ def _cmd_run(args: argparse.Namespace) -> int:
     if result["status"] != "complete":
         print(f"pipeline {result['status']} in stage {result['stage']}; re-run to resume")
     else:
-        print(format_table(result))
+        print(pipeline.format_table(result))
         print(f"results, report.html in {result['run_dir']}")
     _write_json(result, args.json)
+    return 0
+
+
+def _cmd_config(args: argparse.Namespace) -> int:
+    import dataclasses
+
+    import yaml
+
+    from .engine.config import find_config, load_config, shipped_configs
+
+    if args.action == "list":
+        for name in shipped_configs():
+            print(name)
+        return 0
+    from .pipelines.runner import read_with_parents
+
+    data = read_with_parents(find_config(args.name))
+    if "pipeline" in data:
+        from .pipelines import PIPELINES
+
+        pipeline = PIPELINES.get(str(data["pipeline"]))
+        config = pipeline.load_config(path=args.name, overrides=args.overrides)
+        shown = dataclasses.asdict(config)
+    else:
+        shown = load_config(args.name, args.overrides).to_dict()
+    print(yaml.safe_dump(shown, sort_keys=False), end="")
     return 0
 
 
@@ -161,10 +195,28 @@ def _cmd_bench(args: argparse.Namespace) -> int:
     return int(module.main(args.rest) or 0)
 
 
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("spikeforge")
+    except PackageNotFoundError:  # run from a source tree that is not installed
+        from . import __version__
+
+        return __version__
+
+
+def _pipeline_names() -> str:
+    from .pipelines import PIPELINES
+
+    return ", ".join(PIPELINES.names())
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="spikeforge", description="Train, convert, distill and measure spiking networks."
     )
+    parser.add_argument("--version", action="version", version=f"spikeforge {_version()}")
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("list", help="list registered names")
@@ -177,7 +229,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_demo)
 
     p = sub.add_parser("train", help="train a model from a YAML config")
-    p.add_argument("--config", help="YAML file (see configs/)")
+    p.add_argument("--config", help="YAML file or shipped config name (spikeforge config list)")
     p.add_argument("--resume", metavar="RUN_DIR", help="continue an interrupted run")
     p.add_argument("--data-dir", help="dataset folder (default: $SPIKEFORGE_DATA, shared data)")
     p.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="e.g. optim.lr=0.01")
@@ -220,20 +272,26 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", help="output file (default RUN_DIR/report.html)")
     p.set_defaults(func=_cmd_report)
 
-    p = sub.add_parser("run", help="run a multi-stage pipeline (resumable): lasnn")
-    p.add_argument("pipeline", choices=["lasnn"], help="lasnn: teacher, conversion, distillation")
+    p = sub.add_parser("run", help="run a multi-stage pipeline (resumable)")
+    p.add_argument("pipeline", help=f"a registered pipeline: {_pipeline_names()}")
     p.add_argument(
-        "--dataset", default="digits", choices=["digits", "mnist-small", "cifar10-small"]
+        "--dataset", default="digits", help="picks the config NAME_<dataset> (default digits)"
     )
-    p.add_argument("--config", help="pipeline YAML (default configs/lasnn_<dataset>.yaml)")
+    p.add_argument("--config", help="pipeline YAML or shipped config name")
     p.add_argument("--timesteps", type=int, help="the students' T (default: the config's)")
-    p.add_argument("--seeds", type=int, default=1, help="student seeds (mean ± std)")
+    p.add_argument("--seeds", type=int, help="student seeds (mean ± std; default the config's)")
     p.add_argument("--run-dir", help="stage directory; re-run with it to resume")
     p.add_argument("--quick", action="store_true", help="few epochs per stage")
-    p.add_argument("--stop-after", choices=["teacher", "intermediate", "conversion"])
+    p.add_argument("--stop-after", metavar="STAGE", help="end after this stage")
     p.add_argument("--json", metavar="PATH", help="also write the table as JSON")
     p.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="e.g. student.epochs=4")
     p.set_defaults(func=_cmd_run)
+
+    p = sub.add_parser("config", help="list the shipped configs or show one resolved")
+    p.add_argument("action", choices=["show", "list"])
+    p.add_argument("name", nargs="?", help="shipped config name or YAML path (for show)")
+    p.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="merged before showing")
+    p.set_defaults(func=_cmd_config)
 
     p = sub.add_parser("download", help="fetch a full-size dataset's official files (MD5-checked)")
     p.add_argument("name", help="mnist, fashion-mnist, cifar10, cifar100")
@@ -251,8 +309,25 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
+    """Parse; ``key=value`` words anywhere on the line (also after options) are
+    overrides of the commands that take them."""
+    parser = build_parser()
+    args, extra = parser.parse_known_args(argv)
+    if extra:
+        overrides = [w for w in extra if "=" in w and not w.startswith("-")]
+        rest = [w for w in extra if w not in overrides]
+        if rest or not hasattr(args, "overrides"):
+            parser.error(f"unrecognized arguments: {' '.join(rest or extra)}")
+        args.overrides = [*args.overrides, *overrides]
+    return args
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    args = _parse(argv)
+    if args.command == "config" and args.action == "show" and not args.name:
+        print("spikeforge: error: config show needs a NAME or PATH", file=sys.stderr)
+        return 2
     try:
         return args.func(args)
     except (ValueError, TypeError, OSError) as error:

@@ -3,7 +3,9 @@
 Every surrogate is a small frozen dataclass (readable ``repr``, picklable, comparable)
 with a smooth ``primitive`` σ(x) and its analytic ``derivative`` σ'(x), x = H - V_th.
 ``alpha`` is the single sharpness knob (width = O(1/alpha)). Calling a surrogate on a
-tensor returns spikes ``Θ(x)`` whose gradient is ``σ'(x)``.
+tensor returns spikes ``Θ(x)`` whose gradient is ``σ'(x)`` (:func:`spike`, the one
+Heaviside-with-surrogate autograd Function; :mod:`spikeforge.functional.spike` re-exports
+it, so this bottom module imports nothing of ``functional``).
 
 Firing convention (library-wide): ``Θ(x) = 1 if x >= 0 else 0`` — a membrane exactly
 at threshold fires.
@@ -13,6 +15,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 
@@ -40,9 +43,39 @@ class Surrogate:
         raise NotImplementedError
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
-        from .functional.spike import spike
-
         return spike(x, self)
+
+
+class _SpikeFunction(torch.autograd.Function):
+    """S = Θ(x) (fires at x >= 0); dS/dx := surrogate.derivative(x)."""
+
+    @staticmethod
+    def forward(x: torch.Tensor, surrogate: Surrogate) -> torch.Tensor:
+        return (x >= 0).to(x.dtype)
+
+    @staticmethod
+    def setup_context(ctx: Any, inputs: tuple[Any, ...], output: torch.Tensor) -> None:
+        x, surrogate = inputs
+        ctx.save_for_backward(x)
+        ctx.surrogate = surrogate
+
+    @staticmethod
+    def backward(ctx: Any, grad_output: torch.Tensor) -> tuple[torch.Tensor, None]:
+        (x,) = ctx.saved_tensors
+        return grad_output * ctx.surrogate.derivative(x), None
+
+
+def spike(x: torch.Tensor, surrogate: Surrogate) -> torch.Tensor:
+    """Spikes ``Θ(x)`` of any shape, with gradient ``surrogate.derivative(x)``.
+
+    Args:
+        x: membrane minus threshold, any shape.
+        surrogate: the :class:`Surrogate` used in backward.
+
+    Returns:
+        Tensor of 0/1 in ``x``'s dtype and shape.
+    """
+    return _SpikeFunction.apply(x, surrogate)
 
 
 @SURROGATES.register("atan")

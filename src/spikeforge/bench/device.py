@@ -9,14 +9,11 @@ import platform
 import subprocess
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import torch
 
 from .rss import resident_peak_extra_bytes, resident_peak_reason
-
-if TYPE_CHECKING:
-    from .neurons import Row
 
 DEVICES = ("cpu", "cuda")
 _PEAK_COLUMNS = ("peak_fwd_infer_bytes_per_step", "peak_fwd_bwd_bytes_per_step")
@@ -88,10 +85,6 @@ class BenchDevice:
         """Device details for the machine record (the CPU's are in :func:`machine_info`)."""
         return {}
 
-    def target(self, rows: list[Row]) -> dict[str, Any] | None:
-        """The device's headline target, if the issue sets one (none for the CPU table)."""
-        return None
-
 
 class CudaBenchDevice(BenchDevice):
     """A CUDA GPU: kernels run asynchronously, so every timed call is bracketed by
@@ -134,11 +127,6 @@ class CudaBenchDevice(BenchDevice):
             "nvidia_driver": _nvidia_driver_version(index),
             "triton": _package_version("triton"),
         }
-
-    def target(self, rows: list[Row]) -> dict[str, Any] | None:
-        from .neurons import gpu_target  # the target is the neuron benchmark's
-
-        return gpu_target(rows)
 
 
 def bench_device(name: str) -> BenchDevice:

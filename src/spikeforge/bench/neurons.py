@@ -255,7 +255,7 @@ def run(
     with contextlib.suppress(OSError):
         info["loadavg_end"] = list(os.getloadavg())
     targets = _targets(rows, bounds, f"spikeforge {dev.fused_backend}")
-    device_target = dev.target(rows)
+    device_target = target_of(dev, rows)
     text = _report(info, rows, bounds, targets, dev, device_target)
     if json_path:
         payload = {
@@ -279,6 +279,12 @@ def _is_peer(row: Row) -> bool:
 
 def _shape_key(shape: tuple[int, ...] | list[int]) -> str:
     return "x".join(map(str, shape))
+
+
+def target_of(dev: BenchDevice, rows: list[Row]) -> dict[str, Any] | None:
+    """The device's headline target: the GPU one (:func:`gpu_target`) on CUDA; the CPU
+    table has none."""
+    return gpu_target(rows) if dev.name == "cuda" else None
 
 
 def gpu_target(rows: list[Row]) -> dict[str, Any]:

@@ -10,10 +10,11 @@ from typing import Any
 import torch
 from torch.utils.data import Dataset
 
-from .build import build_datasets, build_method, build_model
+from .build import build_datasets, build_model
 from .checkpoint import load_checkpoint, load_model_state
 from .config import Config, apply_overrides, config_from_dict, load_config
 from .distributed import init_from_env, shutdown
+from .method import build_method
 from .trainer import Trainer
 
 

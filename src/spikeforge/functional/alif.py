@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 import torch
 
 from .._validation import check_sequence, check_state_shape
+from .backends import dispatch, register_kernel
 from .lif import LIFParameters, lif_charge
 from .reset import Scalar, apply_reset, fire
 from .scan import scan
@@ -63,6 +64,7 @@ def alif_step(
     return out, state
 
 
+@register_kernel("alif", "torch")
 def alif_sequence_reference(
     x: torch.Tensor, v0: torch.Tensor, a0: torch.Tensor, p: ALIFParameters
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -79,10 +81,8 @@ def alif_sequence(
 ) -> tuple[torch.Tensor, ALIFState]:
     """Run ALIF over ``x`` ``[T, B, ...]``; returns spikes ``[T, B, ...]`` and final state.
 
-    ``backend`` picks the ``"alif"`` kernel (see :mod:`spikeforge.kernels`).
+    ``backend`` picks the ``"alif"`` kernel (see :mod:`.backends`).
     """
-    from ..kernels import dispatch
-
     p = p if p is not None else ALIFParameters()
     check_sequence(x)
     if state is None:

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 import torch
 
 from .._validation import check_choice, check_sequence, check_state_shape
+from .backends import dispatch, register_kernel
 from .lif import LIFParameters
 from .reset import Scalar
 from .scan import scan
@@ -61,6 +62,7 @@ def leaky_update(y: torch.Tensor, x: torch.Tensor, p: LeakyParameters) -> torch.
     return p.coef * y + x
 
 
+@register_kernel("leaky", "torch")
 def leaky_scan_reference(
     x: torch.Tensor, y0: torch.Tensor, p: LeakyParameters
 ) -> tuple[torch.Tensor, torch.Tensor]:
@@ -81,8 +83,6 @@ def leaky_scan(
     Returns the trajectory ``y`` ``[T, B, ...]`` and the final state ``[B, ...]``;
     ``backend`` as for :func:`~spikeforge.functional.lif.lif_sequence`.
     """
-    from ..kernels import dispatch
-
     check_sequence(x)
     check_state_shape(y0.shape, x.shape[1:], sequence=True)
     return dispatch("leaky", backend, x, p)(x, y0, p)

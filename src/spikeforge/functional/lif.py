@@ -20,6 +20,7 @@ import torch
 
 from .._validation import check_choice, check_sequence, check_state_shape
 from ..surrogates import ATan, Surrogate
+from .backends import dispatch, register_kernel
 from .reset import RESET_MODES, Scalar, apply_reset, fire
 from .scan import scan
 from .state import LIFState
@@ -89,6 +90,7 @@ def lif_step(
     return out, LIFState(v)
 
 
+@register_kernel("lif", "torch")
 def lif_sequence_reference(
     x: torch.Tensor, v0: torch.Tensor, p: LIFParameters
 ) -> tuple[torch.Tensor, torch.Tensor]:
@@ -108,13 +110,12 @@ def lif_sequence(
         x: input current ``[T, B, ...]``.
         state: carried state (``v``: ``[B, ...]``) or ``None`` to start from rest.
         p: dynamics; defaults to ``LIFParameters()`` (LIF, τ = 2, V_th = 1, hard reset).
-        backend: ``"auto" | "torch" | "cpu" | "triton"`` (see :mod:`spikeforge.kernels`).
+        backend: ``"auto" | "torch" | "cpu" | "triton"`` (see :mod:`.backends`; the
+            fused ones are registered by :mod:`spikeforge.kernels`).
 
     Returns:
         spikes ``[T, B, ...]`` (times ``spike_scale`` if graded) and the final state.
     """
-    from ..kernels import dispatch
-
     p = p if p is not None else LIFParameters()
     check_sequence(x)
     if state is None:

@@ -1,99 +1,29 @@
-"""One dispatch table from (neuron family, backend) to a multi-step kernel.
+"""The fused backends of the neuron kernels, registered into the one dispatch table.
 
-A kernel for the ``"lif"`` family has the signature
-``kernel(x [T, B, ...], v0 [B, ...], p: LIFParameters) -> (spikes, v_final)``; for the
-``"leaky"`` family (first-order linear scans)
-``kernel(x [T, B, ...], y0 [B, ...], p: LeakyParameters) -> (y [T, B, ...], y[T-1])``;
-for the ``"alif"`` family ``kernel(x, v0, a0, p: ALIFParameters) -> (spikes, v, a)``.
-``"torch"`` is the plain-torch reference every fused backend is tested against.
-``"auto"`` tries the fused backends in :data:`AUTO_ORDER` and takes the first whose
-``supports`` accepts the input, falling back to ``"torch"``.
+The table and its dispatch live in :mod:`spikeforge.functional.backends`, below this
+package (the dynamics dispatch through it without importing the kernels; each plain-torch
+reference registers itself there as its family's ``"torch"`` kernel). Importing this
+package registers the fused backends: ``cpu/`` (C + OpenMP) and ``triton/`` (GPU; imports
+no ``triton`` until a kernel runs). What every fused family shares (codes, checks,
+autograd plumbing) is :mod:`._fused_common`. The table's names are re-exported here.
+
+Families: ``"lif"`` ``kernel(x [T, B, ...], v0 [B, ...], p: LIFParameters) ->
+(spikes, v_final)``; ``"leaky"`` (first-order linear scans) ``kernel(x, y0, p:
+LeakyParameters) -> (y [T, B, ...], y[T-1])``; ``"alif"`` ``kernel(x, v0, a0, p:
+ALIFParameters) -> (spikes, v, a)``. ``"auto"`` tries the fused backends in
+:data:`AUTO_ORDER` and takes the first whose ``supports`` accepts the input, falling back
+to ``"torch"``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any
+from ..functional.backends import AUTO_ORDER as AUTO_ORDER
+from ..functional.backends import BACKENDS as BACKENDS
+from ..functional.backends import Kernel as Kernel
+from ..functional.backends import available as available
+from ..functional.backends import dispatch as dispatch
+from ..functional.backends import register_kernel as register_kernel
+from . import cpu as cpu  # registers the "cpu" kernels
+from . import triton as triton  # registers the "triton" kernels (imports no triton)
 
-import torch
-
-BACKENDS = ("auto", "torch", "cpu", "triton")
-AUTO_ORDER = ("triton", "cpu")
-
-
-@dataclass(frozen=True)
-class Kernel:
-    """A backend's implementation and its capability check.
-
-    ``supports(x, p)`` returns ``None`` when the kernel can run, else the reason it
-    cannot (shown to the user when they asked for this backend explicitly).
-    """
-
-    fn: Callable[..., Any]
-    supports: Callable[[torch.Tensor, Any], str | None]
-
-
-_TABLE: dict[tuple[str, str], Kernel] = {}
-
-
-def _always(x: torch.Tensor, p: Any) -> str | None:
-    return None
-
-
-def register_kernel(
-    family: str, backend: str, supports: Callable[[torch.Tensor, Any], str | None] = _always
-) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-    """Decorator registering ``fn`` as ``backend``'s kernel for ``family``."""
-    if backend not in BACKENDS or backend == "auto":
-        raise ValueError(f"backend must be one of {BACKENDS[1:]}, got {backend!r}")
-
-    def decorator(fn: Callable[..., Any]) -> Callable[..., Any]:
-        key = (family, backend)
-        if key in _TABLE:
-            raise ValueError(f"a {backend!r} kernel for {family!r} is already registered")
-        _TABLE[key] = Kernel(fn, supports)
-        return fn
-
-    return decorator
-
-
-def available(family: str) -> list[str]:
-    """Backends registered for ``family``."""
-    return [b for (f, b) in _TABLE if f == family]
-
-
-def dispatch(family: str, backend: str, x: torch.Tensor, p: Any) -> Callable[..., Any]:
-    """Pick the kernel for ``family`` on input ``x`` with parameters ``p``."""
-    if backend not in BACKENDS:
-        raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
-    if backend == "auto":
-        for name in AUTO_ORDER:
-            kernel = _TABLE.get((family, name))
-            if kernel is not None and kernel.supports(x, p) is None:
-                return kernel.fn
-        backend = "torch"
-    kernel = _TABLE.get((family, backend))
-    if kernel is None:
-        raise ValueError(
-            f"no {backend!r} kernel for neuron family {family!r}; available: {available(family)}"
-        )
-    reason = kernel.supports(x, p)
-    if reason is not None:
-        raise ValueError(f"the {backend!r} kernel for {family!r} cannot run here: {reason}")
-    return kernel.fn
-
-
-def _register_references() -> None:
-    from ..functional.alif import alif_sequence_reference
-    from ..functional.leaky import leaky_scan_reference
-    from ..functional.lif import lif_sequence_reference
-
-    register_kernel("lif", "torch")(lif_sequence_reference)
-    register_kernel("leaky", "torch")(leaky_scan_reference)
-    register_kernel("alif", "torch")(alif_sequence_reference)
-    # importing the subpackages registers their fused kernels ("triton" imports no triton)
-    from . import cpu, triton  # noqa: F401
-
-
-_register_references()
+__all__ = ["AUTO_ORDER", "BACKENDS", "Kernel", "available", "dispatch", "register_kernel"]

@@ -2,13 +2,13 @@
 ``"alif"`` family (adaptive threshold, :mod:`.alif`) and the ``"leaky"`` family
 (first-order linear scans: LI readout, CuBa current; :mod:`.leaky`).
 
-Why a plain C file compiled at first use (``lif_kernel.c``, OpenMP, loaded with ctypes)
+Why plain C compiled at first use (``lif.c``, ``alif.c``, ``leaky.c``: OpenMP, ctypes)
 rather than the alternatives:
 
 - **torch C++ extension** (``torch.utils.cpp_extension.load``): pulls in the torch headers,
   so a first build takes 30-60 s and needs ninja and a matching C++ ABI; the kernel only
-  needs raw pointers, so the C file (three kernel families, float and double compiled in
-  parallel) builds in about 6 s on 2 cores with nothing but gcc, once per machine.
+  needs raw pointers, so the C files (one per kernel family, float and double compiled in
+  parallel) build in about 7 s on 2 cores with nothing but gcc, once per machine.
 - **``torch.compile``**: measured slower than eager for forward+backward here and takes
   10-40 s to compile (see ``PERF_NOTES.md``); it also cannot express the reverse-time
   recurrence of backward as one pass.
@@ -38,7 +38,7 @@ the reference and one ``RuntimeWarning`` per process names the cause.
 
 from __future__ import annotations
 
-from .. import register_kernel
+from ...functional.backends import register_kernel
 from . import alif, leaky
 from .lif import lif_sequence_cpu, supports
 

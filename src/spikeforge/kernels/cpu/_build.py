@@ -1,7 +1,11 @@
-"""Compile ``lif_kernel.c`` on first use, cache the shared library, load it with ctypes.
+"""Compile the C kernels on first use, cache the shared library, load it with ctypes.
+
+One C file per kernel family (``lif.c``, ``alif.c``, ``leaky.c``; what they share is in
+``sf_common.h``), each compiled as a float and a double half, all objects in parallel,
+then linked into one library.
 
 The library lives in ``$SPIKEFORGE_CACHE`` (default ``$XDG_CACHE_HOME/spikeforge/kernels``
-or ``~/.cache/spikeforge/kernels``) under a name that hashes the C source, the compiler
+or ``~/.cache/spikeforge/kernels``) under a name that hashes the C sources, the compiler
 flags, the compiler's ``--version`` and the CPU (``-march=native`` code only runs on the
 CPU it was built for). It is compiled to a temporary file in that directory and moved into
 place with :func:`os.replace`, so concurrent processes never load a half-written file.
@@ -25,7 +29,9 @@ import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
-SOURCE = Path(__file__).with_name("lif_kernel.c")
+_HERE = Path(__file__).parent
+SOURCES = tuple(_HERE / name for name in ("lif.c", "alif.c", "leaky.c"))  # one per family
+HEADERS = (_HERE / "sf_common.h",)
 FLAGS = (
     "-O3",
     "-march=native",
@@ -99,10 +105,16 @@ def _compiler() -> tuple[str | None, str]:
     return path, out.stdout
 
 
+def _objects(out: str) -> list[str]:
+    """The object files of the build of ``out``: one per (source, half)."""
+    return [f"{out}{i}.o" for i in range(len(SOURCES) * len(HALVES))]
+
+
 def _compile(cc: str, out: str) -> None:
-    """Compile the float and double halves concurrently, then link them into ``out``."""
-    src = str(SOURCE.resolve())
-    objs = [f"{out}{i}.o" for i in range(len(HALVES))]
+    """Compile every family's float and double halves concurrently, then link them all
+    into ``out``."""
+    jobs = [(str(src.resolve()), half) for src in SOURCES for half in HALVES]
+    objs = _objects(out)
     procs = [
         subprocess.Popen(
             [cc, *FLAGS, half, "-c", "-o", obj, src],
@@ -110,7 +122,7 @@ def _compile(cc: str, out: str) -> None:
             stderr=subprocess.PIPE,
             text=True,
         )
-        for half, obj in zip(HALVES, objs, strict=True)
+        for (src, half), obj in zip(jobs, objs, strict=True)
     ]
     errors = []
     for proc in procs:
@@ -140,21 +152,23 @@ def _build() -> tuple[ctypes.CDLL | None, str | None, Path | None]:
     cc, version = _compiler()
     if cc is None:
         return None, version, None
-    try:
-        source = SOURCE.read_bytes()
-    except OSError as exc:
-        return None, f"kernel source {SOURCE} missing: {exc}", None
     key = hashlib.sha256()
+    for path in (*SOURCES, *HEADERS):
+        try:
+            key.update(path.name.encode() + b"\0" + path.read_bytes())
+        except OSError as exc:
+            return None, f"kernel source {path} missing: {exc}", None
+        key.update(b"\0")
     flags = " ".join((*FLAGS, *LINK_FLAGS, *HALVES))
-    for part in (source, flags.encode(), version.encode(), _cpu_fingerprint().encode()):
+    for part in (flags.encode(), version.encode(), _cpu_fingerprint().encode()):
         key.update(part)
         key.update(b"\0")
     out_dir = cache_dir()
-    target = out_dir / f"lif_kernel-{key.hexdigest()[:20]}.so"
+    target = out_dir / f"cpu_kernels-{key.hexdigest()[:20]}.so"
     if not target.exists():
         try:
             out_dir.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(prefix=".lif_kernel-", suffix=".so", dir=out_dir)
+            fd, tmp = tempfile.mkstemp(prefix=".cpu_kernels-", suffix=".so", dir=out_dir)
             os.close(fd)
         except OSError as exc:
             return None, f"cannot write the kernel cache {out_dir}: {exc}", None
@@ -162,9 +176,9 @@ def _build() -> tuple[ctypes.CDLL | None, str | None, Path | None]:
             _compile(cc, tmp)
             os.replace(tmp, target)
         except (OSError, subprocess.SubprocessError, RuntimeError) as exc:
-            return None, f"compiling {SOURCE.name} failed: {exc}", None
+            return None, f"compiling the C kernels failed: {exc}", None
         finally:
-            for leftover in (tmp, *(f"{tmp}{i}.o" for i in range(len(HALVES)))):
+            for leftover in (tmp, *_objects(tmp)):
                 if os.path.exists(leftover):
                     os.unlink(leftover)
     try:

@@ -16,7 +16,7 @@ import torch
 from torch.autograd.function import once_differentiable
 
 from ...functional.alif import ALIFParameters
-from .._lif_common import (
+from .._fused_common import (
     AlifConfig,
     alif_setup_context,
     alif_wanted,

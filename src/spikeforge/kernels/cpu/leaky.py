@@ -16,7 +16,7 @@ from typing import Any
 import torch
 
 from ...functional.leaky import LeakyParameters
-from .._lif_common import fused_leaky, leaky_setup_context, param_reason
+from .._fused_common import fused_leaky, leaky_setup_context, param_reason
 from . import _build
 from ._pool import POOL
 from .lif import _DTYPES, _block, _param_array, _ptr, _threads, input_reason, library_reason

@@ -16,7 +16,7 @@ from typing import Any
 import torch
 
 from ...functional.lif import LIFParameters
-from .._lif_common import KernelConfig, dynamics_reason, fused_lif, lif_autograd
+from .._fused_common import KernelConfig, dynamics_reason, fused_lif, lif_autograd
 from . import _build
 from ._pool import POOL
 
@@ -132,7 +132,7 @@ def _forward(
 
 
 def _backward(ctx: Any, g_spikes: torch.Tensor | None, g_v: torch.Tensor | None) -> tuple[Any, ...]:
-    """Gradients of ``(x, v0, k_t, th_t, cfg)`` (see :func:`.._lif_common.lif_autograd`)."""
+    """Gradients of ``(x, v0, k_t, th_t, cfg)`` (see :func:`.._fused_common.lif_autograd`)."""
     x, v0, k_t, th_t = ctx.saved_tensors
     cfg: KernelConfig = ctx.cfg
     steps = x.shape[0]

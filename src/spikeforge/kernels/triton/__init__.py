@@ -16,7 +16,7 @@ machine without a GPU.
 
 from __future__ import annotations
 
-from .. import register_kernel
+from ...functional.backends import register_kernel
 from . import alif, leaky
 from .lif import lif_sequence_triton, supports
 

@@ -11,13 +11,14 @@ float32 registers. Checked once per configuration on each CUDA device (:mod:`.ch
 from __future__ import annotations
 
 import functools
+import sys
 from typing import Any
 
 import torch
 from torch.autograd.function import once_differentiable
 
 from ...functional.alif import ALIFParameters
-from .._lif_common import (
+from .._fused_common import (
     AlifConfig,
     alif_setup_context,
     alif_wanted,
@@ -25,6 +26,7 @@ from .._lif_common import (
     fused_alif,
     param_reason,
 )
+from .check import register_family, self_check_reason
 from .lif import (
     _block,
     _compute_dtype,
@@ -46,9 +48,7 @@ def supports(x: torch.Tensor, p: ALIFParameters) -> str | None:
     reason = device_reason(x) or dynamics_reason(x, p.lif) or param_reason("b", p.b, x)
     if reason is not None:
         return reason
-    from .check import self_check_reason  # CUDA tensors: the first use is checked
-
-    return self_check_reason(x, p, family="alif")
+    return self_check_reason(x, p, family="alif")  # CUDA tensors: first use is checked
 
 
 @functools.lru_cache(maxsize=64)
@@ -135,3 +135,6 @@ def alif_sequence_triton(
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Fused ALIF over ``[T, B, ...]`` on a CUDA device: unscaled spikes, final ``V``, ``a``."""
     return fused_alif(x, v0, a0, p, _ALIFFunction, _forward)
+
+
+register_family("alif", sys.modules[__name__])  # the self-check runs this module's kernel

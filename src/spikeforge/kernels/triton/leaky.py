@@ -12,13 +12,15 @@ device against the reference (:mod:`.check`), like the ``"lif"`` kernel.
 from __future__ import annotations
 
 import functools
+import sys
 from typing import Any
 
 import torch
 from torch.autograd.function import once_differentiable
 
 from ...functional.leaky import LeakyParameters
-from .._lif_common import fused_leaky, leaky_setup_context, param_reason
+from .._fused_common import fused_leaky, leaky_setup_context, param_reason
+from .check import register_family, self_check_reason
 from .lif import (
     _block,
     _compute_dtype,
@@ -39,9 +41,7 @@ def supports(x: torch.Tensor, p: LeakyParameters) -> str | None:
     reason = device_reason(x) or shape or param_reason("coef", p.coef, x)
     if reason is not None:
         return reason
-    from .check import self_check_reason  # CUDA tensors: the first use is checked
-
-    return self_check_reason(x, p, family="leaky")
+    return self_check_reason(x, p, family="leaky")  # CUDA tensors: first use is checked
 
 
 @functools.lru_cache(maxsize=64)
@@ -122,3 +122,6 @@ def leaky_scan_triton(
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Fused scan over ``[T, B, ...]`` on a CUDA device: the trajectory and ``y[T-1]``."""
     return fused_leaky(x, y0, p, _LeakyFunction, _run_forward)
+
+
+register_family("leaky", sys.modules[__name__])  # the self-check runs this module's kernel

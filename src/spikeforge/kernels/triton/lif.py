@@ -59,7 +59,8 @@ from typing import Any
 import torch
 
 from ...functional.lif import LIFParameters
-from .._lif_common import KernelConfig, dynamics_reason, fused_lif, lif_autograd
+from .._fused_common import KernelConfig, dynamics_reason, fused_lif, lif_autograd
+from .check import register_family, self_check_reason
 
 _DTYPES = (torch.float16, torch.bfloat16, torch.float32, torch.float64)
 BLOCK = 1024  # neurons per program (SPIKEFORGE_TRITON_BLOCK overrides; a power of two)
@@ -146,9 +147,7 @@ def supports(x: torch.Tensor, p: LIFParameters) -> str | None:
     reason = device_reason(x) or dynamics_reason(x, p)
     if reason is not None:
         return reason
-    from .check import self_check_reason  # CUDA tensors: the first use is checked
-
-    return self_check_reason(x, p)
+    return self_check_reason(x, p)  # CUDA tensors: the first use is checked
 
 
 @functools.cache
@@ -282,7 +281,7 @@ def _forward(
 
 
 def _backward(ctx: Any, g_spikes: torch.Tensor | None, g_v: torch.Tensor | None) -> tuple[Any, ...]:
-    """Gradients of ``(x, v0, k_t, th_t, cfg)`` (see :func:`.._lif_common.lif_autograd`)."""
+    """Gradients of ``(x, v0, k_t, th_t, cfg)`` (see :func:`.._fused_common.lif_autograd`)."""
     x, v0, k_t, th_t = ctx.saved_tensors
     cfg: KernelConfig = ctx.cfg
     xs, v0c, consts, (k_arr, k_vec), (th_arr, th_vec) = _flat(x, v0, k_t, th_t, cfg)
@@ -344,3 +343,6 @@ def lif_sequence_triton(
     ``[B, ...]``; differentiable w.r.t. ``x``, ``v0`` and tensor ``inv_tau`` / ``v_th``.
     """
     return fused_lif(x, v0, p, _LIFFunction, _forward)
+
+
+register_family("lif", sys.modules[__name__])  # the self-check runs this module's kernel

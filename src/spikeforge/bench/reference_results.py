@@ -1,25 +1,28 @@
-"""Reference accuracies of the committed configs, with wall time on this machine.
+"""Reference accuracies of the shipped configs, with wall time on this machine.
 
-Usage: python benchmarks/reference_results.py [NAME ...] [--out benchmarks/results]
-Trains each config in ``configs/`` named below from scratch (seeded) and writes
-``reference_<name>.json`` plus a combined ``reference_results.md``.
+Usage: ``spikeforge bench reference_results [NAME ...] [--out DIR] [--run-dir DIR]``.
+Trains each config named below from scratch (seeded) and writes
+``reference_<name>.json`` plus a combined ``reference_results.md`` (of every
+``reference_*.json`` in the folder) to ``runs/bench/reference_results`` unless ``--out``
+says otherwise (see :mod:`.results`).
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import platform
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 import torch
 
-from spikeforge.engine.config import load_config
-from spikeforge.engine.run import train
+from ..engine.config import load_config
+from ..engine.run import train
+from .results import command, make_parser, out_dir
 
-ROOT = Path(__file__).resolve().parents[1]
+NAME = "reference_results"
 CONFIGS = {
     "digits": "digits_csnn.yaml",
     "mnist-small": "mnist_small_csnn.yaml",
@@ -45,7 +48,7 @@ def machine() -> dict[str, object]:
 
 def run_one(name: str, out: Path, run_dir: Path) -> dict[str, object]:
     overrides = [f"train.run_dir={run_dir}", f"train.run_name=reference-{name}"]
-    config = load_config(ROOT / "configs" / CONFIGS[name], overrides)
+    config = load_config(CONFIGS[name], overrides)
     start = time.perf_counter()
     trainer, final = train(config)
     result = {
@@ -69,7 +72,7 @@ def write_table(out: Path) -> None:
     lines = [
         "# Reference results (2-core CPU)",
         "",
-        "Reproduce a row with its command; all rows: `python benchmarks/reference_results.py`.",
+        f"Reproduce a row with its command; all rows: `{command(NAME, [])}`.",
         "Wall time includes data decoding and per-epoch evaluation; the machine was shared with",
         "other jobs when the load average at start is above ~1.",
         "",
@@ -90,22 +93,22 @@ def write_table(out: Path) -> None:
     (out / "reference_results.md").write_text("\n".join(lines) + "\n")
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def main(argv: Sequence[str] | None = None) -> int:
+    """``spikeforge bench reference_results [NAME ...] [--out DIR] [--run-dir DIR]``."""
+    parser = make_parser(NAME, __doc__)
     parser.add_argument("names", nargs="*", help=f"datasets among {list(CONFIGS)} (default all)")
-    parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results"))
-    parser.add_argument("--run-dir", default=str(ROOT / "runs"))
-    args = parser.parse_args()
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
+    parser.add_argument("--run-dir", default="runs")
+    args = parser.parse_args(argv)
     unknown = sorted(set(args.names) - set(CONFIGS))
     if unknown:
         parser.error(f"unknown dataset(s) {unknown}; expected names among {list(CONFIGS)}")
+    out = out_dir(args.out)
     for name in args.names or list(CONFIGS):
         result = run_one(name, out, Path(args.run_dir))
         print(f"{name}: {result['final_test_acc']:.4f} in {result['wall_seconds']} s", flush=True)
         write_table(out)
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main())

@@ -10,13 +10,14 @@ For a dataset it runs, on the one Trainer:
 4. the same SNN (``csnn_tiny``: conv-BN-IF with soft reset) trained from scratch by BPTT
    at T=4 for as many epochs as the ANN and the hybrid stage together.
 
-It writes ``benchmarks/results/conversion_<dataset>.md`` and ``.json`` with the exact
-commands and the machine.
+It writes ``conversion_<dataset>.md``, ``.json`` and ``.svg`` with the exact commands and
+the machine, to ``runs/bench/conversion`` unless ``--out`` says otherwise (see
+:mod:`.results`; ``--out benchmarks/results`` updates the committed tables).
 
 Usage::
 
-    python benchmarks/conversion.py --dataset digits [--test-samples N] [--threads 1]
-    python benchmarks/conversion.py --dataset mnist-small --test-samples 2000
+    spikeforge bench conversion --dataset digits [--test-samples N] [--threads 1]
+    spikeforge bench conversion --dataset mnist-small --test-samples 2000
 """
 
 from __future__ import annotations
@@ -27,21 +28,23 @@ import platform
 import shutil
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from spikeforge.engine.config import load_config
-from spikeforge.engine.run import make_trainer, train
-from spikeforge.methods.conversion.cli_support import format_table, run_conversion, write_plot
+from ..engine.config import load_config
+from ..engine.convert import format_table, run_conversion, write_plot
+from ..engine.run import make_trainer, train
+from .results import arguments, command, make_parser, out_dir
 
-ROOT = Path(__file__).resolve().parents[1]
+NAME = "conversion"
 SPIKING_TWIN = {"ann_csnn_tiny": "csnn_tiny", "ann_vgg_small": "spiking_vgg_small"}
 CONFIG_STEM = {"digits": "digits", "mnist-small": "mnist_small", "cifar10-small": "cifar10_small"}
 
 
-def _train(config_path: Path, overrides: list[str]) -> tuple[dict[str, Any], float, Any]:
+def _train(config_path: str, overrides: list[str]) -> tuple[dict[str, Any], float, Any]:
     start = time.perf_counter()
     trainer, final = train(load_config(config_path, overrides))
     return final, time.perf_counter() - start, trainer
@@ -53,8 +56,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     if run_dir.exists():
         shutil.rmtree(run_dir)  # this script's own scratch folder
     common = ["train.progress=false", f"train.run_dir={run_dir}"]
-    ann_config = ROOT / "configs" / f"{stem}_ann.yaml"
-    hybrid_config = ROOT / "configs" / f"{stem}_hybrid.yaml"
+    ann_config = f"{stem}_ann"  # shipped configs
+    hybrid_config = f"{stem}_hybrid"
     ann_cfg = load_config(ann_config)
     hybrid_cfg = load_config(hybrid_config)
     commands: list[str] = []
@@ -66,11 +69,11 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 
     # 2. conversion vs T
     conversion = run_conversion(checkpoint, args.timesteps, test_samples=args.test_samples)
-    plot = write_plot(conversion, Path(args.out) / f"conversion_{stem}.svg")
+    plot = write_plot(conversion, out_dir(args.out) / f"conversion_{stem}.svg")
     limit = f" --test-samples {args.test_samples}" if args.test_samples else ""
     commands.append(
         f"spikeforge convert --checkpoint runs/{ann_cfg.train.run_name}/best.pt --timesteps "
-        f"{' '.join(map(str, args.timesteps))}{limit} --plot benchmarks/results/{plot.name}"
+        f"{' '.join(map(str, args.timesteps))}{limit} --plot {plot.as_posix()}"
     )
 
     # 3. hybrid at T=4 (evaluate the converted SNN at T=4 before fine-tuning, too)
@@ -104,7 +107,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         scratch_overrides.append(f"'model.kwargs={{widths: {list(width)}}}'")
     unquoted = [o.strip("'") for o in scratch_overrides]
     scratch_final, scratch_seconds, _ = _train(
-        ROOT / "configs" / "digits_csnn.yaml", [*common, *unquoted, "train.run_name=scratch"]
+        "digits_csnn", [*common, *unquoted, "train.run_name=scratch"]
     )
     commands.append(
         "spikeforge train --config configs/digits_csnn.yaml " + " ".join(scratch_overrides)
@@ -128,7 +131,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                        "train_seconds": round(scratch_seconds, 1)},
         "commands": commands,
         "test_subset": args.test_samples,
-        "script": "python benchmarks/conversion.py " + " ".join(sys.argv[1:]),
+        "script": command(NAME, args.argv),
     }  # fmt: skip
 
 
@@ -190,21 +193,22 @@ def markdown(result: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def main(argv: Sequence[str] | None = None) -> int:
+    """``spikeforge bench conversion [--dataset D] [--timesteps T ...] [--test-samples N]
+    [--threads K] [--run-dir DIR] [--out DIR]``."""
+    parser = make_parser(NAME, __doc__)
     parser.add_argument("--dataset", default="digits", choices=sorted(CONFIG_STEM))
     parser.add_argument("--timesteps", type=int, nargs="+", default=[8, 16, 32, 64, 128, 256])
     parser.add_argument("--test-samples", type=int, help="conversion table on N test images")
     parser.add_argument("--threads", type=int, default=1, help="torch intra-op threads")
     parser.add_argument("--run-dir", default="runs/bench-conversion")
-    parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results"))
     args = parser.parse_args(argv)
+    args.argv = arguments(argv)
     torch.set_num_threads(args.threads)
     start = time.perf_counter()
     result = run(args)
     result["total_seconds"] = round(time.perf_counter() - start, 1)
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
+    out = out_dir(args.out)
     stem = CONFIG_STEM[args.dataset]
     (out / f"conversion_{stem}.json").write_text(json.dumps(result, indent=2))
     (out / f"conversion_{stem}.md").write_text(markdown(result))
@@ -214,4 +218,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    raise SystemExit(main())

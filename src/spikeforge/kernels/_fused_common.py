@@ -1,8 +1,10 @@
-"""What every fused ``"lif"`` kernel shares: the encoding of the dynamics for a kernel,
-the capability checks, and the entry point that picks autograd or a plain forward.
+"""What every fused kernel family (``"lif"``, ``"alif"``, ``"leaky"``) shares across its
+backends (``cpu/``, ``triton/``): the encoding of the dynamics as kernel codes, the
+capability checks, and the entry points that pick autograd or a plain forward.
 
 A backend supplies its own ``forward(x, v0, k_t, th_t, cfg)`` and an autograd Function
-with the same arguments; :func:`fused_lif` does the rest the same way for all of them.
+with the same arguments; :func:`fused_lif` does the rest the same way for all of them
+(:func:`fused_alif` and :func:`fused_leaky` likewise for the other two families).
 """
 
 from __future__ import annotations
@@ -14,6 +16,8 @@ from typing import Any
 import torch
 from torch.autograd.function import once_differentiable
 
+from ..functional.alif import alif_sequence_reference
+from ..functional.leaky import LEAKY_FORMS, leaky_scan_reference
 from ..functional.lif import LIFParameters, lif_sequence_reference
 from ..surrogates import (
     ATan,
@@ -190,8 +194,6 @@ def fused_alif(
     """Run an ``"alif"`` backend: ``function.apply`` (autograd) when a gradient is wanted,
     else ``forward``; both take ``(x, v0, a0, k_t, th_t, b_t, cfg)`` and give the unscaled
     spikes and the final ``V`` and ``a``. Mixed dtypes or shapes run the reference."""
-    from ..functional.alif import alif_sequence_reference
-
     same = all(
         t.dtype == x.dtype and t.device == x.device and t.shape == x.shape[1:] for t in (v0, a0)
     )
@@ -228,8 +230,6 @@ def fused_leaky(
     """Run a ``"leaky"`` backend: ``function.apply`` or ``forward``, both taking
     ``(x, y0, coef tensor | None, coef float, form code, rest)``; mixed dtypes or shapes
     run the reference."""
-    from ..functional.leaky import LEAKY_FORMS, leaky_scan_reference
-
     if y0.dtype != x.dtype or y0.device != x.device or y0.shape != x.shape[1:]:
         return leaky_scan_reference(x, y0, p)  # type promotion / broadcasting: reference
     form = LEAKY_FORMS.index(p.form)

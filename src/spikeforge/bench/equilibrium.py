@@ -3,7 +3,10 @@ many adjoint solves fell back), and the autograd memory against the simulated st
 
 Usage::
 
-    python benchmarks/equilibrium.py
+    spikeforge bench equilibrium [--out DIR]
+
+Results go to ``runs/bench/equilibrium`` unless ``--out`` says otherwise (see
+:mod:`.results`).
 """
 
 from __future__ import annotations
@@ -11,17 +14,18 @@ from __future__ import annotations
 import json
 import statistics
 import time
-from pathlib import Path
+from collections.abc import Sequence
 
 import torch
 
-from spikeforge.bench.device import saved_bytes
-from spikeforge.engine.config import load_config
-from spikeforge.engine.run import train
-from spikeforge.models.equilibrium import EquilibriumSpikingLayer
+from ..engine.config import load_config
+from ..engine.run import train
+from ..models.equilibrium import EquilibriumSpikingLayer
+from .device import saved_bytes
+from .results import command, make_parser, out_dir
 
-ROOT = Path(__file__).resolve().parents[1]
-CONFIG = ROOT / "configs" / "digits_equilibrium.yaml"
+NAME = "equilibrium"
+CONFIG = "digits_equilibrium"  # shipped config
 SEEDS = 3
 
 
@@ -33,7 +37,9 @@ def saved_kib(t_conv: int) -> float:
     return saved_bytes(lambda: layer(x).sum()) / 1024
 
 
-def main() -> None:
+def main(argv: Sequence[str] | None = None) -> int:
+    """``spikeforge bench equilibrium [--out DIR]``."""
+    args = make_parser(NAME, __doc__).parse_args(argv)
     rows = []
     for backward in ("implicit", "phantom"):
         accs, seconds, fallbacks = [], [], []
@@ -55,13 +61,13 @@ def main() -> None:
                      "fallback_fraction": fallbacks})  # fmt: skip
         print(backward, f"{rows[-1]['mean']:.4f}", fallbacks, flush=True)
     memory = {t: saved_kib(t) for t in (16, 64, 256)}
-    out = ROOT / "benchmarks" / "results"
+    out = out_dir(args.out)
     date = time.strftime("%Y-%m-%d %H:%M:%S %Z")
     (out / "equilibrium_digits.json").write_text(
         json.dumps({"date": date, "rows": rows, "saved_KiB_by_t_conv": memory}, indent=2)
     )
     lines = ["# Equilibrium IF network on digits: implicit vs phantom gradients", "",
-             f"Command: `python benchmarks/equilibrium.py` (`configs/digits_equilibrium.yaml`:"
+             f"Command: `{command(NAME, [])}` (`configs/digits_equilibrium.yaml`:"
              f" 128 IF neurons, t_conv = 32, 15 epochs, seeds 0..{SEEDS - 1}); {date}. "
              "Fallbacks: share of adjoint solves that did not converge within solver_iters (100)"
              " and used the phantom gradient instead.", "",
@@ -77,7 +83,8 @@ def main() -> None:
         + ", ".join(f"t_conv = {t}: {kib:.0f} KiB" for t, kib in memory.items()),
     ]
     (out / "equilibrium_digits.md").write_text("\n".join(lines) + "\n")
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main())

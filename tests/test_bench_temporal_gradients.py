@@ -5,7 +5,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from spikeforge.analysis.temporal_gradients import temporal_gradient_similarity
+from spikeforge.bench.temporal_gradients import temporal_gradient_similarity
 from spikeforge.layers import fold
 from spikeforge.methods import SLTT
 from spikeforge.neurons import LI, LIF, SlidingPSN

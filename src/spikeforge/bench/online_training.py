@@ -11,30 +11,34 @@ warm-up step, with glibc's default allocator.
 
 Usage::
 
-    python benchmarks/online_training.py --task digits-T16 --seeds 3
-    python benchmarks/online_training.py --task fsdd --epochs 10 --seeds 3
+    spikeforge bench online_training --task digits-T16 --seeds 3
+    spikeforge bench online_training --task fsdd --epochs 10 --seeds 3
+
+Results go to ``runs/bench/online_training`` unless ``--out`` says otherwise (see
+:mod:`.results`).
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import statistics
 import time
-from pathlib import Path
+from collections.abc import Sequence
 
 import torch
 from torch.utils.data import Dataset
 
-from spikeforge.bench.rss import resident_peak_extra_bytes
-from spikeforge.data.loader import time_major_collate
-from spikeforge.engine.build import build_datasets, build_encoder, build_method, build_model
-from spikeforge.engine.config import Config, load_config
-from spikeforge.engine.run import train
+from ..data.loader import time_major_collate
+from ..engine.build import build_datasets, build_encoder, build_model
+from ..engine.config import Config, load_config
+from ..engine.method import build_method
+from ..engine.run import train
+from .results import command, make_parser, out_dir
+from .rss import resident_peak_extra_bytes
 
-ROOT = Path(__file__).resolve().parents[1]
-# task -> (config file, overrides)
+NAME = "online_training"
+# task -> (shipped config, overrides)
 TASKS = {
     "digits-T4": ("digits_csnn.yaml", ["data.timesteps=4"]),
     "digits-T16": ("digits_csnn.yaml", ["data.timesteps=16"]),
@@ -81,30 +85,29 @@ def step_peak_mib(config: Config) -> float:
     return float("nan") if peak is None else peak / 2**20
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def main(argv: Sequence[str] | None = None) -> int:
+    """``spikeforge bench online_training [--task T] [--epochs E] [--seeds N] [--out DIR]
+    [--run-dir DIR]``."""
+    parser = make_parser(NAME, __doc__)
     parser.add_argument("--task", choices=sorted(TASKS), default="digits-T16")
     parser.add_argument("--epochs", type=int, default=None, help="default: the config's")
     parser.add_argument("--seeds", type=int, default=3)
-    parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results"))
     parser.add_argument("--run-dir", default="/tmp/spikeforge-online-training")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     config_file, task_overrides = TASKS[args.task]
     common = [*task_overrides, "train.progress=false", "train.tensorboard=false"]
     if args.epochs is not None:
         common.append(f"train.epochs={args.epochs}")
     rows = []
     for label, method_overrides in METHODS.items():
-        base = load_config(ROOT / "configs" / config_file, [*common, *method_overrides])
+        base = load_config(config_file, [*common, *method_overrides])
         peak = step_peak_mib(base)
         accs, seconds = [], []
         for seed in range(args.seeds):
             name = f"{args.task}-{label.split()[0]}-{seed}-{time.time_ns()}"
             overrides = [f"train.seed={seed}", f"train.run_dir={args.run_dir}",
                          f"train.run_name={name}"]  # fmt: skip
-            config = load_config(
-                ROOT / "configs" / config_file, [*common, *method_overrides, *overrides]
-            )
+            config = load_config(config_file, [*common, *method_overrides, *overrides])
             start = time.perf_counter()
             _, final = train(config)
             seconds.append(time.perf_counter() - start)
@@ -116,19 +119,19 @@ def main() -> None:
                      "step_peak_MiB": peak})  # fmt: skip
         print(f"{label:18s} {rows[-1]['mean']:.4f} ± {std:.4f}  {peak:.1f} MiB", flush=True)
     epochs = base.train.epochs
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
+    out = out_dir(args.out)
     stem = f"online_training_{args.task}"
-    command = f"python benchmarks/online_training.py --task {args.task} --seeds {args.seeds}"
+    options = ["--task", args.task, "--seeds", str(args.seeds)]
     if args.epochs is not None:
-        command += f" --epochs {args.epochs}"
-    meta = {"command": command, "config": f"configs/{config_file}", "overrides": task_overrides,
+        options += ["--epochs", str(args.epochs)]
+    cmd = command(NAME, options)
+    meta = {"command": cmd, "config": f"configs/{config_file}", "overrides": task_overrides,
             "epochs": epochs, "timesteps_or_data": base.data.timesteps, "seeds": args.seeds,
             "threads": torch.get_num_threads(), "load_average_at_end": os.getloadavg(),
             "date": time.strftime("%Y-%m-%d %H:%M:%S %Z")}  # fmt: skip
     (out / f"{stem}.json").write_text(json.dumps({"meta": meta, "rows": rows}, indent=2))
     lines = [f"# {args.task}: BPTT vs online training (same model, same budget)", "",
-             f"Command: `{command}` (config `configs/{config_file}` with "
+             f"Command: `{cmd}` (config `configs/{config_file}` with "
              f"{task_overrides or 'no overrides'}, {epochs} epochs, seeds 0..{args.seeds - 1},"
              f" {torch.get_num_threads()} threads); {meta['date']}.",
              "Peak: extra resident memory of one training step (one batch, forward + backward,"
@@ -140,7 +143,8 @@ def main() -> None:
         lines.append(f"| {r['method']} | {r['mean']:.4f} ± {r['std']:.4f} | {per_seed} | "
                      f"{r['seconds_per_run']:.0f} | {r['step_peak_MiB']:.1f} |")  # fmt: skip
     (out / f"{stem}.md").write_text("\n".join(lines) + "\n")
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main())

@@ -7,23 +7,26 @@ mean ± std of the final test accuracy over seeds.
 
 Usage::
 
-    python benchmarks/parallel_accuracy.py --dataset seq-mnist-small --epochs 3 --seeds 3
-    python benchmarks/parallel_accuracy.py --dataset fsdd --epochs 8 --seeds 3
+    spikeforge bench parallel_accuracy --dataset seq-mnist-small --epochs 3 --seeds 3
+    spikeforge bench parallel_accuracy --dataset fsdd --epochs 8 --seeds 3
+
+Results go to ``runs/bench/parallel_accuracy`` unless ``--out`` says otherwise (see
+:mod:`.results`).
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import statistics
 import time
-from pathlib import Path
+from collections.abc import Sequence
 
-from spikeforge.engine.config import load_config
-from spikeforge.engine.run import train
+from ..engine.config import load_config
+from ..engine.run import train
+from .results import command, make_parser, out_dir
 
-ROOT = Path(__file__).resolve().parents[1]
+NAME = "parallel_accuracy"
 CONFIGS = {"seq-mnist-small": ("seq_mnist_small_mlp.yaml", 28), "fsdd": ("fsdd_mlp.yaml", 100)}
 
 
@@ -43,15 +46,16 @@ def neurons(steps: int) -> dict[str, tuple[str, dict]]:
     }
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def main(argv: Sequence[str] | None = None) -> int:
+    """``spikeforge bench parallel_accuracy [--dataset D] [--epochs E] [--seeds N]
+    [--only LABEL ...] [--out DIR] [--run-dir DIR]``."""
+    parser = make_parser(NAME, __doc__)
     parser.add_argument("--dataset", choices=sorted(CONFIGS), default="seq-mnist-small")
     parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--only", nargs="*", help="neuron labels to run (default all)")
-    parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results"))
     parser.add_argument("--run-dir", default="/tmp/spikeforge-parallel-accuracy")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     config_file, steps = CONFIGS[args.dataset]
     rows = []
     for label, (name, options) in neurons(steps).items():
@@ -69,24 +73,23 @@ def main() -> None:
                 f"train.run_name={args.dataset}-{name}-{len(rows)}-{seed}-{time.time_ns()}",
             ]
             start = time.perf_counter()
-            _, final = train(load_config(ROOT / "configs" / config_file, overrides))
+            _, final = train(load_config(config_file, overrides))
             seconds.append(time.perf_counter() - start)
             accs.append(final["test_acc"])
         std = statistics.stdev(accs) if len(accs) > 1 else 0.0
         rows.append({"neuron": label, "accs": accs, "mean": statistics.mean(accs), "std": std,
                      "seconds_per_run": statistics.mean(seconds)})  # fmt: skip
         print(f"{label:18s} {rows[-1]['mean']:.4f} ± {std:.4f}", flush=True)
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
+    out = out_dir(args.out)
     stem = f"parallel_accuracy_{args.dataset}"
-    command = (f"python benchmarks/parallel_accuracy.py --dataset {args.dataset} "
-               f"--epochs {args.epochs} --seeds {args.seeds}")  # fmt: skip
-    meta = {"command": command, "config": f"configs/{config_file}", "epochs": args.epochs,
+    cmd = command(NAME, ["--dataset", args.dataset, "--epochs", str(args.epochs),
+                         "--seeds", str(args.seeds)])  # fmt: skip
+    meta = {"command": cmd, "config": f"configs/{config_file}", "epochs": args.epochs,
             "seeds": args.seeds, "load_average_at_end": os.getloadavg(),
             "date": time.strftime("%Y-%m-%d %H:%M:%S %Z")}  # fmt: skip
     (out / f"{stem}.json").write_text(json.dumps({"meta": meta, "rows": rows}, indent=2))
     lines = [f"# {args.dataset}: LIF vs parallel neurons (same spiking_mlp, same budget)", "",
-             f"Command: `{command}` ({args.epochs} epochs, seeds 0..{args.seeds - 1}, "
+             f"Command: `{cmd}` ({args.epochs} epochs, seeds 0..{args.seeds - 1}, "
              f"config `configs/{config_file}`); {meta['date']}.", "",
              "| neuron | test accuracy (mean ± std) | per seed | s / run |",
              "|---|---|---|---|"]  # fmt: skip
@@ -95,7 +98,8 @@ def main() -> None:
         lines.append(f"| {r['neuron']} | {r['mean']:.4f} ± {r['std']:.4f} | {per_seed} | "
                      f"{r['seconds_per_run']:.0f} |")  # fmt: skip
     (out / f"{stem}.md").write_text("\n".join(lines) + "\n")
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main())

@@ -1,0 +1,55 @@
+"""Where the training benchmarks write their JSON and Markdown, and the command they record.
+
+By default a benchmark writes to ``runs/bench/NAME`` (a scratch folder), so running one
+never overwrites the committed results in ``benchmarks/results/``; updating those takes
+the explicit ``--out benchmarks/results`` (from the repository root). The command line
+recorded in a result is ``spikeforge bench NAME ...`` with the options it was given.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+SCRATCH = Path("runs") / "bench"
+COMMITTED = Path("benchmarks") / "results"
+
+
+def make_parser(name: str, doc: str | None) -> argparse.ArgumentParser:
+    """The parser of ``spikeforge bench NAME``: the module docstring's first line as the
+    description and ``--out`` (see :func:`add_out`)."""
+    first = (doc or name).strip().splitlines()[0]
+    parser = argparse.ArgumentParser(prog=f"spikeforge bench {name}", description=first)
+    add_out(parser, name)
+    return parser
+
+
+def add_out(parser: argparse.ArgumentParser, name: str) -> None:
+    """``--out DIR``, by default ``runs/bench/NAME``."""
+    parser.add_argument(
+        "--out",
+        metavar="DIR",
+        default=str(SCRATCH / name),
+        help=f"folder for the JSON and Markdown results (default: {SCRATCH / name}); "
+        f"'--out {COMMITTED}' from the repository root replaces the committed ones",
+    )
+
+
+def arguments(argv: Sequence[str] | None) -> list[str]:
+    """The options a benchmark was given (``argv``, or the process's when ``None``)."""
+    return list(sys.argv[1:] if argv is None else argv)
+
+
+def out_dir(path: str | Path) -> Path:
+    """``path``, created if needed."""
+    out = Path(path)
+    out.mkdir(parents=True, exist_ok=True)
+    return out
+
+
+def command(name: str, argv: Sequence[str]) -> str:
+    """``spikeforge bench NAME ARGS...`` as a shell would take it."""
+    return shlex.join(["spikeforge", "bench", name, *argv])

@@ -1,0 +1,79 @@
+"""Where the training benchmarks write (``bench/results.py``: a scratch folder unless
+``--out`` says otherwise) and that every ``spikeforge bench NAME`` module answers
+``--help`` without running anything."""
+
+from __future__ import annotations
+
+import importlib
+import json
+from pathlib import Path
+
+import pytest
+
+from spikeforge.bench import reference_results, results
+from spikeforge.cli import BENCHMARKS
+
+# the benchmarks that write their results through bench/results.py
+WRITERS = [
+    "conversion",
+    "equilibrium",
+    "online_training",
+    "parallel_accuracy",
+    "reference_results",
+    "temporal_gradients",
+]
+
+
+@pytest.mark.parametrize("name", sorted(BENCHMARKS))
+def test_every_benchmark_answers_help(name, capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    module = importlib.import_module(BENCHMARKS[name])
+    with pytest.raises(SystemExit) as exit_:
+        module.main(["--help"])
+    assert exit_.value.code == 0
+    assert "usage:" in capsys.readouterr().out
+    assert list(tmp_path.iterdir()) == []  # nothing written
+
+
+@pytest.mark.parametrize("name", WRITERS)
+def test_results_go_to_a_scratch_folder_by_default(name, capsys):
+    module = importlib.import_module(BENCHMARKS[name])
+    assert name == module.NAME
+    with pytest.raises(SystemExit):
+        module.main(["--help"])
+    text = capsys.readouterr().out
+    assert f"spikeforge bench {name}" in text
+    assert f"runs/bench/{name}" in text  # the default, never benchmarks/results
+
+
+def test_the_default_folder_is_not_the_committed_results():
+    args = results.make_parser("x", "First line.\n\nMore.").parse_args([])
+    assert Path(args.out) == results.SCRATCH / "x"
+    assert not Path(args.out).resolve().is_relative_to(results.COMMITTED.resolve())
+    assert results.make_parser("x", None).parse_args(["--out", "d"]).out == "d"
+
+
+def test_the_recorded_command_is_the_cli_one():
+    assert results.command("x", ["--a", "b c"]) == "spikeforge bench x --a 'b c'"
+    assert results.arguments(["--q"]) == ["--q"]
+
+
+def test_a_bad_argument_writes_nothing(tmp_path, capsys):
+    out = tmp_path / "out"
+    with pytest.raises(SystemExit) as exit_:
+        reference_results.main(["no-such-dataset", "--out", str(out)])
+    assert exit_.value.code == 2 and not out.exists()
+    assert "unknown dataset" in capsys.readouterr().err
+
+
+def test_the_reference_table_collects_every_row(tmp_path):
+    machine = {"cpu": "cpu", "cores": 2, "torch": "2", "load_average_at_start": [0.5]}
+    for name, acc in (("digits", 0.9), ("fsdd", 0.8)):
+        row = {"dataset": name, "final_test_acc": acc, "best_test_acc": acc, "epochs": 3,
+               "timesteps": 4, "wall_seconds": 12.0, "machine": machine,
+               "command": f"spikeforge train --config configs/{name}.yaml"}  # fmt: skip
+        (tmp_path / f"reference_{name}.json").write_text(json.dumps(row))
+    reference_results.write_table(tmp_path)
+    text = (tmp_path / "reference_results.md").read_text()
+    assert "| digits | 0.9000 |" in text and "| fsdd | 0.8000 |" in text
+    assert "`spikeforge bench reference_results`" in text
