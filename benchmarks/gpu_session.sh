@@ -15,7 +15,9 @@
 # It exits non-zero if the tests or the benchmark failed (both always run).
 set -uo pipefail
 
-PEERS=(spikingjelly==2.0.0 snntorch==1.0.0 norse==1.1.0 nir==1.0.8 nirtorch==2.6 loguru==0.7.3)
+# spikeforge's own pure-Python dependencies (the GPU machine has torch, not these) and the peers
+PEERS=(omegaconf==2.4.0 tqdm==4.70.1
+       spikingjelly==2.0.0 snntorch==1.0.0 norse==1.1.0 nir==1.0.8 nirtorch==2.6 loguru==0.7.3)
 
 case "${1:-}" in
 fetch)
