@@ -1,8 +1,11 @@
+import csv
 import json
+import math
 
 import pytest
 import torch
 
+from spikeforge.engine.checkpoint import load_checkpoint, save_checkpoint
 from spikeforge.engine.config import load_config
 from spikeforge.engine.run import make_trainer
 from spikeforge.engine.trainer import TrainingError
@@ -41,10 +44,83 @@ def test_interrupted_mid_epoch_run_resumes_bit_exactly(tmp_path):
         return [{k: v for k, v in r.items() if k != "seconds"} for r in history]
 
     assert timeless(resumed.history) == timeless(whole.history)
+    # The mean train loss of the interrupted epoch includes the batches before the break.
+    assert load_checkpoint(tmp_path / "broken" / "last.pt")["epoch_loss"] == {"sum": 0, "count": 0}
+    train_losses = [r["train_loss"] for r in whole.history]
+    assert [r["train_loss"] for r in resumed.history] == train_losses
+    assert all(math.isfinite(loss) for loss in train_losses)
     lines = (tmp_path / "broken" / "metrics.jsonl").read_text().splitlines()
     logged = [json.loads(line) for line in lines]
     assert [r["epoch"] for r in logged] == [1, 2]
     assert [r["test_acc"] for r in logged] == [r["test_acc"] for r in whole.history]
+    assert [r["train_loss"] for r in logged] == train_losses
+
+
+def record_batch_losses(trainer):
+    """Wrap the trainer's method: ``losses[epoch]`` gets every training batch's loss."""
+    losses: dict[int, list[float]] = {}
+    forward = trainer.method.forward
+
+    def recording(model, inputs, y):
+        terms = forward(model, inputs, y)
+        if torch.is_grad_enabled():  # training, not evaluation (which runs in no_grad)
+            losses.setdefault(trainer.position.epoch, []).append(terms["loss"].detach().item())
+        return terms
+
+    trainer.method.forward = recording
+    return losses
+
+
+def test_history_records_the_mean_training_loss_and_progress_reports_it(tmp_path, capsys):
+    trainer = make_trainer(config(tmp_path, "train.progress=true"), tmp_path / "r")
+    losses = record_batch_losses(trainer)
+    trainer.fit()
+    assert sorted(losses) == [0, 1]
+    assert all(len(batch) == trainer.steps_per_epoch for batch in losses.values())
+    for record, (_, batch) in zip(trainer.history, sorted(losses.items()), strict=True):
+        assert math.isfinite(record["train_loss"])
+        assert record["train_loss"] == pytest.approx(sum(batch) / len(batch), rel=1e-12)
+    assert trainer.history[1]["train_loss"] < trainer.history[0]["train_loss"]
+    logged = [
+        json.loads(line) for line in (tmp_path / "r" / "metrics.jsonl").read_text().splitlines()
+    ]
+    assert [r["train_loss"] for r in logged] == [r["train_loss"] for r in trainer.history]
+    with (tmp_path / "r" / "metrics.csv").open() as f:
+        rows = list(csv.DictReader(f))
+    assert [float(r["train_loss"]) for r in rows] == [r["train_loss"] for r in trainer.history]
+    assert (
+        load_checkpoint(tmp_path / "r" / "last.pt")["history"][1]["train_loss"]
+        == (trainer.history[1]["train_loss"])
+    )
+    out, err = capsys.readouterr()  # captured: no terminal, so plain lines, not a bar
+    assert f"epoch   2/2  train loss {trainer.history[1]['train_loss']:.4f}  test loss" in out
+    steps = trainer.steps_per_epoch
+    assert f"epoch 2/2: {steps}/{steps} batches (100%)" in err and "loss" in err
+    assert "evaluate: " in err and "\r" not in out + err
+
+
+def test_resuming_a_checkpoint_without_the_running_train_loss(tmp_path):
+    # A checkpoint from before train_loss was logged: no "epoch_loss", history without it.
+    cfg = config(tmp_path, "train.checkpoint_every=1")
+    steps = make_trainer(cfg, tmp_path / "probe").steps_per_epoch
+    broken = make_trainer(
+        config(tmp_path, "train.checkpoint_every=1", f"train.max_steps={steps + 1}"),
+        tmp_path / "old",
+    )
+    broken.fit()
+    payload = load_checkpoint(tmp_path / "old" / "last.pt")
+    assert payload.pop("epoch_loss")["count"] == 1  # one batch into epoch 2
+    for record in payload["history"]:
+        del record["train_loss"]
+    save_checkpoint(tmp_path / "old" / "last.pt", payload)
+    resumed = make_trainer(cfg, tmp_path / "old")
+    resumed.fit(resume=True)
+    assert "train_loss" not in resumed.history[0]
+    assert math.isfinite(resumed.history[1]["train_loss"])  # the batches after the resume
+    with (tmp_path / "old" / "metrics.csv").open() as f:
+        rows = list(csv.DictReader(f))  # the new column is added, not misaligned
+    assert [r["train_loss"] for r in rows] == ["", str(resumed.history[1]["train_loss"])]
+    assert [float(r["test_acc"]) for r in rows] == [r["test_acc"] for r in resumed.history]
 
 
 def test_run_directory_holds_config_logs_and_checkpoints(tmp_path):

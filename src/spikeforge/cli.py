@@ -111,6 +111,7 @@ def _cmd_convert(args: argparse.Namespace) -> int:
         maxpool=args.maxpool,
         test_samples=args.test_samples,
         energy_samples=args.energy_samples,
+        progress=True,
     )
     print(format_table(result))
     if args.plot:

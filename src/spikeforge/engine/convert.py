@@ -40,11 +40,13 @@ def run_conversion(
     test_samples: int | None = None,
     batch_size: int = 256,
     energy_samples: int = 32,
+    progress: bool = False,
 ) -> dict[str, Any]:
     """Convert the ANN in ``checkpoint``; accuracy, firing rate and energy vs T.
 
     Energy per inference (µJ, 45 nm) is counted on the first ``energy_samples`` test
-    images (0 skips it), for the ANN (dense MACs) and the SNN at each T.
+    images (0 skips it), for the ANN (dense MACs) and the SNN at each T. ``progress``: a bar
+    over the sweep's batches.
     """
     if not timesteps or any(int(t) < 1 for t in timesteps):
         raise ValueError(f"timesteps must be positive ints, got {list(timesteps)!r}")
@@ -66,7 +68,9 @@ def run_conversion(
     convert_seconds = time.perf_counter() - start
     ann_acc = ann_accuracy(ann, test_set, limit=test_samples)
     start = time.perf_counter()
-    per_t = accuracy_vs_timesteps(snn, test_set, timesteps, batch_size, limit=test_samples)
+    per_t = accuracy_vs_timesteps(
+        snn, test_set, timesteps, batch_size, limit=test_samples, progress=progress
+    )
     ann_energy = None
     if energy_samples > 0:
         chosen = sample_indices(len(test_set), energy_samples)

@@ -10,7 +10,6 @@ the batches an uninterrupted run would have seen, with the same random numbers.
 from __future__ import annotations
 
 import math
-import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +20,7 @@ import yaml
 from torch import nn
 from torch.utils.data import Dataset
 
+from .._progress import progress
 from ..analysis import FiringRateMonitor
 from ..data import time_major_collate
 from ..methods import Method
@@ -108,6 +108,9 @@ class Trainer:
         self.optimizer = build_optimizer(config, params)
         self.schedule = build_schedule(config, self.optimizer, self.steps_per_epoch)
         self.position = Position()
+        # Running sum and count of this process's batch losses in the epoch in progress
+        # (checkpointed, so a run resumed mid-epoch reports the same mean train loss).
+        self.loss_sum, self.loss_count = 0.0, 0
         self.history: list[dict[str, Any]] = []
         self.best_accuracy = -1.0
         self.epochs_without_improvement = 0
@@ -141,7 +144,12 @@ class Trainer:
         return x if self.encoder is None else self.encoder(x, generator=generator)
 
     # -- checkpoints ------------------------------------------------------------------
-    def _payload(self) -> dict[str, Any]:
+    def _payload(self, epoch_loss: tuple[float, int] | None = None) -> dict[str, Any]:
+        """The checkpoint's content; ``epoch_loss``: the running train loss (sum, batch
+        count) over all processes, this process's own when not given."""
+        loss_sum, loss_count = (
+            (self.loss_sum, self.loss_count) if epoch_loss is None else epoch_loss
+        )
         return {
             "config": self.config.to_dict(),
             "model": self.model.state_dict(),
@@ -150,17 +158,30 @@ class Trainer:
             "schedule": self.schedule.state_dict(),
             "scaler": self.scaler.state_dict(),
             "position": vars(self.position).copy(),
+            "epoch_loss": {"sum": loss_sum, "count": loss_count},
             "history": self.history,
             "best_accuracy": self.best_accuracy,
             "epochs_without_improvement": self.epochs_without_improvement,
             "torch_rng": torch.get_rng_state(),
         }
 
+    def _epoch_loss(self) -> tuple[float, int]:
+        """The epoch's loss sum and batch count over all processes (a collective)."""
+        if not self.dist.enabled:
+            return self.loss_sum, self.loss_count
+        sums = torch.tensor([self.loss_sum, self.loss_count], dtype=torch.float64)
+        total, count = all_reduce_sum(sums.to(self.device), self.dist).tolist()
+        return total, int(count)
+
     def save(self, name: str = "last.pt") -> Path:
-        """Write a checkpoint (rank 0 only; the others hold identical state)."""
+        """Write a checkpoint (rank 0 only; the others hold identical state).
+
+        Call it on every process: the epoch's running train loss is summed over them.
+        """
         path = self.run_dir / name
+        epoch_loss = self._epoch_loss()  # a collective: before the rank test
         if self.dist.is_main:
-            save_checkpoint(path, self._payload())
+            save_checkpoint(path, self._payload(epoch_loss))
         return path
 
     def restore(self, path: str | Path) -> None:
@@ -173,6 +194,12 @@ class Trainer:
         if payload.get("scaler"):
             self.scaler.load_state_dict(payload["scaler"])
         self.position = Position(**payload["position"])
+        # Checkpoints from before train_loss was logged lack it: the mean then covers
+        # only the batches after the resume.
+        epoch_loss = payload.get("epoch_loss") or {"sum": 0.0, "count": 0}
+        main = self.dist.is_main  # the checkpoint holds the sum over all processes
+        self.loss_sum = float(epoch_loss["sum"]) if main else 0.0
+        self.loss_count = int(epoch_loss["count"]) if main else 0
         self.history = list(payload["history"])
         self.best_accuracy = float(payload["best_accuracy"])
         self.epochs_without_improvement = int(payload["epochs_without_improvement"])
@@ -206,54 +233,66 @@ class Trainer:
         self.model.train()
         self.method.on_epoch_start(pos.epoch, cfg.epochs)
         batches = self._batch_indices(pos.epoch)
-        live = cfg.progress and self.dist.is_main and sys.stdout.isatty()
-        while pos.batch < len(batches):
-            if cfg.max_steps is not None and pos.step >= cfg.max_steps:
-                return
-            x, y = self._load(self.train_set, shard(batches[pos.batch], self.dist))
-            generator = torch.Generator().manual_seed(
-                _mix(cfg.seed, pos.epoch, pos.batch, 1, self.dist.rank)
+        bar = progress(
+            len(batches),
+            f"epoch {pos.epoch + 1}/{cfg.epochs}",
+            enabled=cfg.progress and self.dist.is_main,
+            initial=pos.batch,
+            leave=False,
+        )
+        with bar:
+            while pos.batch < len(batches):
+                if cfg.max_steps is not None and pos.step >= cfg.max_steps:
+                    return
+                self._train_batch(batches[pos.batch])
+                bar.set_postfix(loss=self.loss_sum / self.loss_count)
+                bar.update(1)
+                if cfg.checkpoint_every and pos.step % cfg.checkpoint_every == 0:
+                    self.save()
+
+    def _train_batch(self, indices: torch.Tensor) -> None:
+        """One optimiser step on the global batch ``indices`` (this process's share)."""
+        cfg, pos = self.config.train, self.position
+        x, y = self._load(self.train_set, shard(indices, self.dist))
+        generator = torch.Generator().manual_seed(
+            _mix(cfg.seed, pos.epoch, pos.batch, 1, self.dist.rank)
+        )
+        inputs, y = self.encode(x, generator), y.to(self.device)
+        # before the method runs: online methods backpropagate inside it, step by step
+        self.optimizer.zero_grad(set_to_none=True)
+        with torch.autocast(self.device.type, dtype=torch.float16, enabled=cfg.amp):
+            terms = self.method(self.train_model, inputs, y)
+        loss = terms["loss"]
+        if not torch.isfinite(loss):
+            raise TrainingError(
+                f"non-finite loss {loss.item()} at epoch {pos.epoch + 1}, batch {pos.batch}; "
+                f"lower optim.lr or enable optim.grad_clip (last checkpoint kept)"
             )
-            inputs, y = self.encode(x, generator), y.to(self.device)
-            # before the method runs: online methods backpropagate inside it, step by step
-            self.optimizer.zero_grad(set_to_none=True)
-            with torch.autocast(self.device.type, dtype=torch.float16, enabled=cfg.amp):
-                terms = self.method(self.train_model, inputs, y)
-            loss = terms["loss"]
-            if not torch.isfinite(loss):
-                raise TrainingError(
-                    f"non-finite loss {loss.item()} at epoch {pos.epoch + 1}, batch {pos.batch}; "
-                    f"lower optim.lr or enable optim.grad_clip (last checkpoint kept)"
-                )
-            if not getattr(self.method, "backpropagates", False):
-                self.scaler.scale(loss).backward()
-            average_gradients(self.method_params, self.dist)  # DDP covers only the model
-            if self.config.optim.grad_clip:
-                self.scaler.unscale_(self.optimizer)  # clip the true gradients, not scaled ones
-                nn.utils.clip_grad_norm_(self.model.parameters(), self.config.optim.grad_clip)
-            self.scaler.step(self.optimizer)
-            self.scaler.update()
-            self.schedule.step()
-            pos.batch += 1
-            pos.step += 1
-            if live:
-                print(
-                    f"\repoch {pos.epoch + 1}/{cfg.epochs} batch {pos.batch}/{len(batches)} "
-                    f"loss {loss.item():.4f}",
-                    end="",
-                    flush=True,
-                )
-            if cfg.checkpoint_every and pos.step % cfg.checkpoint_every == 0:
-                self.save()
+        if not getattr(self.method, "backpropagates", False):
+            self.scaler.scale(loss).backward()
+        average_gradients(self.method_params, self.dist)  # DDP covers only the model
+        if self.config.optim.grad_clip:
+            self.scaler.unscale_(self.optimizer)  # clip the true gradients, not scaled ones
+            nn.utils.clip_grad_norm_(self.model.parameters(), self.config.optim.grad_clip)
+        self.scaler.step(self.optimizer)
+        self.scaler.update()
+        self.schedule.step()
+        self.loss_sum += loss.detach().item()
+        self.loss_count += 1
+        pos.batch += 1
+        pos.step += 1
 
     def _end_epoch(self, seconds: float) -> bool:
         """Evaluate, log, checkpoint; returns whether to stop early."""
         cfg, pos = self.config.train, self.position
+        loss_sum, loss_count = self._epoch_loss()
+        train_loss = loss_sum / loss_count if loss_count else float("nan")
         metrics = self.evaluate(self.test_set)
         record = {
             "epoch": pos.epoch + 1,
             "step": pos.step,
             "lr": self.optimizer.param_groups[0]["lr"],
+            "train_loss": train_loss,  # the mean of the epoch's batch losses
             "test_loss": metrics["loss"],
             "test_acc": metrics["accuracy"],
             "seconds": round(seconds, 2),
@@ -264,7 +303,8 @@ class Trainer:
             self.log.append(record)
         if cfg.progress and self.dist.is_main:
             print(
-                f"\repoch {pos.epoch + 1:3d}/{cfg.epochs}  test loss {metrics['loss']:.4f}  "
+                f"epoch {pos.epoch + 1:3d}/{cfg.epochs}  train loss {train_loss:.4f}  "
+                f"test loss {metrics['loss']:.4f}  "
                 f"test acc {metrics['accuracy']:.4f}  ({seconds:.1f} s)",
                 flush=True,
             )
@@ -276,6 +316,7 @@ class Trainer:
             self.epochs_without_improvement += 1
         pos.epoch += 1
         pos.batch = 0
+        self.loss_sum, self.loss_count = 0.0, 0
         self.save()
         if improved:
             self.save("best.pt")
@@ -291,8 +332,14 @@ class Trainer:
         total_loss, correct, seen = 0.0, 0, 0
         # Each rank evaluates every world-th sample; sums are combined below.
         mine = torch.arange(self.dist.rank, len(dataset), self.dist.world)
+        batches = progress(
+            mine.split(size),
+            "evaluate",
+            enabled=self.config.train.progress and self.dist.is_main,
+            leave=False,
+        )
         with monitor.record():
-            for i, idx in enumerate(mine.split(size)):
+            for i, idx in enumerate(batches):
                 x, y = self._load(dataset, idx)
                 generator = torch.Generator().manual_seed(
                     _mix(self.config.train.seed, -1, i, self.dist.rank)
@@ -309,7 +356,8 @@ class Trainer:
             [total_loss, correct, seen, *(monitor.rates()[n] * seen for n in names)],
             dtype=torch.float64,
         )
-        sums = all_reduce_sum(sums, self.dist).tolist()
+        # on the run's device: NCCL reduces CUDA tensors only
+        sums = all_reduce_sum(sums.to(self.device), self.dist).tolist()
         return {
             "loss": sums[0] / sums[2],
             "accuracy": sums[1] / sums[2],

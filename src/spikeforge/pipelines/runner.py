@@ -160,7 +160,11 @@ class PipelineRun:
         self.stage_count += 1
         total = f"/{self.stage_total}" if self.stage_total else ""
         elapsed = time.perf_counter() - self.started
-        self.log(f"[{self.name} {self.stage_count}{total} {stage}] {what} ({elapsed:.0f} s)")
+        timing = f"{elapsed:.0f} s"
+        done, left = self.stage_count - 1, (self.stage_total or 0) - self.stage_count + 1
+        if done and left > 0 and elapsed > 0:  # a rough ETA: stages differ in length
+            timing += f", ETA ~{elapsed / done * left:.0f} s"
+        self.log(f"[{self.name} {self.stage_count}{total} {stage}] {what} ({timing})")
 
     def claim(self, stage: str, settings: Mapping[str, Any]) -> dict[str, Any] | None:
         """Check ``settings`` against the stage's ``stage.yaml`` (writing it when absent);

@@ -8,7 +8,8 @@ The library lives in ``$SPIKEFORGE_CACHE`` (default ``$XDG_CACHE_HOME/spikeforge
 or ``~/.cache/spikeforge/kernels``) under a name that hashes the C sources, the compiler
 flags, the compiler's ``--version`` and the CPU (``-march=native`` code only runs on the
 CPU it was built for). It is compiled to a temporary file in that directory and moved into
-place with :func:`os.replace`, so concurrent processes never load a half-written file.
+place with :func:`os.replace`, so concurrent processes never load a half-written file. A
+compile prints one line on stderr (where to, how long it took).
 
 The compiler is ``$SPIKEFORGE_CC`` (default ``gcc``). When it is missing or compilation or
 loading fails, :func:`library` returns ``None`` and :func:`unavailable_reason` the cause;
@@ -23,8 +24,10 @@ import os
 import platform
 import shutil
 import subprocess
+import sys
 import tempfile
 import threading
+import time
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -172,10 +175,16 @@ def _build() -> tuple[ctypes.CDLL | None, str | None, Path | None]:
             os.close(fd)
         except OSError as exc:
             return None, f"cannot write the kernel cache {out_dir}: {exc}", None
+        # one line on stderr: the first call on a machine pauses for the compiler
+        sys.stderr.write(f"spikeforge: compiling the fused CPU kernels once, into {out_dir} ...")
+        sys.stderr.flush()
+        start = time.perf_counter()
         try:
             _compile(cc, tmp)
             os.replace(tmp, target)
+            sys.stderr.write(f" done in {time.perf_counter() - start:.1f} s\n")
         except (OSError, subprocess.SubprocessError, RuntimeError) as exc:
+            sys.stderr.write(" failed\n")
             return None, f"compiling the C kernels failed: {exc}", None
         finally:
             for leftover in (tmp, *_objects(tmp)):

@@ -17,6 +17,7 @@ import torch
 from torch import nn
 from torch.utils.data import Dataset
 
+from ..._progress import progress as progress_display
 from ...data import sample_indices, time_major_collate
 from .model import ConvertedSNN
 from .neurons import ConvertedIF
@@ -58,11 +59,13 @@ def accuracy_vs_timesteps(
     batch_size: int = 256,
     chunk: int = 32,
     limit: int | None = None,
+    progress: bool = False,
 ) -> dict[int, dict[str, float]]:
     """``{T: {"accuracy", "firing_rate"}}`` for every T, from one run of ``max(T)`` steps.
 
     ``firing_rate``: spikes of all converted layers over the first T steps divided by
-    ``T × samples × neurons``.
+    ``T × samples × neurons``. ``progress``: report progress over the batches (a bar on a
+    terminal, periodic lines otherwise; see :func:`spikeforge._progress.progress`).
     """
     steps_wanted = sorted({int(t) for t in timesteps})
     if not steps_wanted or steps_wanted[0] < 1:
@@ -87,8 +90,15 @@ def accuracy_vs_timesteps(
     handles = [neuron.register_forward_hook(hook) for neuron in neurons]
     flags = {m: m.training for m in snn.modules()}
     snn.eval()
+    samples = len(dataset) if limit is None else min(limit, len(dataset))
+    batches = progress_display(
+        _batches(dataset, batch_size, limit),
+        f"conversion T<={horizon}",
+        total=-(-samples // batch_size),
+        enabled=progress,
+    )
     try:
-        for batch_index, (x, y) in enumerate(_batches(dataset, batch_size, limit)):
+        for batch_index, (x, y) in enumerate(batches):
             state, membrane, t = None, None, 0
             while t < horizon:
                 length = min(chunk, horizon - t)
