@@ -34,7 +34,7 @@ from pathlib import Path
 
 _HERE = Path(__file__).parent
 SOURCES = tuple(_HERE / name for name in ("lif.c", "alif.c", "leaky.c"))  # one per family
-HEADERS = (_HERE / "sf_common.h",)
+HEADERS = (_HERE / "sf_common.h", _HERE / "sf_instantiate.h")
 FLAGS = (
     "-O3",
     "-march=native",

@@ -8,27 +8,8 @@
 
 #include "sf_common.h"
 
-/* The build compiles the float and the double half as two objects in parallel
-   (-DSF_ONLY_F32 / -DSF_ONLY_F64); without either macro one object holds both. */
-#ifndef SF_ONLY_F64
-#define SF_T float
-#define SF_FN(name) name##_f32
-#define SF_EXP expf
-#define SF_FABS fabsf
-#include __FILE__
-#undef SF_T
-#undef SF_FN
-#undef SF_EXP
-#undef SF_FABS
-#endif
-
-#ifndef SF_ONLY_F32
-#define SF_T double
-#define SF_FN(name) name##_f64
-#define SF_EXP exp
-#define SF_FABS fabs
-#include __FILE__
-#endif
+#define SF_SELF "alif.c"
+#include "sf_instantiate.h"
 
 #else /* ---------------------------------------------------------------- body */
 
