@@ -162,3 +162,58 @@ def test_the_checker_finds_a_lazy_relative_upward_import(tmp_path):
     found = _imports(fake, "spikeforge.functional.fake")
     assert "spikeforge.engine.run" in found
     assert _upward("spikeforge.functional.fake", found) == ["spikeforge.engine.run"]
+
+
+def _pure_reexport(path: Path) -> bool:
+    """A package ``__init__`` that only imports, sets ``__all__`` and has a docstring."""
+    for node in ast.parse(path.read_text()).body:
+        if isinstance(node, ast.Import | ast.ImportFrom):
+            continue
+        docstring = isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant)
+        if docstring and isinstance(node.value.value, str):
+            continue
+        if isinstance(node, ast.Assign | ast.AnnAssign | ast.AugAssign):
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            if all(isinstance(t, ast.Name) and t.id == "__all__" for t in targets):
+                continue
+        return False
+    return True
+
+
+def _test_module_of(path: Path) -> str | None:
+    """``a/b/c.py`` -> ``test_a_b_c.py``, leading underscores of each part dropped (a dunder
+    loses both sides: ``__main__.py`` -> ``test_main.py``); a package ``__init__`` with code
+    -> ``test_<package>.py`` (the root: ``test_spikeforge.py``); ``None`` for a pure
+    re-export ``__init__``."""
+    parts = list(path.relative_to(ROOT).with_suffix("").parts)
+    if parts[-1] == "__init__":
+        if _pure_reexport(path):
+            return None
+        parts = parts[:-1] or [ROOT.name]
+    bare = [
+        p.strip("_") if p.startswith("__") and p.endswith("__") else p.lstrip("_") for p in parts
+    ]
+    return "test_" + "_".join(bare) + ".py"
+
+
+def test_every_module_has_its_test_module_named_after_it():
+    """Tests mirror src: each source module with code is tested by the test module named
+    after it, and every test module names an existing source module (helpers such as
+    ``conftest.py`` do not start with ``test_``; this cross-cutting module is exempt)."""
+    here = Path(__file__).resolve().parent
+    assert _test_module_of(ROOT / "kernels" / "cpu" / "_build.py") == "test_kernels_cpu_build.py"
+    assert _test_module_of(ROOT / "data" / "formats" / "aedat2.py") == "test_data_formats_aedat2.py"
+    assert _test_module_of(ROOT / "layers" / "__init__.py") is None  # only re-exports
+    expected: dict[str, list[Path]] = {}
+    for path in SOURCES:
+        name = _test_module_of(path)
+        if name is not None:
+            expected.setdefault(name, []).append(path.relative_to(ROOT))
+    clashes = {name: paths for name, paths in expected.items() if len(paths) > 1}
+    assert not clashes, f"two modules map to one test module: {clashes}"
+    present = {p.name for p in here.glob("test_*.py")} - {Path(__file__).name}
+    missing = [f"src/spikeforge/{paths[0]} -> tests/{name}" for name, paths in
+               sorted(expected.items()) if name not in present]  # fmt: skip
+    orphans = sorted(present - set(expected))
+    assert not missing, "source modules without their test module:\n  " + "\n  ".join(missing)
+    assert not orphans, "test modules named after no source module: " + ", ".join(orphans)

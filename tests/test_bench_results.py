@@ -5,12 +5,11 @@
 from __future__ import annotations
 
 import importlib
-import json
 from pathlib import Path
 
 import pytest
 
-from spikeforge.bench import reference_results, results
+from spikeforge.bench import results
 from spikeforge.cli import BENCHMARKS
 
 # the benchmarks that write their results through bench/results.py
@@ -56,24 +55,3 @@ def test_the_default_folder_is_not_the_committed_results():
 def test_the_recorded_command_is_the_cli_one():
     assert results.command("x", ["--a", "b c"]) == "spikeforge bench x --a 'b c'"
     assert results.arguments(["--q"]) == ["--q"]
-
-
-def test_a_bad_argument_writes_nothing(tmp_path, capsys):
-    out = tmp_path / "out"
-    with pytest.raises(SystemExit) as exit_:
-        reference_results.main(["no-such-dataset", "--out", str(out)])
-    assert exit_.value.code == 2 and not out.exists()
-    assert "unknown dataset" in capsys.readouterr().err
-
-
-def test_the_reference_table_collects_every_row(tmp_path):
-    machine = {"cpu": "cpu", "cores": 2, "torch": "2", "load_average_at_start": [0.5]}
-    for name, acc in (("digits", 0.9), ("fsdd", 0.8)):
-        row = {"dataset": name, "final_test_acc": acc, "best_test_acc": acc, "epochs": 3,
-               "timesteps": 4, "wall_seconds": 12.0, "machine": machine,
-               "command": f"spikeforge train --config configs/{name}.yaml"}  # fmt: skip
-        (tmp_path / f"reference_{name}.json").write_text(json.dumps(row))
-    reference_results.write_table(tmp_path)
-    text = (tmp_path / "reference_results.md").read_text()
-    assert "| digits | 0.9000 |" in text and "| fsdd | 0.8000 |" in text
-    assert "`spikeforge bench reference_results`" in text

@@ -49,16 +49,3 @@ def test_cuda_without_a_gpu_is_one_line_and_status_2(monkeypatch, capsys):
     assert variants.main(["--device", "cuda", "--quick"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "needs a CUDA GPU" in err[0]
-
-
-def test_the_report_names_the_gpu_when_there_is_one():
-    from spikeforge.bench.layers import report_header
-
-    info = {"cpu_model": "x", "cores": 2, "torch": "t", "torch_threads": 2, "python": "3",
-            "date": "d", "loadavg_start": [], "loadavg_end": [], "gpu": "Test GPU",
-            "gpu_capability": "9.0", "gpu_multiprocessors": 132, "cuda_runtime": "13.0",
-            "triton": "3.6.0"}  # fmt: skip
-    text = "\n".join(report_header("t", {"B": 1, "N": 2, "repeats": 3}, info, "cmd"))
-    assert "GPU: Test GPU (capability 9.0, 132 SMs), CUDA 13.0, triton 3.6.0" in text
-    info.pop("gpu")
-    assert "GPU:" not in "\n".join(report_header("t", {"B": 1, "N": 2, "repeats": 3}, info, ""))

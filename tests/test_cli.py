@@ -44,3 +44,32 @@ def test_version_and_unknown_words(capsys):
         main(["list", "neurons", "oops=1"])  # `list` takes no overrides
     assert info.value.code == 2
     assert "unrecognized arguments: oops=1" in capsys.readouterr().err
+
+
+def test_expected_errors_are_one_line_unless_debug(tmp_path, capsys):
+    assert main(["train", "train.epochs=0"]) == 2
+    err = capsys.readouterr().err
+    assert err.strip() == "spikeforge: error: config key train.epochs must be >= 1, got 0"
+    with pytest.raises(ValueError, match="train.epochs must be >= 1"):
+        main(["--debug", "train", "train.epochs=0"])
+    assert main(["eval", "--checkpoint", str(tmp_path / "none.pt")]) == 2
+    assert "does not exist" in capsys.readouterr().err
+
+
+def test_data_check_says_ok_or_names_the_bad_file(tmp_path, capsys):
+    folder = tmp_path / "nmnist_small"
+    folder.mkdir()
+    (folder / "train1K.txt").write_text("1 5\n2 3\n")
+    (folder / "test100.txt").write_text("60001 7\n")
+    for sample_id in (1, 2, 60001):
+        (folder / f"{sample_id}.bs2").write_bytes(bytes([1, 2, 0, 0, 10]))
+    args = ["data", "check", "nmnist-small", "--data-dir", str(tmp_path)]
+    assert main(args) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out == ["nmnist-small train: 2 samples ok", "nmnist-small test: 1 sample ok"]
+    (folder / "2.bs2").write_bytes(b"")
+    assert main([*args, "--split", "train"]) == 2
+    captured = capsys.readouterr()
+    error = [line for line in captured.err.splitlines() if line.startswith("spikeforge: error")]
+    assert len(error) == 1 and str(folder / "2.bs2") in error[0] and "empty file" in error[0]
+    assert main([*args, "--split", "test"]) == 0  # the bad file is in train only

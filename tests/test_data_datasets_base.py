@@ -8,6 +8,7 @@ from spikeforge.data.datasets.base import (
     check_frame_options,
     event_frames,
 )
+from spikeforge.data.errors import DataFileError
 from spikeforge.data.events import make_events
 
 
@@ -54,3 +55,28 @@ def test_event_frames_modes_and_downsample() -> None:
         check_frame_options(3, "count", downsample=0)
     with pytest.raises(ValueError, match="frames must be an integer"):
         check_frame_options(0, "count")
+
+
+def test_lazy_dataset_names_the_file_of_a_sample_that_fails(tmp_path) -> None:
+    files = [tmp_path / "a.bin", tmp_path / "b.bin"]
+
+    def load(i: int) -> torch.Tensor:
+        if i == 1:
+            raise ValueError("x 200 outside the 34x34 sensor")
+        return torch.zeros(1)
+
+    ds = LazyDataset(load, np.array([0, 1]), ["a", "b"], files=files)
+    assert ds[0][0].tolist() == [0.0]
+    with pytest.raises(DataFileError, match=r"b\.bin: sample 1 cannot be decoded \(ValueError: x"):
+        ds[1]
+    with pytest.raises(DataFileError) as info:
+        ds.read(1)  # the uncached read names it too
+    assert info.value.path == files[1] and isinstance(info.value.__cause__, ValueError)
+    with pytest.raises(ValueError, match="^x 200"):  # no files known: the error as it was
+        LazyDataset(load, np.array([0, 1]), ["a", "b"])[1]
+
+    def missing(i: int) -> torch.Tensor:
+        return torch.from_numpy(np.fromfile(files[i]))
+
+    with pytest.raises(FileNotFoundError, match=r"a\.bin"):  # already named: unchanged
+        LazyDataset(missing, np.array([0]), ["a"], files=files[:1])[0]

@@ -5,6 +5,8 @@ import numpy as np
 import pytest
 
 from spikeforge.data import DatasetNotFoundError, load_dataset, make_loader
+from spikeforge.data.datasets.cifar import CIFAR10_CLASSES
+from spikeforge.data.errors import DataFileError
 from spikeforge.data.paths import find_shared_data
 
 SHARED = find_shared_data()
@@ -55,3 +57,19 @@ def test_cifar10_and_cifar100_from_pickles(tmp_path: Path) -> None:
     coarse = load_dataset("cifar100", "test", data_dir=str(tmp_path), labels="coarse")
     assert fine.labels.tolist() == [57, 3] and len(fine.classes) == 100
     assert coarse.labels.tolist() == [4, 19] and len(coarse.classes) == 20
+
+
+def test_cifar10_small_truncated_jpeg_is_named_at_first_read(tmp_path: Path) -> None:
+    image_mod = pytest.importorskip("PIL.Image", reason="Pillow decodes the JPEGs")
+    pixels = np.random.default_rng(0).integers(0, 256, (32, 32, 3), dtype=np.uint8)
+    for name in CIFAR10_CLASSES:
+        folder = tmp_path / "cifar10_jpg" / "test" / name
+        folder.mkdir(parents=True)
+        image_mod.fromarray(pixels).save(folder / "0000.jpg")
+    bad = tmp_path / "cifar10_jpg/test/cat/0000.jpg"
+    bad.write_bytes(bad.read_bytes()[:300])
+    ds = load_dataset("cifar10-small", "test", data_dir=str(tmp_path))  # lazy: opens fine
+    assert ds[0][0].shape == (3, 32, 32)
+    with pytest.raises(DataFileError, match=r"cat/0000\.jpg: cannot be read as an image") as info:
+        ds[CIFAR10_CLASSES.index("cat")]  # the first read, not the end of an epoch
+    assert info.value.path == bad

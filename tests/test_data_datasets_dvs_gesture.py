@@ -5,6 +5,7 @@ import pytest
 
 from spikeforge.data import DatasetNotFoundError, load_dataset, make_loader
 from spikeforge.data.datasets.dvs_gesture import read_gesture_labels
+from spikeforge.data.errors import DataFileError
 
 HEADER = b"#!AER-DAT3.1\r\n#Format: RAW\r\n#!END-HEADER\r\n"
 
@@ -52,3 +53,16 @@ def test_label_file_range(tmp_path: Path) -> None:
     (tmp_path / "l.csv").write_text("class,startTime_usec,endTime_usec\n12,0,1\n")
     with pytest.raises(ValueError, match="outside 1..11"):
         read_gesture_labels(tmp_path / "l.csv")
+
+
+def test_bad_label_row_and_truncated_recording_are_named(tmp_path: Path) -> None:
+    (tmp_path / "l.csv").write_text("class,startTime_usec,endTime_usec\n1,0,x\n")
+    with pytest.raises(DataFileError, match=r"l\.csv: row 2: expected"):
+        read_gesture_labels(tmp_path / "l.csv")
+    make_tree(tmp_path)
+    recording = tmp_path / "DvsGesture/user01_fluorescent.aedat"
+    recording.write_bytes(recording.read_bytes()[:-5])
+    train = load_dataset("dvs-gesture", "train", data_dir=str(tmp_path), frames=2)
+    assert train.files == [recording, recording]
+    with pytest.raises(DataFileError, match=r"user01_fluorescent\.aedat: bad AEDAT 3\.1 packet"):
+        train[0]

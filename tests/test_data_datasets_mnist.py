@@ -6,6 +6,7 @@ import pytest
 import torch
 
 from spikeforge.data import DatasetNotFoundError, load_dataset, make_loader
+from spikeforge.data.errors import DataFileError
 from spikeforge.data.paths import ENV_VAR, find_shared_data
 
 SHARED = find_shared_data()
@@ -67,3 +68,18 @@ def test_fashion_mnist_from_data_dir(tmp_path: Path) -> None:
     x, y = ds[0]
     assert len(ds) == 4 and y == 9 and ds.classes[9] == "ankle boot"
     assert torch.allclose(x[0], torch.from_numpy(images[0] / 255).float())
+
+
+def test_truncated_gz_is_named_when_the_dataset_opens(tmp_path: Path) -> None:
+    (tmp_path / "fashion_mnist").mkdir()
+    images = tmp_path / "fashion_mnist/train-images-idx3-ubyte.gz"
+    labels = tmp_path / "fashion_mnist/train-labels-idx1-ubyte.gz"
+    write_idx(images, np.zeros((4, 28, 28)), 2051)
+    write_idx(labels, np.arange(4), 2049)
+    labels.write_bytes(labels.read_bytes()[:-12])  # an interrupted download
+    with pytest.raises(DataFileError, match=r"labels-idx1-ubyte\.gz: truncated gzip data") as info:
+        load_dataset("fashion-mnist", "train", data_dir=str(tmp_path))
+    assert info.value.path == labels
+    write_idx(labels, np.arange(3), 2049)
+    with pytest.raises(DataFileError, match=r"holds 3 labels but .*images-idx3-ubyte\.gz holds 4"):
+        load_dataset("fashion-mnist", "train", data_dir=str(tmp_path))

@@ -4,6 +4,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from spikeforge.data.errors import DataFileError
 from spikeforge.data.formats.aedat3 import parse_aedat3, read_aedat3
 
 HEADER = b"#!AER-DAT3.1\r\n#Format: RAW\r\n#Source 1: DVS128\r\n#!END-HEADER\r\n"
@@ -45,3 +46,15 @@ def test_errors(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="bad AEDAT 3.1 packet"):
         parse_aedat3(HEADER + polarity_packet([(1, 1, 1, 1, True)])[:-4])
     assert parse_aedat3(HEADER)[1].shape == (0,)
+
+
+def test_garbled_packet_header_is_refused_not_looped_on(tmp_path: Path) -> None:
+    # a negative capacity once moved the read position backwards (an endless loop)
+    bad = struct.pack("<hhiiiiii", 1, 1, 8, 4, 0, -5, -10, 0) + bytes(16)
+    path = tmp_path / "user01_led.aedat"
+    path.write_bytes(HEADER + bad)
+    with pytest.raises(DataFileError, match=r"user01_led\.aedat: bad AEDAT 3.1 packet at byte"):
+        read_aedat3(path)
+    path.write_bytes(HEADER + polarity_packet([(1, 1, 1, 1, True)] * 3)[:-5])
+    with pytest.raises(DataFileError, match=r"user01_led\.aedat: .* truncated: .* found 19"):
+        read_aedat3(path)

@@ -4,6 +4,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from spikeforge.data.errors import DataFileError
 from spikeforge.data.formats.aedat4 import MAGIC, Aedat4File, decode_event_packet, read_aedat4
 from spikeforge.data.paths import find_shared_data
 
@@ -110,3 +111,23 @@ def test_errors(tmp_path: Path) -> None:
         Aedat4File.from_bytes(b"#!AER-DAT3.1\r\n")
     with pytest.raises(ValueError, match="EVTS"):
         decode_event_packet(b"\x10\0\0\0\x10\0\0\0IMUS" + bytes(8))
+
+
+def test_truncated_or_corrupt_files_are_named(tmp_path: Path) -> None:
+    path = tmp_path / "x.aedat4"
+    header = io_header(0, 10_000, INFO)  # the data table would be at byte 10000
+    path.write_bytes(MAGIC + struct.pack("<i", len(header)) + header)
+    with pytest.raises(DataFileError, match=r"x\.aedat4: truncated: .* data table at byte 10000"):
+        Aedat4File.open(path)
+    # a broken LZ4 payload fails when the events are decoded, still naming the file
+    lz4 = pytest.importorskip("lz4.frame")
+
+    def spoil(data: bytes) -> bytes:
+        return lz4.compress(data)[:-10]  # an incomplete frame inside a whole packet
+
+    write_aedat4(path, [some_events(50, 0)], 1, spoil)
+    file = Aedat4File.open(path)  # the packet layout is intact
+    with pytest.raises(DataFileError, match=r"x\.aedat4: cannot be read as AEDAT 4\.0"):
+        file.events()
+    with pytest.raises(DataFileError, match=r"x\.aedat4: "):
+        read_aedat4(path)

@@ -5,6 +5,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from spikeforge.data.errors import DataFileError
 from spikeforge.data.formats.idx import parse_idx, read_idx
 from spikeforge.data.paths import find_shared_data
 
@@ -60,3 +61,28 @@ def test_synthetic_int32_and_errors() -> None:
         parse_idx(buf[:-1])
     with pytest.raises(ValueError, match="not an IDX"):
         parse_idx(b"\x01\x00\x08\x01" + bytes(8))
+
+
+def test_truncated_gzip_and_header_name_the_file(tmp_path: Path) -> None:
+    data = np.arange(24, dtype=np.uint8).reshape(2, 3, 4)
+    raw = bytes([0, 0, 8, 3]) + b"".join(d.to_bytes(4, "big") for d in data.shape) + data.tobytes()
+    path = tmp_path / "t10k-images-idx3-ubyte.gz"
+    path.write_bytes(gzip.compress(raw)[:-10])  # an interrupted download
+    with pytest.raises(DataFileError, match=r"idx3-ubyte\.gz: truncated gzip data") as info:
+        read_idx(path)
+    assert info.value.path == path
+    path.write_bytes(raw)  # named .gz but not compressed
+    with pytest.raises(DataFileError, match=r"idx3-ubyte\.gz: not gzip data"):
+        read_idx(path)
+    cut = tmp_path / "labels-idx1-ubyte"
+    cut.write_bytes(raw[:10])  # 3 dimensions announced, the header stops inside the second
+    with pytest.raises(
+        DataFileError, match=r"truncated: an IDX header .* needs 16 bytes, found 10"
+    ):
+        read_idx(cut)
+    cut.write_bytes(raw[:-1])
+    with pytest.raises(DataFileError, match=r"labels-idx1-ubyte: truncated: .* needs 24 bytes"):
+        read_idx(cut)
+    cut.write_bytes(raw + b"\0")
+    with pytest.raises(DataFileError, match="1 unexpected trailing bytes"):
+        read_idx(cut)

@@ -3,6 +3,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from spikeforge.data.errors import DataFileError
 from spikeforge.data.formats.image_folder import list_image_folder, read_image
 from spikeforge.data.paths import find_shared_data
 
@@ -45,3 +46,20 @@ def test_missing_folder(tmp_path: Path) -> None:
     (tmp_path / "a").mkdir()
     with pytest.raises(FileNotFoundError, match="class folder"):
         list_image_folder(tmp_path, classes=["a", "b"])
+
+
+@pytest.mark.parametrize("suffix", [".jpg", ".png"])
+def test_truncated_image_is_named_when_decoded(tmp_path: Path, suffix: str) -> None:
+    from PIL import Image
+
+    pixels = np.random.default_rng(0).integers(0, 256, (32, 32, 3), dtype=np.uint8)
+    path = tmp_path / f"0007{suffix}"
+    Image.fromarray(pixels).save(path)
+    assert read_image(path).shape == (32, 32, 3)
+    path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+    with pytest.raises(DataFileError, match=rf"0007\{suffix}: cannot be read as an image") as info:
+        read_image(path)
+    assert info.value.path == path and isinstance(info.value.__cause__, OSError)  # PIL's
+    path.write_bytes(b"")
+    with pytest.raises(DataFileError, match=r"empty file \(0 bytes\)"):
+        read_image(path)

@@ -4,6 +4,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from spikeforge.data.errors import DataFileError
 from spikeforge.data.formats.mnist_csv import read_mnist_csv
 from spikeforge.data.paths import find_shared_data
 
@@ -30,3 +31,21 @@ def test_wrong_column_count(tmp_path: Path) -> None:
         fh.write(",".join(["0"] * 10) + "\n")
     with pytest.raises(ValueError, match="785 columns"):
         read_mnist_csv(path)
+
+
+def test_truncated_or_garbled_file_names_it(tmp_path: Path) -> None:
+    rows = "\n".join(",".join(["7"] * 785) for _ in range(3))
+    path = tmp_path / "mnist_5k.csv.gz"
+    path.write_bytes(gzip.compress(rows.encode())[:-12])
+    with pytest.raises(DataFileError, match=r"mnist_5k\.csv\.gz: truncated gzip data"):
+        read_mnist_csv(path)
+    plain = tmp_path / "mnist_5k.csv"
+    plain.write_text(rows[:-100])  # the last row cut short
+    with pytest.raises(DataFileError, match=r"mnist_5k\.csv: row 3 has \d+ values.*truncated"):
+        read_mnist_csv(plain)
+    plain.write_text(rows.replace("7", "x", 1))
+    with pytest.raises(DataFileError, match=r"mnist_5k\.csv: not integer CSV data"):
+        read_mnist_csv(plain)
+    plain.write_text("\n")
+    with pytest.raises(DataFileError, match=r"mnist_5k\.csv: no rows"):
+        read_mnist_csv(plain)

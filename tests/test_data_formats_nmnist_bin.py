@@ -3,6 +3,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from spikeforge.data.errors import DataFileError
 from spikeforge.data.events import make_events
 from spikeforge.data.formats.idx import read_idx
 from spikeforge.data.formats.nmnist_bin import parse_nmnist_bin, read_nmnist_bin
@@ -70,3 +71,15 @@ def test_round_trip_extremes() -> None:
     assert np.array_equal(parse_nmnist_bin(encode(events)), events)
     with pytest.raises(ValueError, match="multiple of 5"):
         parse_nmnist_bin(b"\x00" * 7)
+
+
+def test_empty_or_truncated_file_is_an_error_naming_it(tmp_path: Path) -> None:
+    path = tmp_path / "60001.bs2"
+    path.write_bytes(b"")  # a 0-byte recording has no events at all: refused
+    with pytest.raises(DataFileError, match=r"60001\.bs2: empty file \(0 bytes\)") as info:
+        read_nmnist_bin(path)
+    assert info.value.path == path
+    assert parse_nmnist_bin(b"").shape == (0,)  # bytes level: zero events, no file involved
+    path.write_bytes(encode(make_events([1, 2], [3, 4], [0, 1], [5, 6]))[:-2])
+    with pytest.raises(DataFileError, match=r"60001\.bs2: truncated: .* got 8 bytes"):
+        read_nmnist_bin(path)

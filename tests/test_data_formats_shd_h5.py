@@ -3,6 +3,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from spikeforge.data.errors import DataFileError
 from spikeforge.data.formats.shd_h5 import read_shd
 
 h5py = pytest.importorskip("h5py", reason="h5py (optional) reads SHD files")
@@ -36,3 +37,16 @@ def test_missing_dataset(tmp_path: Path) -> None:
         fh.create_dataset("labels", data=np.zeros(2))
     with pytest.raises(ValueError, match="spikes/times"):
         read_shd(tmp_path / "bad.h5")
+
+
+def test_bad_contents_are_found_when_the_file_is_read(tmp_path: Path) -> None:
+    path = tmp_path / "shd_train.h5"
+    write_shd(path, [[0.1], [0.2, 0.3]], [[3], [5, 700]], [1, 2])  # channel 700 of 0..699
+    with pytest.raises(DataFileError, match=r"shd_train\.h5: sample 1 has channel ids 5\.\.700"):
+        read_shd(path)
+    write_shd(path, [[0.1], [float("nan")]], [[3], [5]], [1, 2])
+    with pytest.raises(DataFileError, match=r"shd_train\.h5: sample 1 has spike times"):
+        read_shd(path)
+    path.write_bytes(path.read_bytes()[:500])
+    with pytest.raises(DataFileError, match=r"shd_train\.h5: cannot be read as SHD HDF5"):
+        read_shd(path)

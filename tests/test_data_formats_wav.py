@@ -4,6 +4,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from spikeforge.data.errors import DataFileError
 from spikeforge.data.formats.wav import read_wav
 from spikeforge.data.paths import find_shared_data
 
@@ -37,3 +38,19 @@ def test_synthetic_int16_stereo(tmp_path: Path) -> None:
     signal, rate = read_wav(tmp_path / "a.wav")
     assert rate == 16000
     assert np.allclose(signal, [0.25, (-1.0 + 32767 / 32768) / 2])
+
+
+def test_truncated_samples_are_an_error_naming_the_file(tmp_path: Path) -> None:
+    path = tmp_path / "3_theo_12.wav"
+    with wave.open(str(path), "wb") as wf:
+        wf.setnchannels(1)
+        wf.setsampwidth(2)
+        wf.setframerate(8000)
+        wf.writeframes(np.zeros(100, dtype="<i2").tobytes())
+    path.write_bytes(path.read_bytes()[:-51])  # the header still says 100 frames
+    with pytest.raises(DataFileError, match=r"3_theo_12\.wav: truncated: .* 100 frames") as info:
+        read_wav(path)
+    assert info.value.path == path
+    path.write_bytes(b"RIFF")
+    with pytest.raises(DataFileError, match=r"3_theo_12\.wav: cannot be read as WAV"):
+        read_wav(path)

@@ -113,3 +113,28 @@ def test_config_show_prints_a_resolved_config(tmp_path, monkeypatch, capsys):
     assert "lasnn_digits" in capsys.readouterr().out.split()
     assert main(["config", "show", "nope"]) == 2
     assert "not a shipped config" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ("optim.grad_clip=-1", "optim.grad_clip must be > 0, got -1.0"),
+        ("train.epochs=0", "train.epochs must be >= 1, got 0"),
+        ("data.batch_size=0", "data.batch_size must be >= 1, got 0"),
+        ("train.checkpoint_every=-1", "train.checkpoint_every must be >= 0, got -1"),
+        ("train.device=tpu", "train.device must be one of auto, cpu, mps, cuda"),
+        ("optim.name=adam", "optim.name must be one of adamw, sgd, got 'adam'"),
+        ("optim.label_smoothing=1.0", "optim.label_smoothing must be >= 0 and < 1"),
+        ("data.timesteps=0", "data.timesteps must be >= 1"),
+    ],
+)
+def test_values_out_of_range_are_refused_at_load_naming_key_and_limit(override, message):
+    with pytest.raises(ValueError) as info:
+        load_config(None, [override])
+    assert str(info.value).startswith(f"config key {message}")
+    assert "\n" not in str(info.value)
+
+
+def test_in_range_and_optional_values_pass():
+    config = load_config(None, ["train.device=cuda:1", "optim.grad_clip=null", "optim.lr=0"])
+    assert config.train.device == "cuda:1" and config.optim.grad_clip is None

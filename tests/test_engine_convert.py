@@ -4,6 +4,8 @@
 import json
 
 import pytest
+import torch
+from torch.utils.data import TensorDataset
 
 from spikeforge.cli import main
 from spikeforge.engine.config import load_config
@@ -63,3 +65,21 @@ def test_convert_refuses_a_spiking_checkpoint(tmp_path, capsys):
     assert "train.method=ann" in capsys.readouterr().err
     with pytest.raises(ValueError, match="positive ints"):
         run_conversion(tmp_path / "snn" / "last.pt", ())
+
+
+def test_a_dataset_of_another_sample_shape_is_refused_naming_both(
+    digits_ann_checkpoint, monkeypatch
+):
+    # digits (1×8×8) ANN on 28×28 images: global pooling would accept them and report
+    # chance-level accuracy as if it were a result.
+    def mnist_sized(config):
+        images = TensorDataset(torch.zeros(4, 1, 28, 28), torch.zeros(4, dtype=torch.long))
+        return images, images
+
+    monkeypatch.setattr("spikeforge.engine.convert.build_datasets", mnist_sized)
+    with pytest.raises(
+        ValueError,
+        match=r"dataset 'mnist-small' has samples of shape \[1, 28, 28\].*trained on "
+        r"'digits' samples of shape \[1, 8, 8\]",
+    ):
+        run_conversion(digits_ann_checkpoint, (4,), dataset="mnist-small")

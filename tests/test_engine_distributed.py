@@ -108,3 +108,54 @@ def test_feature_kd_adapters_stay_identical_across_processes(tmp_path, digits_an
     for name, tensor in model0.items():
         if "running_" not in name and "num_batches" not in name:  # BN statistics: per rank
             assert torch.equal(tensor, model1[name]), name
+
+
+STUCK = textwrap.dedent(
+    """
+    import os, signal, torch
+    from spikeforge.engine.distributed import init_from_env
+    init_from_env(torch.device("cpu"))
+    os.kill(os.getpid(), signal.SIGSTOP)  # joined the group, then never answers
+    """
+)
+
+
+def test_a_stuck_rank_fails_the_other_with_a_clear_error_within_the_timeout(tmp_path):
+    """Rank 1 joins the group and freezes (SIGSTOP); rank 0 (`spikeforge train`) must end
+    with one line saying what happened once SPIKEFORGE_DIST_TIMEOUT passes, not hang."""
+    import os
+    import socket
+    import time
+
+    with socket.socket() as s:  # a free port for the rendezvous
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {
+        **os.environ,
+        "MASTER_ADDR": "127.0.0.1",
+        "MASTER_PORT": str(port),
+        "WORLD_SIZE": "2",
+        "LOCAL_RANK": "0",
+        "SPIKEFORGE_DIST_TIMEOUT": "5",
+        "OMP_NUM_THREADS": "1",
+    }
+    script = tmp_path / "stuck.py"
+    script.write_text(STUCK)
+    stuck = subprocess.Popen([sys.executable, str(script)], env={**env, "RANK": "1"})
+    try:
+        start = time.monotonic()
+        done = subprocess.run(
+            [sys.executable, "-m", "spikeforge", "train", "--config", "digits_csnn",
+             "train.epochs=1", "train.progress=false", "train.device=cpu",
+             f"train.run_dir={tmp_path / 'runs'}"],
+            env={**env, "RANK": "0"}, capture_output=True, text=True, timeout=120,
+        )  # fmt: skip
+        took = time.monotonic() - start
+    finally:
+        stuck.kill()
+        stuck.wait()
+    assert done.returncode == 2, done.stderr
+    assert "Traceback" not in done.stderr
+    assert "another process is stuck or has died" in done.stderr
+    assert "SPIKEFORGE_DIST_TIMEOUT=5 s" in done.stderr
+    assert took < 60  # the timeout, start-up and rendezvous; gloo's default is 30 min

@@ -141,8 +141,9 @@ def test_non_finite_loss_raises_clear_error(tmp_path):
     trainer = make_trainer(config(tmp_path), tmp_path / "nan")
     with torch.no_grad():
         trainer.model[-1].layer[-1].bias.fill_(float("nan"))  # the readout's bias
-    with pytest.raises(TrainingError, match="non-finite loss nan at epoch 1, batch 0"):
+    with pytest.raises(TrainingError, match="non-finite loss nan at epoch 1, batch 0") as info:
         trainer.fit()
+    assert "no checkpoint was written yet" in str(info.value)  # none exists to be "kept"
 
 
 def test_early_stopping(tmp_path):
@@ -196,3 +197,41 @@ def test_method_options_the_method_does_not_take_are_refused(tmp_path):
 def test_ottt_trains_through_the_config(tmp_path):
     trainer = make_trainer(config(tmp_path, "train.method=ottt"), tmp_path / "r")
     assert trainer.fit()["test_acc"] > 0.3  # 10 classes: chance is 0.1
+
+
+def test_metrics_never_hold_an_epoch_whose_checkpoint_failed(tmp_path, monkeypatch):
+    """A save that fails (a full disk) leaves no logged record of the unsaved epoch."""
+    import spikeforge.engine.trainer as trainer_module
+    from spikeforge.engine.checkpoint import CheckpointError
+
+    trainer = make_trainer(config(tmp_path), tmp_path / "full")
+    real = trainer_module.save_checkpoint
+    saves = []
+
+    def fail_in_epoch_two(path, payload):
+        if payload["position"]["epoch"] == 2:
+            raise CheckpointError(f"no space left on the device writing checkpoint {path}")
+        saves.append(path)
+        return real(path, payload)
+
+    monkeypatch.setattr(trainer_module, "save_checkpoint", fail_in_epoch_two)
+    with pytest.raises(CheckpointError, match="no space left"):
+        trainer.fit()
+    records = (tmp_path / "full" / "metrics.jsonl").read_text().splitlines()
+    assert [json.loads(r)["epoch"] for r in records] == [1]
+    assert load_checkpoint(tmp_path / "full" / "last.pt")["position"]["epoch"] == 1
+
+
+def test_mid_epoch_resume_with_a_changed_batch_size_is_refused(tmp_path):
+    from spikeforge.engine.checkpoint import CheckpointError
+
+    first = make_trainer(
+        config(tmp_path, "train.max_steps=2", "train.checkpoint_every=1"), tmp_path / "r"
+    )
+    first.fit()
+    changed = make_trainer(config(tmp_path, "data.batch_size=128"), tmp_path / "r")
+    with pytest.raises(CheckpointError, match=r"data\.batch_size 256 -> 128 would skip"):
+        changed.fit(resume=True)
+    same = make_trainer(config(tmp_path), tmp_path / "r")
+    same.fit(resume=True)  # unchanged: fine
+    assert same.position.epoch == 2

@@ -32,3 +32,10 @@ def test_alif_streaming_equals_one_call(generator):
 def test_alif_rejects_bad_rho():
     with pytest.raises(ValueError, match="rho"):
         ALIFParameters(rho=1.5)
+
+
+def test_parameters_refuse_non_finite_numbers():
+    with pytest.raises(ValueError, match="b \\(adaptation strength\\) must be a finite number"):
+        ALIFParameters(b=float("nan"))
+    with pytest.raises(ValueError, match="rho"):
+        ALIFParameters(rho=float("nan"))

@@ -54,3 +54,10 @@ def test_bad_parameters_and_shapes_are_named():
         LeakyParameters("decay", 1.5)
     with pytest.raises(ValueError):
         leaky_scan(torch.zeros(3, 2, 4), torch.zeros(2, 5), LeakyParameters())
+
+
+def test_parameters_refuse_non_finite_numbers():
+    with pytest.raises(ValueError, match="coef"):
+        LeakyParameters(coef=float("nan"))
+    with pytest.raises(ValueError, match="rest must be a finite number"):
+        LeakyParameters(rest=float("-inf"))

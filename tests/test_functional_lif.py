@@ -124,3 +124,14 @@ def test_bad_inputs_raise_clear_errors():
         lif_sequence(torch.zeros(4, 8, 3), LIFState(torch.zeros(4, 3)))
     with pytest.raises(ValueError, match="backend must be one of"):
         lif_sequence(torch.zeros(4, 8, 3), backend="cuda")
+
+
+def test_parameters_refuse_non_finite_numbers():
+    for bad in (float("nan"), float("inf")):
+        with pytest.raises(ValueError, match="inv_tau = 1/tau must lie in"):
+            LIFParameters(inv_tau=bad)
+        with pytest.raises(ValueError, match="v_th must be a finite number"):
+            LIFParameters(v_th=bad)
+        with pytest.raises(ValueError, match="v_reset must be a finite number"):
+            LIFParameters(v_reset=bad)
+    LIFParameters(v_th=torch.tensor(float("nan")))  # tensors are not scanned (no sync)

@@ -115,3 +115,11 @@ def test_kernel_matrices_are_differentiable() -> None:
     )
     tau = torch.tensor(2.5, dtype=F64, requires_grad=True)
     assert torch.autograd.gradcheck(lambda tau: lif_kernel_matrix(4, tau, dtype=F64), (tau,))
+
+
+@pytest.mark.parametrize("tau", [math.nan, math.inf, 0.5])
+def test_kernel_matrices_refuse_non_finite_or_small_tau(tau):
+    with pytest.raises(ValueError, match="tau must be a finite number >= 1"):
+        lif_kernel_matrix(4, tau)
+    with pytest.raises(ValueError, match="tau must be a finite number >= 1"):
+        reset_kernel_matrix(4, tau)

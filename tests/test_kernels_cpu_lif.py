@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import itertools
-import os
-import stat
 import warnings
 
 import pytest
@@ -24,9 +22,8 @@ from lif_backends import (
     tensor_parameter_case,
 )
 from spikeforge.functional.lif import LIFParameters, lif_sequence
-from spikeforge.kernels import dispatch
 from spikeforge.kernels.cpu import _build
-from spikeforge.kernels.cpu.lif import lif_sequence_cpu, supports
+from spikeforge.kernels.cpu.lif import supports
 from spikeforge.surrogates import Surrogate
 
 
@@ -119,25 +116,6 @@ def test_streaming_two_halves_equals_whole():
     assert torch.equal(st2.v, st_all.v)
 
 
-def test_fused_path_runs_for_cpu_and_auto():
-    calls = _build.STATE.calls
-    x = torch.randn(4, 2, 8, requires_grad=True)
-    for backend in ("cpu", "auto"):
-        f0, b0 = calls["forward"], calls["backward"]
-        s, _ = lif_sequence(x, backend=backend)
-        s.sum().backward()
-        assert calls["forward"] == f0 + 1
-        assert calls["backward"] == b0 + 1
-    assert dispatch("lif", "auto", x, LIFParameters()) is lif_sequence_cpu
-    f0 = calls["forward"]
-    with torch.no_grad():
-        lif_sequence(x, backend="cpu")
-    assert calls["forward"] == f0 + 1
-    f0 = calls["forward"]
-    lif_sequence(x, backend="torch")
-    assert calls["forward"] == f0
-
-
 def test_saves_no_new_tensor_for_backward():
     """Backward recomputes H from the inputs: autograd keeps only x and v0 themselves."""
     assert_saves_only_the_inputs("cpu")
@@ -170,45 +148,3 @@ def test_supports_reports_what_it_cannot_do():
     assert torch.equal(s, lif_sequence(x, p=p, backend="torch")[0])
     with pytest.raises(ValueError, match="surrogate"):
         lif_sequence(x, p=p, backend="cpu")
-
-
-def _fresh_state(monkeypatch, tmp_path, cc):
-    monkeypatch.setattr(_build, "STATE", _build._State())
-    monkeypatch.setenv("SPIKEFORGE_CACHE", str(tmp_path / "cache"))
-    monkeypatch.setenv("SPIKEFORGE_CC", cc)
-
-
-def test_missing_compiler_falls_back_with_one_warning(monkeypatch, tmp_path):
-    _fresh_state(monkeypatch, tmp_path, str(tmp_path / "no-such-cc"))
-    x = torch.randn(4, 2, 6)
-    with pytest.warns(RuntimeWarning, match="not found") as record:
-        s, st_ = lif_sequence(x, backend="auto")
-    assert len(record) == 1
-    s_ref, st_ref = lif_sequence(x, backend="torch")
-    assert torch.equal(s, s_ref) and torch.equal(st_.v, st_ref.v)
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")  # only once per process
-        lif_sequence(x, backend="auto")
-    with pytest.raises(ValueError, match="not found"):
-        lif_sequence(x, backend="cpu")
-
-
-def test_failing_compilation_falls_back_with_the_cause(monkeypatch, tmp_path):
-    fake = tmp_path / "fakecc"
-    fake.write_text(
-        '#!/bin/sh\nif [ "$1" = "--version" ]; then echo fake 1.0; exit 0; fi\n'
-        'echo "fatal error: simulated failure" >&2\nexit 1\n'
-    )
-    fake.chmod(fake.stat().st_mode | stat.S_IEXEC)
-    _fresh_state(monkeypatch, tmp_path, str(fake))
-    with pytest.warns(RuntimeWarning, match="simulated failure"):
-        assert supports(torch.randn(2, 2), LIFParameters()) is not None
-    assert not any(p.suffix == ".so" for p in (tmp_path / "cache").iterdir())
-
-
-def test_cache_dir_from_environment(monkeypatch, tmp_path):
-    monkeypatch.setenv("SPIKEFORGE_CACHE", str(tmp_path))
-    assert _build.cache_dir() == tmp_path
-    monkeypatch.delenv("SPIKEFORGE_CACHE")
-    assert _build.cache_dir().parts[-2:] == ("spikeforge", "kernels")
-    assert os.path.isabs(_build.cache_dir())

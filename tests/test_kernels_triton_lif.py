@@ -5,13 +5,13 @@ autouse fixture and restored afterwards, so other modules' ``backend="auto"`` on
 tensors never reaches this kernel). The interpreter executes the same kernel source
 with numpy, one IEEE rounding per operation, so spikes must be bit-identical to the
 reference. Shapes stay small: the interpreter costs tens of milliseconds per launch.
-A separate test compiles the kernels for a real GPU (sm_90) without one, so a kernel
-that only the interpreter accepts fails here too.
+``test_kernels_triton_kernels.py`` compiles the kernel source for a real GPU (sm_90)
+without one, so a kernel that only the interpreter accepts fails there too.
 
 Tests that take the ``target`` fixture run once per target: ``interpreter`` (CPU
 tensors, always) and, where torch sees a CUDA GPU, ``cuda`` (the compiled kernels on
 CUDA tensors against the torch reference on the same GPU). So on a GPU machine
-``pytest tests/test_kernels_triton.py`` checks the whole equivalence grid compiled.
+``pytest tests/test_kernels_triton_lif.py`` checks the whole equivalence grid compiled.
 Where the installed Triton's interpreter cannot run the kernels (Triton < 3.7 with
 numpy >= 2.4, see :func:`~spikeforge.kernels.triton.lif.interpreter_reason`), the
 interpreted runs are skipped with that reason and the compiled ones still run.
@@ -202,27 +202,6 @@ def test_streaming_two_halves_equals_whole(target):
     assert torch.equal(st2.v, st_all.v)
 
 
-def test_triton_path_runs_for_triton_and_auto():
-    """Under the interpreter ``auto`` prefers triton; the kernels are built once per
-    interpreter mode and are interpreted ones."""
-    x = torch.randn(4, 2, 8, requires_grad=True)
-    for backend in ("triton", "auto"):
-        f0, b0 = tlif.CALLS["forward"], tlif.CALLS["backward"]
-        s, _ = lif_sequence(x, backend=backend)
-        s.sum().backward()
-        assert (tlif.CALLS["forward"], tlif.CALLS["backward"]) == (f0 + 1, b0 + 1)
-    assert dispatch("lif", "auto", x, LIFParameters()) is lif_sequence_triton
-    kernels = tlif._kernels()
-    assert kernels is tlif._build(True)
-    assert type(kernels.lif_forward).__name__ == "InterpretedFunction"
-    f0 = tlif.CALLS["forward"]
-    with torch.no_grad():
-        s, state = lif_sequence(x, backend="triton")
-    assert not s.requires_grad and not state.v.requires_grad
-    lif_sequence(x, backend="torch")
-    assert tlif.CALLS["forward"] == f0 + 1
-
-
 @pytest.mark.no_interpreter
 def test_without_interpreter_cpu_tensors_get_the_reason_and_auto_falls_back(monkeypatch):
     monkeypatch.delenv("TRITON_INTERPRET")
@@ -361,83 +340,6 @@ def test_block_shrinks_until_a_gpu_has_enough_programs(monkeypatch):
     assert tlif._block(1000, torch.device("cpu")) == tlif.BLOCK  # the interpreter
     monkeypatch.setenv("SPIKEFORGE_TRITON_BLOCK", "64")
     assert tlif._block(10**7, cuda) == 64
-
-
-_SIGNATURES = {
-    "lif_forward": "x_ptr v0_ptr k_ptr th_ptr c_ptr s_ptr v_ptr",
-    "lif_backward": "x_ptr v0_ptr h_ptr gs_ptr gvt_ptr k_ptr th_ptr c_ptr gx_ptr gv0_ptr "
-    "gk_ptr gth_ptr",
-    "leaky_forward": "x_ptr y0_ptr coef_ptr c_ptr y_ptr ylast_ptr",
-    "leaky_backward": "x_ptr y0_ptr y_ptr gy_ptr gyl_ptr coef_ptr c_ptr gx_ptr gy0_ptr gc_ptr",
-    "alif_forward": "x_ptr v0_ptr a0_ptr k_ptr th_ptr bb_ptr c_ptr s_ptr v_ptr a_ptr",
-    "alif_backward": "x_ptr v0_ptr a0_ptr h_ptr ah_ptr gs_ptr gvt_ptr gat_ptr k_ptr th_ptr "
-    "bb_ptr c_ptr gx_ptr gv0_ptr ga0_ptr gk_ptr gth_ptr gb_ptr",
-}
-_COMPUTE_DTYPE_ARGS = {"c_ptr", "h_ptr", "ah_ptr", "gk_ptr", "gth_ptr", "gb_ptr", "gc_ptr"}
-
-
-def _compile_for_gpu(kernels, name, dtype, constants):
-    """Compile one kernel variant for an H100 (sm_90) without a GPU; returns the PTX."""
-    from triton.backends.compiler import GPUTarget
-    from triton.compiler import ASTSource
-
-    compute = "fp64" if dtype == "fp64" else "fp32"
-    signature = {
-        arg: f"*{compute if arg in _COMPUTE_DTYPE_ARGS else dtype}"
-        for arg in _SIGNATURES[name].split()
-    }
-    signature.update(T="i32", N="i32")
-    src = ASTSource(getattr(kernels, name), signature, constants)
-    options = tlif._launch_options(constants["BLOCK"])
-    return triton.compile(src, target=GPUTarget("cuda", 90, 32), options=options).asm["ptx"]
-
-
-@pytest.mark.no_interpreter
-def test_kernels_compile_for_a_real_gpu(monkeypatch):
-    """The interpreter is lenient (numpy types, python control flow); the compiler is not.
-    Compile forward and backward for sm_90 in every dtype, and check that no fused
-    multiply-add sneaks into either kernel (it would flip spikes at the threshold)."""
-    from triton.backends import backends
-
-    if "nvidia" not in backends:
-        pytest.skip("triton has no nvidia backend here")
-    monkeypatch.delenv("TRITON_INTERPRET")
-    kernels = tlif._build(False)
-    assert type(kernels.lif_forward).__name__ == "JITFunction"
-    for i, dtype in enumerate(["fp32", "fp64", "fp16", "bf16"]):
-        fwd = {"CHARGE": 1 + i % 2, "RESET": i % 3, "K_VEC": bool(i % 2), "TH_VEC": True}
-        fwd["BLOCK"] = 1024
-        assert "fma" not in _compile_for_gpu(kernels, "lif_forward", dtype, fwd)
-        bwd = {"CHARGE": i % 3, "RESET": (i + 1) % 3, "DETACH": bool(i % 2), "SID": i}
-        bwd |= {"K_VEC": True, "TH_VEC": False, "HAS_GS": True, "HAS_GV": bool(i % 2)}
-        bwd |= {"WANT_K": True, "WANT_TH": True, "BLOCK": 256}
-        _compile_for_gpu(kernels, "lif_backward", dtype, bwd)
-    # backward recomputes H, which must round as in the forward: no fma there either
-    # (checked with the triangle surrogate: a division's own Newton steps use fma)
-    bwd = {"CHARGE": 1, "RESET": 0, "DETACH": False, "SID": 3, "K_VEC": False}
-    bwd |= {"TH_VEC": False, "HAS_GS": True, "HAS_GV": True, "WANT_K": False}
-    bwd |= {"WANT_TH": False, "BLOCK": 1024}
-    assert "fma" not in _compile_for_gpu(kernels, "lif_backward", "fp32", bwd)
-    for form, dtype in zip(range(4), ["fp32", "fp64", "fp16", "bf16"], strict=True):
-        # the "leaky" scans: no fma either (their trajectories match the reference bit by bit)
-        fwd = {"FORM": form, "C_VEC": bool(form % 2), "BLOCK": 512}
-        assert "fma" not in _compile_for_gpu(kernels, "leaky_forward", dtype, fwd)
-        bwd = {"FORM": form, "C_VEC": True, "HAS_GY": True, "HAS_GL": bool(form % 2)}
-        _compile_for_gpu(kernels, "leaky_backward", dtype, bwd | {"WANT_C": True, "BLOCK": 256})
-    for i, dtype in enumerate(["fp32", "fp64", "fp16", "bf16"]):
-        # the "alif" kernels: no fma in the forward, every surrogate in some backward
-        fwd = {"CHARGE": i % 3, "RESET": (i + 2) % 3, "K_VEC": bool(i % 2), "TH_VEC": True}
-        fwd |= {"B_VEC": bool(i % 2), "BLOCK": 256}
-        assert "fma" not in _compile_for_gpu(kernels, "alif_forward", dtype, fwd)
-        bwd = {"CHARGE": (i + 1) % 3, "RESET": i % 3, "DETACH": bool(i % 2), "SID": i + 2}
-        bwd |= {"K_VEC": True, "TH_VEC": False, "B_VEC": True, "WANT_K": True}
-        bwd |= {"WANT_TH": True, "WANT_B": True, "BLOCK": 128}
-        _compile_for_gpu(kernels, "alif_backward", dtype, bwd)
-    for sid in (4, 5):  # the surrogates not covered above
-        bwd = {"CHARGE": 1, "RESET": 1, "DETACH": False, "SID": sid, "K_VEC": False}
-        bwd |= {"TH_VEC": False, "HAS_GS": False, "HAS_GV": True, "WANT_K": False}
-        bwd |= {"WANT_TH": False, "BLOCK": 1024}
-        _compile_for_gpu(kernels, "lif_backward", "fp32", bwd)
 
 
 TOL_GPU = {torch.float32: {"rtol": 1e-5, "atol": 1e-4}, **HALF_TOL}

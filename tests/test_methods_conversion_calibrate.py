@@ -5,11 +5,9 @@ from spikeforge.methods.conversion import (
     CALIBRATIONS,
     MaxRecipe,
     PercentileRecipe,
-    calibrate,
-    convert,
     make_recipe,
 )
-from spikeforge.models import create
+from spikeforge.methods.conversion.calibrate import batches_of
 
 
 def _feed(recipe, batches):
@@ -72,30 +70,22 @@ def test_recipes_by_name_and_their_errors():
         MaxRecipe().observer().threshold()
 
 
-def test_calibrate_sets_thresholds_per_site_and_restores_training_flags(generator):
-    ann = create("ann_csnn_tiny").eval()
-    x = torch.rand(32, 1, 8, 8, generator=generator)
-    snn = convert(ann, None)
-    snn.train()
-    snn.body.get_submodule("layers.2").training = False  # a mixed pattern must come back as it was
-    flags = {name: m.training for name, m in snn.named_modules()}
-    scales = calibrate(snn, x, "max", batch_size=8)
-    assert {name: m.training for name, m in snn.named_modules()} == flags
-    acts = {}
-    hooks = [
-        m.register_forward_hook(lambda mod, i, o, n=n: acts.setdefault(n, o))
-        for n, m in snn.neurons().items()
-    ]
-    snn.analog(x)
-    for h in hooks:
-        h.remove()
-    for name, scale in scales.items():
-        torch.testing.assert_close(scale, acts[name].max())
-        torch.testing.assert_close(snn.neurons()[name].scale, scale)
-    per_channel = calibrate(snn, [(x[:16], None), (x[16:], None)], "max", per_channel=True)
-    assert all(
-        s.shape == (n.scale.shape[0],)
-        for s, n in zip(per_channel.values(), snn.neurons().values(), strict=True)
-    )
-    with pytest.raises(ValueError, match="calibration data is empty"):
-        calibrate(snn, torch.zeros(0, 1, 8, 8), "max")
+def test_batches_of_splits_tensors_and_takes_inputs_of_pairs():
+    x = torch.arange(10.0).view(5, 2)
+    assert [b.tolist() for b in batches_of(x, 2)] == [[[0, 1], [2, 3]], [[4, 5], [6, 7]], [[8, 9]]]
+    pairs = [(x[:3], torch.zeros(3)), [x[3:], None], x[:0], x[:1]]
+    got = list(batches_of(pairs))
+    assert [len(b) for b in got] == [3, 2, 1]  # labels dropped, the empty batch skipped
+    assert torch.equal(torch.cat(got[:2]), x)
+    assert list(batches_of(torch.zeros(0, 2))) == []
+
+
+@pytest.mark.parametrize("recipe", [MaxRecipe(), PercentileRecipe(percentile=100.0)])
+def test_a_nan_activation_never_passes_for_a_silent_site(recipe):
+    # A site that never activates gets λ = 1; a NaN must not be mistaken for that.
+    silent = recipe.observer()
+    silent(torch.zeros(4, 3))
+    assert float(silent.threshold()) == 1.0
+    observer = recipe.observer()
+    observer(torch.full((4, 3), float("nan")))
+    assert torch.isnan(observer.threshold())

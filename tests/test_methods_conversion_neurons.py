@@ -65,3 +65,16 @@ def test_spiking_max_pool_passes_the_most_active_input():
     assert abs(float(out.mean()) - 0.7) < 0.05
     with pytest.raises(ValueError, match=r"\[N, C, H, W\]"):
         pool(torch.ones(4, 4))
+
+
+def test_converted_if_refuses_non_finite_thresholds():
+    for bad in (math.nan, math.inf):
+        with pytest.raises(ValueError, match="scale \\(V_th\\) must be finite"):
+            ConvertedIF(torch.tensor([1.0, bad]))
+        neuron = ConvertedIF(torch.ones(2))
+        neuron.site = "layers.1"
+        with pytest.raises(ValueError, match="scale \\(V_th\\) of neuron site 'layers.1' must be"):
+            neuron.set_scale(torch.tensor([bad, 1.0]))
+        with pytest.raises(ValueError, match="positive scalar or \\[C\\]"):
+            neuron.set_scale(torch.tensor([0.0, 1.0]))
+        assert torch.equal(neuron.scale, torch.ones(2))  # unchanged

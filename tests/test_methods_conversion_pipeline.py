@@ -1,5 +1,7 @@
 import operator
+import re
 import warnings
+from pathlib import Path
 
 import pytest
 import torch
@@ -12,6 +14,7 @@ from spikeforge.methods.conversion import (
     ConvertedSNN,
     SpikingMaxPool,
     UnsupportedOperationError,
+    calibrate,
     convert,
 )
 from spikeforge.models import create
@@ -134,7 +137,7 @@ def test_unsupported_operations_are_all_named_in_one_error():
         "LayerNorm at ln",
     ):
         assert expected in message
-    assert "test_conversion_pipeline.py" in message  # functional calls carry their line
+    assert Path(__file__).name in message  # functional calls carry their line
     assert "5 unsupported operation(s)" in message
 
 
@@ -250,3 +253,61 @@ def test_a_network_without_relu_is_refused():
         convert(nn.Sequential(nn.Linear(3, 2)), torch.rand(2, 3))
     assert operator.add  # (the graph path treats + as linear)
     assert ConvertedIF
+
+
+def test_calibrate_sets_thresholds_per_site_and_restores_training_flags(generator):
+    ann = create("ann_csnn_tiny").eval()
+    x = torch.rand(32, 1, 8, 8, generator=generator)
+    snn = convert(ann, None)
+    snn.train()
+    snn.body.get_submodule("layers.2").training = False  # a mixed pattern must come back as it was
+    flags = {name: m.training for name, m in snn.named_modules()}
+    scales = calibrate(snn, x, "max", batch_size=8)
+    assert {name: m.training for name, m in snn.named_modules()} == flags
+    acts = {}
+    hooks = [
+        m.register_forward_hook(lambda mod, i, o, n=n: acts.setdefault(n, o))
+        for n, m in snn.neurons().items()
+    ]
+    snn.analog(x)
+    for h in hooks:
+        h.remove()
+    for name, scale in scales.items():
+        torch.testing.assert_close(scale, acts[name].max())
+        torch.testing.assert_close(snn.neurons()[name].scale, scale)
+    per_channel = calibrate(snn, [(x[:16], None), (x[16:], None)], "max", per_channel=True)
+    assert all(
+        s.shape == (n.scale.shape[0],)
+        for s, n in zip(per_channel.values(), snn.neurons().values(), strict=True)
+    )
+    with pytest.raises(ValueError, match="calibration data is empty"):
+        calibrate(snn, torch.zeros(0, 1, 8, 8), "max")
+
+
+@pytest.mark.parametrize("recipe", ["max", "percentile"])
+def test_non_finite_calibration_inputs_are_refused_naming_the_batch(recipe, generator):
+    ann = create("ann_csnn_tiny").eval()
+    x = torch.rand(20, 1, 8, 8, generator=generator)
+    x[13, 0, 2, 3] = float("nan")  # batch 1 of 8-sample batches, its sample 5
+    with pytest.raises(
+        ValueError,
+        match=r"calibration input batch 1 \(samples 8\.\.15\) contains NaN at index \[5, 0, 2, 3\]",
+    ):
+        calibrate(convert(ann, None), x, recipe, batch_size=8)
+    with pytest.raises(ValueError, match="calibration input batch 0"):
+        convert(ann, [(x[8:16], None)], recipe)
+
+
+def test_non_finite_activations_are_refused_naming_the_layer(generator):
+    ann = create("ann_csnn_tiny").eval()
+    snn = convert(ann, None)
+    first = next(iter(snn.neurons()))
+    weight = next(p for n, p in snn.body.named_parameters() if n.endswith("weight"))
+    with torch.no_grad():
+        weight[0].fill_(float("inf"))  # as a diverged checkpoint would have it
+    x = torch.rand(8, 1, 8, 8, generator=generator)
+    with pytest.raises(
+        ValueError, match=rf"ReLU activation at neuron site '{re.escape(first)}' contains"
+    ):
+        calibrate(snn, x, "max")
+    assert all(bool(n.scale == 1.0) for n in snn.neurons().values())  # left as they were

@@ -85,5 +85,3 @@ def test_registered_and_validated():
         ResponseKD(tiny_teacher(), objective="mse_count")
     with pytest.raises(ValueError, match="tau must be >= 1"):
         ResponseKD(tiny_teacher(), tau=0.5)
-    with pytest.raises(ValueError, match="method_name must be one of"):
-        build_distillation("bptt", tiny_teacher())

@@ -61,23 +61,8 @@ def test_fixed_thresholds_and_resume(digits_ann_checkpoint, tmp_path):
     assert resumed.position.step == 5
 
 
-def test_hybrid_needs_a_converted_model_with_if_neurons(digits_ann_checkpoint, tmp_path):
+def test_hybrid_needs_a_converted_model():
     method = METHODS.create("hybrid", objective="ce_membrane")
     assert isinstance(method, HybridMethod)
     with pytest.raises(TypeError, match="model.name=converted"):
         method(create("csnn_tiny"), torch.rand(2, 3, 1, 8, 8), torch.zeros(3, dtype=torch.long))
-    with pytest.raises(ValueError, match="converted neurons must be one of if, lif, plif"):
-        create("converted", checkpoint=str(digits_ann_checkpoint), neuron="alif")
-    with pytest.raises(ValueError, match="input_size"):
-        create("converted", checkpoint=str(digits_ann_checkpoint), input_size=28)
-
-
-def test_converted_template_without_checkpoint_and_leaky_neurons():
-    template = create("converted", num_classes=5, in_channels=3, neuron="plif")
-    assert isinstance(template, ConvertedSNN)
-    assert all(torch.equal(v, torch.tensor(1.0)) for v in template.thresholds().values())
-    x = torch.rand(2, 3, 3, 16, 16)
-    out = template(x)
-    assert out.shape == (2, 3, 5)
-    out.sum().backward()
-    assert all(p.grad is not None for p in template.parameters())

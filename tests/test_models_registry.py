@@ -1,4 +1,5 @@
-"""Registry-parametrised checks over every registered model (timm ``test_models`` style).
+"""The model registry (``models/registry.py``: ``MODELS``, ``create``) and registry-parametrised
+checks over every registered model (timm ``test_models`` style).
 
 Each model runs a tiny configuration on ``[T=2, B=2, C, H, W]``: finite output of shape
 ``[T, B, num_classes]`` and a non-zero gradient on every parameter (catches dead
@@ -13,7 +14,7 @@ import pytest
 import torch
 
 from spikeforge.models import MODELS, create
-from spikeforge.neurons import LIF
+from spikeforge.neurons import IF, LIF
 
 NUM_CLASSES = 5
 DEFAULT = {"in_channels": 3, "size": 16, "drive": 2}
@@ -53,12 +54,26 @@ OWN_TESTS = {
     "ann_csnn_tiny": "test_models_ann.py",
     "ann_vgg_small": "test_models_ann.py",
     "ann_resnet_small": "test_models_ann.py",
-    "converted": "test_methods_hybrid.py",
+    "converted": "test_engine_pretrained.py",
     "joint_csnn": "test_models_joint.py",
     "equilibrium_snn": "test_models_equilibrium.py",  # IF only, implicit gradients
     "eprop_rsnn": "test_models_eprop_rsnn.py",  # e-prop's own LIF and readout
 }
 ZOO = [name for name in MODELS.names() if name not in OWN_TESTS]
+
+
+def test_create_builds_the_registered_factory_with_its_options():
+    torch.manual_seed(0)
+    model = create("csnn_tiny", num_classes=7, neuron="if")
+    assert type(model) is type(MODELS.get("csnn_tiny")(num_classes=7))
+    assert model(torch.rand(2, 1, 1, 8, 8)).shape == (2, 1, 7)
+    assert any(type(m) is IF for m in model.modules())
+    assert not any(type(m) is LIF for m in model.modules())
+    assert type(create("CSNN_Tiny")) is type(model)  # names are case-insensitive
+    with pytest.raises(ValueError, match="unknown model 'nope'; registered: .*csnn_tiny"):
+        create("nope")
+    with pytest.raises(TypeError):
+        create(name="csnn_tiny")  # the name is positional-only: name= is no model option
 
 
 def test_every_registered_model_is_covered():
@@ -115,23 +130,3 @@ def test_timm_like_interface_and_neuron_injection(name, generator):
     assert torch.equal(model.forward_head(features), model(x))
     model.reset_classifier(7)
     assert model(x).shape == (2, 3, 7)
-
-
-@pytest.mark.parametrize("size", [8, 224])
-def test_resnet_input_sizes(size, generator):
-    torch.manual_seed(0)
-    base_width, batch, steps = (8, 2, 2) if size == 8 else (4, 1, 1)
-    model = create("spiking_resnet18", num_classes=3, base_width=base_width, input_size=size)
-    assert model.stem_type == ("cifar" if size == 8 else "imagenet")
-    out = model(torch.rand(steps, batch, 3, size, size, generator=generator))
-    assert out.shape == (steps, batch, 3) and torch.isfinite(out).all()
-
-
-def test_bad_input_shapes_name_expected_and_received():
-    model = create("sew_resnet18", base_width=4, in_channels=2)
-    with pytest.raises(ValueError, match=r"\[T, B, 2, H, W\].*got shape \(2, 3, 16, 16\)"):
-        model(torch.zeros(2, 3, 16, 16))
-    with pytest.raises(ValueError, match=r"got shape \(2, 3, 3, 8, 8\)"):
-        model(torch.zeros(2, 3, 3, 8, 8))
-    with pytest.raises(TypeError, match="must be a tensor"):
-        model([0.0])

@@ -49,3 +49,13 @@ def test_tdbn_option_uses_residual_alpha():
     assert model.layer1[0].conv1[1].alpha == 1.0
     out = model(torch.rand(2, 2, 3, 8, 8))
     assert out.shape == (2, 2, 10)
+
+
+@pytest.mark.parametrize("size", [8, 224])
+def test_resnet_input_sizes(size, generator):
+    torch.manual_seed(0)
+    base_width, batch, steps = (8, 2, 2) if size == 8 else (4, 1, 1)
+    model = create("spiking_resnet18", num_classes=3, base_width=base_width, input_size=size)
+    assert model.stem_type == ("cifar" if size == 8 else "imagenet")
+    out = model(torch.rand(steps, batch, 3, size, size, generator=generator))
+    assert out.shape == (steps, batch, 3) and torch.isfinite(out).all()

@@ -1,5 +1,7 @@
 """Contract tests run over every neuron (built in configurations that exercise options)."""
 
+import re
+
 import pytest
 import torch
 from torch import nn
@@ -14,8 +16,20 @@ from spikeforge.functional import (
     lif_sequence,
     rlif_sequence,
 )
+from spikeforge.functional.state import LIFState
 from spikeforge.layers import fold
-from spikeforge.neurons import ALIF, IF, LI, LIF, PLIF, RLIF, CuBa
+from spikeforge.neurons import (
+    ALIF,
+    IF,
+    LI,
+    LIF,
+    PLIF,
+    RLIF,
+    CuBa,
+    finite_check_enabled,
+    set_finite_check,
+)
+from spikeforge.neurons.base import _env_enabled
 
 N = 5
 F64 = torch.float64
@@ -130,3 +144,104 @@ def test_per_neuron_parameters_catch_swapped_time_and_batch():
     neuron = LIF(learn_threshold=True, param_shape=(7, 1))  # expects [.., 7, 1] steps?
     with pytest.raises(ValueError, match=r"did you pass \[B, T, \.\.\.\]"):
         neuron(torch.zeros(4, 3, 5))
+
+
+# Non-finite input: refused at the neuron call, never read as "no spike".
+
+BAD = {"NaN": float("nan"), "+inf": float("inf"), "-inf": float("-inf")}
+
+
+@pytest.mark.parametrize("kind", sorted(BAD))
+@pytest.mark.parametrize("t", [0, 4, 8])
+def test_non_finite_input_is_refused_naming_layer_and_place(neuron, x, kind, t):
+    x = x.clone()
+    x[t, 1, 2] = BAD[kind]
+    name, kind = type(neuron).__name__, re.escape(kind)
+    with pytest.raises(
+        ValueError, match=rf"input to {name} layer contains {kind} at index \[{t}, 1, 2\]"
+    ):
+        neuron(x)
+    with pytest.raises(ValueError, match=r"SPIKEFORGE_CHECK_FINITE=0"):
+        neuron.run(x[: t + 1])
+    state = None
+    for x_t in x[:t]:
+        _, state = neuron.step(x_t, state)
+    with pytest.raises(
+        ValueError, match=rf"input to {name} layer contains {kind} at index \[1, 2\]"
+    ):
+        neuron.step(x[t], state)
+
+
+def _state_keeping_neurons(backend):
+    """Every charge/reset form: the cheap check relies on the final state keeping NaN/inf."""
+    for reset in ("zero", "subtract", "none"):
+        yield IF(reset=reset, backend=backend)
+        yield LIF(reset=reset, backend=backend)
+        yield LIF(tau=1.0, reset=reset, decay_input=False, backend=backend)
+        yield ALIF(reset=reset, backend=backend)
+        yield CuBa(alpha=0.0, reset=reset, backend=backend)
+    yield LI(tau=1.0, backend=backend)
+    yield LI(tau=None, backend=backend)
+    yield LI(tau=3.0, decay_input=False, backend=backend)
+
+
+@pytest.mark.parametrize("backend", ["torch", "auto"])  # "auto": the fused CPU kernels
+def test_the_final_state_keeps_any_non_finite_input(backend):
+    for neuron in _state_keeping_neurons(backend):
+        assert neuron.state_keeps_non_finite
+        for value in BAD.values():
+            for t in (0, 3, 7):
+                x = torch.full((8, 2, 3), 2.0)  # fires every step: resets act on the bad value
+                x[t, 0, 1] = value
+                previous = set_finite_check(False)
+                try:
+                    _, state = neuron.run(x)
+                finally:
+                    set_finite_check(previous)
+                assert not torch.isfinite(state.v[0, 1]), (neuron, value, t)
+                with pytest.raises(ValueError, match=rf"at index \[{t}, 0, 1\]"):
+                    neuron.run(x)
+
+
+def test_non_finite_state_or_parameter_is_named():
+    x = torch.rand(4, 2, 3)
+    v = torch.zeros(2, 3)
+    v[1, 2] = float("nan")
+    match = r"state\.v passed to LIF layer contains NaN at index \[1, 2\]"
+    with pytest.raises(ValueError, match=match):
+        LIF().run(x, LIFState(v))
+    with pytest.raises(ValueError, match=match):
+        LIF().step(x[0], LIFState(v))
+    neuron = PLIF()
+    with torch.no_grad():
+        neuron.decay_logit.fill_(float("nan"))
+    with pytest.raises(ValueError, match="parameter.* decay_logit are not finite"):
+        neuron(x)
+
+
+def test_finite_check_can_be_turned_off_and_then_nan_is_silent():
+    x = torch.full((6, 1, 1), 2.0)
+    x[1] = float("nan")
+    neuron = LIF()
+    previous = set_finite_check(False)
+    try:
+        assert not finite_check_enabled()
+        out = neuron(x)  # what the check prevents: the NaN kills the neuron for good
+    finally:
+        assert set_finite_check(previous) is False
+    assert out.flatten().tolist() == [1.0, 0.0, 0.0, 0.0, 0.0, 0.0]
+    assert finite_check_enabled()
+    with pytest.raises(TypeError, match="True or False"):
+        set_finite_check(0)
+
+
+def test_finite_check_environment_variable_values():
+    assert _env_enabled(None) and _env_enabled("") and _env_enabled("1") and _env_enabled("yes")
+    assert not any(_env_enabled(v) for v in ("0", "false", "No", " off "))
+    with pytest.raises(ValueError, match="SPIKEFORGE_CHECK_FINITE must be 0 or 1"):
+        _env_enabled("maybe")
+
+
+def test_large_finite_input_is_not_refused():
+    out = LIF()(torch.full((3, 4, 1000), 3e38))  # the sums overflow, the entries are finite
+    assert out.sum() == 3 * 4 * 1000

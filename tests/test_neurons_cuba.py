@@ -1,3 +1,4 @@
+import pytest
 import torch
 
 from spikeforge.neurons import LIF, CuBa
@@ -13,3 +14,11 @@ def test_synaptic_current_keeps_driving_after_input_stops():
     x[0] = 0.9
     assert CuBa(alpha=0.9)(x).sum() >= 1  # the current outlives the input pulse
     assert LIF(decay_input=False)(x).sum() == 0
+
+
+def test_non_finite_parameters_are_refused():
+    for bad in (float("nan"), float("inf")):
+        with pytest.raises(ValueError, match="alpha \\(synaptic decay\\) must lie in \\[0, 1\\]"):
+            CuBa(alpha=bad)
+        with pytest.raises(ValueError, match="v_th must be a finite number"):
+            CuBa(v_th=bad)

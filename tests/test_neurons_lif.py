@@ -54,3 +54,16 @@ def test_repr_and_pickle_roundtrip():
     clone = pickle.loads(pickle.dumps(neuron))
     x = torch.rand(4, 2, 3) * 3
     assert torch.equal(clone(x), neuron(x))
+
+
+@pytest.mark.parametrize("bad", [math.nan, math.inf, -math.inf])
+def test_non_finite_parameters_are_refused_at_construction(bad):
+    for build, name in [
+        (lambda: LIF(tau=bad), "tau"),
+        (lambda: PLIF(tau=bad), "tau"),
+        (lambda: LIF(v_reset=bad), "v_reset"),
+        (lambda: LIF(v_th=bad, learn_threshold=True), "v_th"),
+        (lambda: IF(v_th=bad), "v_th"),
+    ]:
+        with pytest.raises(ValueError, match=f"{name} must be a (finite|positive) number"):
+            build()

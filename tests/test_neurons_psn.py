@@ -187,3 +187,36 @@ def test_sliding_psn_initialisations_and_backend_rule() -> None:
         SlidingPSN(backend="fft")
     with pytest.raises(ValueError, match="k must be"):
         SlidingPSN(k=0)
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf")])
+def test_non_finite_parameters_are_refused(bad):
+    for build, name in [
+        (lambda: PSN(4, tau=bad), "tau"),
+        (lambda: PSN(4, init="kaiming", tau=bad), "tau"),
+        (lambda: PSN(4, v_th=bad), "v_th"),
+        (lambda: MaskedPSN(4, v_th=bad), "v_th"),
+        (lambda: SlidingPSN(tau=bad), "tau"),
+        (lambda: SlidingPSN(v_th=bad), "v_th"),
+    ]:
+        with pytest.raises(ValueError, match=f"{name} must be a finite number"):
+            build()
+    with pytest.raises(ValueError, match="mask progress lambda must be a number in"):
+        MaskedPSN(4, mask_progress=bad)
+
+
+def test_non_finite_input_is_refused():
+    x = torch.rand(4, 2, 3)
+    x[2, 1, 0] = float("nan")
+    at = r"contains NaN at index \[2, 1, 0\]"
+    for neuron in (PSN(4), MaskedPSN(4, k=2, mask_progress=1.0), SlidingPSN(k=2)):
+        with pytest.raises(ValueError, match=f"input to {type(neuron).__name__} layer {at}"):
+            neuron(x)
+        with pytest.raises(ValueError, match=at):
+            neuron.run(x)
+    sliding = SlidingPSN(k=3)
+    _, state = sliding.run(torch.rand(2, 2, 3))
+    with pytest.raises(ValueError, match="input to SlidingPSN layer contains NaN"):
+        sliding.run(x, state)  # streaming, too
+    with pytest.raises(ValueError, match="input to SlidingPSN layer contains NaN"):
+        sliding.step(x[2], state)

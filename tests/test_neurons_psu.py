@@ -1,4 +1,5 @@
-"""PSU, IPSU, RPSU (METHODS §3.2)."""
+"""PSU, IPSU, RPSU neurons (METHODS §3.2); the membrane function itself:
+``test_functional_psu.py``."""
 
 from __future__ import annotations
 
@@ -7,41 +8,15 @@ import torch
 from torch import nn
 from torch.func import functional_call
 
-from spikeforge.functional.parallel import lif_kernel_matrix, reset_kernel_matrix
-from spikeforge.functional.psu import psu_membrane
+from spikeforge.functional.parallel import reset_kernel_matrix
 from spikeforge.neurons import IPSU, NEURONS, PSU, RPSU
 
 F64 = torch.float64
 
 
-def _soft_reset_lif(x: torch.Tensor, tau: float, v_th: float) -> tuple[torch.Tensor, torch.Tensor]:
-    """Hand-written soft-reset LIF from rest: (H before firing, spikes), both [T, ...]."""
-    v = torch.zeros_like(x[0])
-    hs, ss = [], []
-    for x_t in x:
-        h = v + (x_t - v) / tau
-        s = (h >= v_th).to(x.dtype)
-        v = h - v_th * s
-        hs.append(h)
-        ss.append(s)
-    return torch.stack(hs), torch.stack(ss)
-
-
 def test_registry_names() -> None:
     for name in ("psu", "ipsu", "rpsu"):
         assert name in NEURONS
-
-
-def test_matrices_with_true_spikes_give_the_soft_reset_lif() -> None:
-    # V = A X - V_th R S is exactly the soft-reset LIF membrane when S are its spikes.
-    torch.manual_seed(0)
-    T, tau, v_th = 15, 3.0, 0.5
-    x = torch.rand(T, 3, 4, dtype=F64)
-    h, s = _soft_reset_lif(x, tau, v_th)
-    assert 0 < s.mean() < 1
-    a = lif_kernel_matrix(T, tau, dtype=F64)
-    r = reset_kernel_matrix(T, tau, dtype=F64)
-    torch.testing.assert_close(psu_membrane(x, a, r, v_th, estimate=s), h, rtol=0, atol=1e-13)
 
 
 def test_psu_matches_its_defining_formula() -> None:
@@ -132,3 +107,16 @@ def test_time_steps_mismatch_and_step_raise(cls: type[PSU]) -> None:
         neuron.step(torch.zeros(2))
     with pytest.raises(ValueError, match="tau"):
         cls(4, tau=0.5)
+
+
+@pytest.mark.parametrize("cls", [PSU, IPSU, RPSU])
+def test_non_finite_parameters_and_input_are_refused(cls) -> None:
+    for bad in (float("nan"), float("inf")):
+        with pytest.raises(ValueError, match="tau must be a finite number >= 1"):
+            cls(4, tau=bad)
+        with pytest.raises(ValueError, match="v_th must be a finite number"):
+            cls(4, v_th=bad)
+    x = torch.rand(4, 2, 3)
+    x[3, 0, 2] = float("-inf")
+    with pytest.raises(ValueError, match=rf"input to {cls.__name__} layer contains -inf at"):
+        cls(4)(x)

@@ -12,3 +12,9 @@ def test_readout_returns_membrane_not_spikes():
 def test_bad_tau():
     with pytest.raises(ValueError, match="tau must be >= 1 or None"):
         LI(tau=0.5)
+
+
+def test_non_finite_tau_is_refused():
+    for bad in (float("nan"), float("inf")):
+        with pytest.raises(ValueError, match="tau must be a finite number"):
+            LI(tau=bad)

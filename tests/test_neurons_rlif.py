@@ -17,3 +17,10 @@ def test_features_validated():
         RLIF(0)
     with pytest.raises(ValueError, match="one-to-one recurrence"):
         RLIF(4)(torch.zeros(2, 3, 5))
+
+
+def test_non_finite_parameters_are_refused():
+    with pytest.raises(ValueError, match="tau must be a finite number, got nan"):
+        RLIF(4, tau=float("nan"))
+    with pytest.raises(ValueError, match="v_th must be a finite number, got inf"):
+        RLIF(4, v_th=float("inf"))

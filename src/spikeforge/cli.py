@@ -1,5 +1,5 @@
 """``spikeforge`` command line: list, demo, train, eval, energy, convert, report, run,
-config, download, bench."""
+config, download, data, bench."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import argparse
 import importlib
 import sys
 from collections.abc import Sequence
+from typing import Any
 
 # What `spikeforge list KIND` shows: module that registers them, registry attribute.
 LISTABLE = {
@@ -54,15 +55,25 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 
 def _cmd_train(args: argparse.Namespace) -> int:
     from .engine.config import load_config
+    from .engine.interrupts import TrainingInterruptedError
     from .engine.run import resume, train
 
     overrides = _with_data_dir(args)
-    if args.resume:
-        if args.config:
-            raise ValueError("--resume continues a run with its saved config; drop --config")
-        trainer, final = resume(args.resume, overrides)
-    else:
-        trainer, final = train(load_config(args.config, overrides))
+    try:
+        if args.resume:
+            if args.config or args.overwrite:
+                raise ValueError(
+                    "--resume continues a run with its saved config; drop --config/--overwrite"
+                )
+            trainer, final = resume(args.resume, overrides)
+        else:
+            trainer, final = train(load_config(args.config, overrides), overwrite=args.overwrite)
+    except TrainingInterruptedError as stop:
+        print(
+            f"spikeforge: {stop}; resume with: spikeforge train --resume {stop.run_dir}",
+            file=sys.stderr,
+        )
+        return 130
     print(
         f"final test accuracy {final.get('test_acc', float('nan')):.4f}; run in {trainer.run_dir}"
     )
@@ -121,10 +132,26 @@ def _cmd_convert(args: argparse.Namespace) -> int:
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
+    from .engine.interrupts import TrainingInterruptedError
     from .pipelines import PIPELINES
 
     pipeline = PIPELINES.get(args.pipeline)
-    result = pipeline.run(
+    try:
+        result = _run_pipeline(pipeline, args)
+    except TrainingInterruptedError as stop:
+        print(f"spikeforge: {stop}; re-run the same command to resume", file=sys.stderr)
+        return 130
+    if result["status"] != "complete":
+        print(f"pipeline {result['status']} in stage {result['stage']}; re-run to resume")
+    else:
+        print(pipeline.format_table(result))
+        print(f"results, report.html in {result['run_dir']}")
+    _write_json(result, args.json)
+    return 0
+
+
+def _run_pipeline(pipeline: Any, args: argparse.Namespace) -> dict[str, Any]:
+    return pipeline.run(
         dataset=args.dataset,
         config=args.config,
         run_dir=args.run_dir,
@@ -134,13 +161,6 @@ def _cmd_run(args: argparse.Namespace) -> int:
         overrides=args.overrides,
         stop_after=args.stop_after,
     )
-    if result["status"] != "complete":
-        print(f"pipeline {result['status']} in stage {result['stage']}; re-run to resume")
-    else:
-        print(pipeline.format_table(result))
-        print(f"results, report.html in {result['run_dir']}")
-    _write_json(result, args.json)
-    return 0
 
 
 def _cmd_config(args: argparse.Namespace) -> int:
@@ -183,6 +203,18 @@ def _cmd_download(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_data(args: argparse.Namespace) -> int:
+    from .data.check import check_dataset
+
+    report = check_dataset(args.name, args.split, args.data_dir)
+    for result in report.splits:
+        if result.ok:
+            print(result.line(args.name))
+        else:
+            print(f"spikeforge: error: {result.line(args.name)}", file=sys.stderr)
+    return 0 if report.ok else 2
+
+
 def _write_json(data: dict, path: str | None) -> None:
     if path:
         import json
@@ -218,6 +250,9 @@ def build_parser() -> argparse.ArgumentParser:
         prog="spikeforge", description="Train, convert, distill and measure spiking networks."
     )
     parser.add_argument("--version", action="version", version=f"spikeforge {_version()}")
+    parser.add_argument(
+        "--debug", action="store_true", help="show the traceback of an error (for bug reports)"
+    )
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("list", help="list registered names")
@@ -232,6 +267,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("train", help="train a model from a YAML config")
     p.add_argument("--config", help="YAML file or shipped config name (spikeforge config list)")
     p.add_argument("--resume", metavar="RUN_DIR", help="continue an interrupted run")
+    p.add_argument(
+        "--overwrite", action="store_true", help="replace train.run_name's directory if it exists"
+    )
     p.add_argument("--data-dir", help="dataset folder (default: $SPIKEFORGE_DATA, shared data)")
     p.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="e.g. optim.lr=0.01")
     p.add_argument("--json", metavar="PATH", help="also write the final metrics as JSON")
@@ -299,6 +337,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data-dir", required=True, help="folder to put the files in")
     p.set_defaults(func=_cmd_download)
 
+    p = sub.add_parser("data", help="check a dataset's files")
+    data_sub = p.add_subparsers(dest="action", required=True)
+    p = data_sub.add_parser(
+        "check", help="read every sample once; name the first bad file (exit 2) or say all ok"
+    )
+    p.add_argument("name", help="a registered dataset (spikeforge list datasets)")
+    p.add_argument("--data-dir", help="dataset folder (default: $SPIKEFORGE_DATA, shared data)")
+    p.add_argument("--split", default="all", choices=["train", "test", "all"])
+    p.set_defaults(func=_cmd_data)
+
     p = sub.add_parser("bench", help="benchmarks (neurons, parallel, variants)")
     p.add_argument("name", choices=sorted(BENCHMARKS))
     p.add_argument(
@@ -325,13 +373,25 @@ def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run a command; expected errors become one line on stderr and exit code 2 (130 for
+    an interrupt), never a traceback unless ``--debug``."""
     args = _parse(argv)
     if args.command == "config" and args.action == "show" and not args.name:
         print("spikeforge: error: config show needs a NAME or PATH", file=sys.stderr)
         return 2
+    from .engine.distributed import DistributedError
+    from .engine.trainer import TrainingError
+
     try:
         return args.func(args)
-    except (ValueError, TypeError, OSError) as error:
+    except KeyboardInterrupt:
+        if args.debug:
+            raise
+        print("spikeforge: interrupted", file=sys.stderr)
+        return 130
+    except (ValueError, TypeError, OSError, TrainingError, DistributedError) as error:
+        if args.debug:
+            raise
         print(f"spikeforge: error: {error}", file=sys.stderr)
         return 2
 

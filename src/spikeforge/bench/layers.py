@@ -83,6 +83,8 @@ def ratio_table(rows: list[dict[str, Any]], Ts: list[int], key: str) -> list[str
             row = next((r for r in rows if r["neuron"] == name and r["T"] == T), None)
             if row is None or row["status"] != "ok":
                 cells.append(row["status"] if row else "-")
+            elif key not in row:  # it ran, but its group's reference did not
+                cells.append("no reference")
             else:
                 cells.append(f"{row[key]:.2f}")
         lines.append(f"| {name} | " + " | ".join(cells) + " |")

@@ -2,7 +2,9 @@
 
 Every registered dataset (``DATASETS``) yields ``(x, label)``; :func:`make_loader`
 batches static samples to ``[B, ...]`` and temporal ones to ``[T, B, ...]`` (time
-first), with labels ``[B]``. Data is found via :mod:`spikeforge.data.paths`.
+first), with labels ``[B]``. Data is found via :mod:`spikeforge.data.paths`. A bad data
+file raises :class:`DataFileError` (a ``ValueError``) naming it; :func:`check_dataset`
+reads every sample once to find one up front.
 """
 
 from . import datasets as datasets
@@ -13,8 +15,10 @@ from .audio import log_mel_spectrogram as log_mel_spectrogram
 from .audio import mel_filterbank as mel_filterbank
 from .audio import power_spectrogram as power_spectrogram
 from .audio import threshold_encode as threshold_encode
+from .check import check_dataset as check_dataset
 from .datasets.base import ArrayDataset as ArrayDataset
 from .datasets.base import LazyDataset as LazyDataset
+from .errors import DataFileError as DataFileError
 from .events import EVENT_DTYPE as EVENT_DTYPE
 from .events import make_events as make_events
 from .frames import events_to_frames as events_to_frames

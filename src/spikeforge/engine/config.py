@@ -5,8 +5,11 @@ a YAML file, then command-line overrides, each *merged* into what came before â€
 value such as ``"model.kwargs={checkpoint: x.pt}"`` adds to the file's ``model.kwargs``
 instead of replacing it, and nested keys (``model.kwargs.checkpoint=x.pt``) reach inside.
 Every value is checked against its declared type (``train.epochs=abc`` is refused with
-one line naming the key, the expected type and the value) and unknown sections or keys
-are rejected with the valid ones listed, so a typo never silently trains with a default.
+one line naming the key, the expected type and the value) and against its range or
+choices where the field declares them (:func:`bounded`: ``train.epochs=0``,
+``optim.grad_clip=-1``, ``train.device=tpu`` are refused the same way), and unknown
+sections or keys are rejected with the valid ones listed, so a typo never silently trains
+with a default.
 
 :func:`load_structured` does the same for any dataclass schema (the pipelines use it).
 Configs shipped with the package are found by name (:func:`find_config`).
@@ -15,6 +18,7 @@ Configs shipped with the package are found by name (:func:`find_config`).
 from __future__ import annotations
 
 import dataclasses
+import re
 import types
 import typing
 from dataclasses import dataclass, field
@@ -29,15 +33,77 @@ from omegaconf.errors import ConfigKeyError, OmegaConfBaseException
 S = TypeVar("S")
 
 
+def bounded(
+    default: Any,
+    *,
+    low: float | None = None,
+    high: float | None = None,
+    above: float | None = None,
+    below: float | None = None,
+    choices: tuple[str, ...] | None = None,
+    pattern: str | None = None,
+) -> Any:
+    """A dataclass field whose value :func:`check_ranges` checks at load: ``low <= v``,
+    ``v <= high``, ``above < v``, ``v < below``, ``v in choices`` or a full match of
+    ``pattern`` (``None`` always passes: optional settings)."""
+    limits = {"low": low, "high": high, "above": above, "below": below}
+    meta = {k: v for k, v in limits.items() if v is not None}
+    if choices is not None:
+        meta["choices"] = choices
+    if pattern is not None:
+        meta["pattern"] = pattern
+    return field(default=default, metadata={"check": meta})
+
+
+def _violation(value: Any, check: dict[str, Any]) -> str | None:
+    if value is None:
+        return None
+    if "choices" in check and value not in check["choices"]:
+        return f"one of {', '.join(check['choices'])}"
+    if "pattern" in check and not re.fullmatch(check["pattern"], str(value)):
+        return f"one of {check['pattern'].replace('|', ', ')}"
+    bounds = [
+        ("low", ">=", lambda v, b: v >= b),
+        ("above", ">", lambda v, b: v > b),
+        ("high", "<=", lambda v, b: v <= b),
+        ("below", "<", lambda v, b: v < b),
+    ]
+    for key, _, holds in bounds:
+        if key in check and not (isinstance(value, int | float) and holds(value, check[key])):
+            wanted = [f"{s} {check[k]:g}" for k, s, _ in bounds if k in check]
+            return " and ".join(wanted)
+    return None
+
+
+def check_ranges(config: Any, where: str = "") -> None:
+    """Walk a loaded dataclass config; raise ``ValueError`` naming the first key whose
+    value breaks its :func:`bounded` limits (``config key train.epochs must be >= 1, got
+    0``)."""
+    for f in dataclasses.fields(config):
+        value = getattr(config, f.name)
+        key = f"{where}.{f.name}" if where else f.name
+        if dataclasses.is_dataclass(value):
+            check_ranges(value, key)
+            continue
+        check = f.metadata.get("check")
+        if check:
+            wanted = _violation(value, check)
+            if wanted is not None:
+                raise ValueError(f"config key {key} must be {wanted}, got {value!r}")
+
+
+DEVICE_PATTERN = r"auto|cpu|mps|cuda|cuda:\d+"
+
+
 @dataclass
 class DataConfig:
     """Which dataset, how it is batched and encoded into ``[T, B, ...]``."""
 
     name: str = "digits"
     data_dir: str | None = None
-    batch_size: int = 64
-    eval_batch_size: int = 512
-    timesteps: int = 4
+    batch_size: int = bounded(64, low=1)
+    eval_batch_size: int = bounded(512, low=1)
+    timesteps: int = bounded(4, low=1)
     encoder: str = "direct"  # "none" for datasets that already yield [T, ...]
     encoder_options: dict[str, Any] = field(default_factory=dict)
     options: dict[str, Any] = field(default_factory=dict)  # dataset-specific
@@ -58,35 +124,38 @@ class ModelConfig:
 class OptimConfig:
     """Optimiser, schedule and gradient handling."""
 
-    name: str = "adamw"  # "adamw" | "sgd"
-    lr: float = 5e-3
-    weight_decay: float = 1e-4
-    momentum: float = 0.9
-    schedule: str = "cosine"  # "cosine" | "constant"
-    warmup_epochs: float = 0.0
-    grad_clip: float | None = None
-    label_smoothing: float = 0.0
+    name: str = bounded("adamw", choices=("adamw", "sgd"))
+    lr: float = bounded(5e-3, low=0)
+    weight_decay: float = bounded(1e-4, low=0)
+    momentum: float = bounded(0.9, low=0, below=1)
+    schedule: str = bounded("cosine", choices=("cosine", "constant"))
+    warmup_epochs: float = bounded(0.0, low=0)
+    grad_clip: float | None = bounded(None, above=0)  # max gradient norm; null: no clipping
+    label_smoothing: float = bounded(0.0, low=0, below=1)
 
 
 @dataclass
 class TrainConfig:
     """Loop, method, run directory and bookkeeping."""
 
-    epochs: int = 15
-    seed: int = 0
+    epochs: int = bounded(15, low=1)
+    seed: int = bounded(0, low=0)
     method: str = "bptt"
     method_options: dict[str, Any] = field(default_factory=dict)  # e.g. sltt: {k: 2}
     objective: str = "ce_membrane"
     run_dir: str = "runs"
     run_name: str | None = None
-    checkpoint_every: int = 0  # steps between mid-epoch checkpoints; 0 = epoch ends only
-    early_stopping_patience: int | None = None
-    device: str = "auto"  # "auto" (CUDA when available) | "cpu" | "cuda" | "cuda:1" ...
+    # steps between mid-epoch checkpoints; 0 = epoch ends only
+    checkpoint_every: int = bounded(0, low=0)
+    early_stopping_patience: int | None = bounded(None, low=1)
+    # "auto" (CUDA when available) | "cpu" | "cuda" | "cuda:1" ...
+    device: str = bounded("auto", pattern=DEVICE_PATTERN)
     amp: bool = False  # CUDA only
     deterministic: bool = True
     progress: bool = True  # progress bars on a terminal, periodic lines otherwise
     tensorboard: bool = True  # also log to RUN_DIR/tensorboard when tensorboard is installed
-    max_steps: int | None = None  # stop after this many optimiser steps (tests, smoke runs)
+    # stop after this many optimiser steps (tests, smoke runs)
+    max_steps: int | None = bounded(None, low=0)
 
 
 @dataclass
@@ -190,9 +259,11 @@ def load_structured(
         for layer in (*layers, parse_overrides(overrides) if overrides else None):
             if layer:
                 merged = OmegaConf.merge(merged, _as_mapping(layer, where or "config"))
-        return typing.cast(S, OmegaConf.to_object(merged))
+        loaded = typing.cast(S, OmegaConf.to_object(merged))
     except OmegaConfBaseException as error:
         raise ValueError(_one_line(error, where)) from None
+    check_ranges(loaded, where)
+    return loaded
 
 
 def config_from_dict(data: dict[str, Any] | None, where: str = "") -> Config:

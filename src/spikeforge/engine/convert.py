@@ -47,13 +47,27 @@ def run_conversion(
     Energy per inference (µJ, 45 nm) is counted on the first ``energy_samples`` test
     images (0 skips it), for the ANN (dense MACs) and the SNN at each T. ``progress``: a bar
     over the sweep's batches.
+
+    ``dataset`` replaces the checkpoint's dataset; its samples must have the shape the
+    ANN was trained on (else ``ValueError`` naming both: a global pooling layer would
+    accept other sizes and report a meaningless accuracy).
     """
     if not timesteps or any(int(t) < 1 for t in timesteps):
         raise ValueError(f"timesteps must be positive ints, got {list(timesteps)!r}")
     ann, config, train_set, test_set = load_ann(checkpoint)
     if dataset is not None and dataset != config.data.name:
+        trained_on, trained_shape = config.data.name, _sample_shape(train_set)
         config.data.name = dataset
         train_set, test_set = build_datasets(config)
+        for split, data in (("train", train_set), ("test", test_set)):
+            shape = _sample_shape(data)
+            if shape != trained_shape:
+                raise ValueError(
+                    f"dataset {dataset!r} has samples of shape {list(shape)} ({split} split) "
+                    f"but the ANN in {str(checkpoint)!r} was trained on {trained_on!r} "
+                    f"samples of shape {list(trained_shape)}; convert with a dataset of the "
+                    f"same input shape (or leave --dataset out to use {trained_on!r})"
+                )
     options: dict[str, Any] = {"per_channel": per_channel}
     if calibration == "percentile":
         options["percentile"] = percentile
@@ -95,6 +109,15 @@ def run_conversion(
             "evaluate": round(time.perf_counter() - start, 2),
         },
     }
+
+
+def _sample_shape(dataset: Any) -> tuple[int, ...]:
+    """Shape of one input sample (the first item's input) of a dataset."""
+    if len(dataset) == 0:
+        raise ValueError("the dataset is empty: cannot convert or evaluate on it")
+    item = dataset[0]
+    sample = item[0] if isinstance(item, tuple | list) else item
+    return tuple(torch.as_tensor(sample).shape)
 
 
 def format_table(result: dict[str, Any]) -> str:

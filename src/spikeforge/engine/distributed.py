@@ -2,7 +2,9 @@
 
 ``torchrun --nproc_per_node=N -m spikeforge train ...`` sets ``RANK``/``WORLD_SIZE``/
 ``LOCAL_RANK``; :func:`init_from_env` then joins the process group (gloo on CPU, nccl on
-CUDA). ``data.batch_size`` is the *global* batch: each rank takes an equal share of
+CUDA) with a timeout of ``$SPIKEFORGE_DIST_TIMEOUT`` seconds (default 300): a collective
+that a stuck rank never joins fails on the others after that long. ``data.batch_size`` is
+the *global* batch: each rank takes an equal share of
 every batch of the shared, seeded sample order, so results do not depend on N (up to
 BatchNorm statistics, which are per rank on CPU: SyncBatchNorm is GPU-only in torch).
 Only rank 0 writes logs and checkpoints.
@@ -11,10 +13,42 @@ Only rank 0 writes logs and checkpoints.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import timedelta
 
 import torch
 import torch.distributed as dist
+
+
+class DistributedError(RuntimeError):
+    """A collective failed: another process is stuck (past the timeout) or gone."""
+
+
+def timeout_seconds() -> float:
+    """``$SPIKEFORGE_DIST_TIMEOUT`` (seconds, default 300)."""
+    return float(os.environ.get("SPIKEFORGE_DIST_TIMEOUT", "300"))
+
+
+@contextmanager
+def explained_failures() -> Iterator[None]:
+    """Under several processes, turn the backend's raw errors of a collective that never
+    completes (a stuck rank: "Timed out waiting ..."; a dead one: "Connection closed by
+    peer", "Broken pipe") into a :class:`DistributedError` that says what happened."""
+    try:
+        yield
+    except RuntimeError as error:
+        text = str(error)
+        signs = ("Timed out", "timed out", "Connection closed", "Broken pipe", "Connection reset")
+        if int(os.environ.get("WORLD_SIZE", "1")) <= 1 or not any(s in text for s in signs):
+            raise
+        first = text.strip().splitlines()[0][:200] if text.strip() else type(error).__name__
+        raise DistributedError(
+            f"a collective with the other processes failed (timeout "
+            f"SPIKEFORGE_DIST_TIMEOUT={timeout_seconds():g} s): another process is stuck or "
+            f"has died ({first})"
+        ) from None
 
 
 @dataclass(frozen=True)
@@ -40,7 +74,9 @@ def init_from_env(device: torch.device) -> DistInfo:
     if world <= 1:
         return DistInfo()
     if not dist.is_initialized():
-        dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+        # a stuck or dead rank fails the others after this long instead of gloo's 30 min
+        timeout = timedelta(seconds=timeout_seconds())
+        dist.init_process_group("nccl" if device.type == "cuda" else "gloo", timeout=timeout)
     return DistInfo(dist.get_rank(), dist.get_world_size(), int(os.environ.get("LOCAL_RANK", "0")))
 
 
@@ -85,7 +121,14 @@ def barrier(info: DistInfo) -> None:
         dist.barrier()
 
 
-def shutdown(info: DistInfo) -> None:
-    """Leave the process group (safe to call when not distributed)."""
+def shutdown(info: DistInfo, barrier: bool = True) -> None:
+    """Leave the process group (safe to call when not distributed): a barrier first, so
+    that no rank tears down its connections while another still sends (an abort at
+    exit), then ``destroy_process_group``. ``barrier=False`` after a failure: the other
+    processes may never arrive."""
     if info.enabled and dist.is_initialized():
-        dist.destroy_process_group()
+        try:
+            if barrier:
+                dist.barrier()
+        finally:
+            dist.destroy_process_group()

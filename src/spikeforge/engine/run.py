@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import itertools
 import os
+import shutil
 import time
 from pathlib import Path
 from typing import Any
@@ -13,17 +15,51 @@ from torch.utils.data import Dataset
 from .build import build_datasets, build_model
 from .checkpoint import load_checkpoint, load_model_state
 from .config import Config, apply_overrides, config_from_dict, load_config
-from .distributed import init_from_env, shutdown
+from .distributed import explained_failures, init_from_env, shutdown
 from .method import build_method
 from .trainer import Trainer
 
 
 def run_directory(config: Config) -> Path:
-    """``train.run_dir / (run_name or <dataset>-<model>-<timestamp>)``."""
+    """``train.run_dir / (run_name or <dataset>-<model>-<timestamp>)`` (not created)."""
     name = config.train.run_name or (
         f"{config.data.name}-{config.model.name}-{time.strftime('%Y%m%d-%H%M%S')}"
     )
     return Path(config.train.run_dir) / name
+
+
+def claim_run_directory(config: Config, overwrite: bool = False) -> Path:
+    """Create this run's directory, never reusing one that holds anything.
+
+    A timestamped default name that is taken (two runs started in the same second) gets
+    ``-2``, ``-3``, ... — each directory is created atomically, so two processes never
+    share one. A named directory (``train.run_name``) that exists and is not empty is
+    refused (continue it with ``--resume``) unless ``overwrite``, which deletes it first.
+    """
+    path = run_directory(config)
+    if config.train.run_name is None:
+        stem = path
+        for attempt in itertools.count(1):
+            path = stem if attempt == 1 else stem.with_name(f"{stem.name}-{attempt}")
+            try:
+                path.mkdir(parents=True, exist_ok=False)
+                return path
+            except FileExistsError:
+                continue
+    if path.exists() and (not path.is_dir() or any(path.iterdir())):
+        if not overwrite:
+            held = sorted(p.name for p in path.iterdir())[:6] if path.is_dir() else []
+            raise FileExistsError(
+                f"{path} already holds a run ({', '.join(held) or 'a file'}); continue it "
+                f"with --resume {path}, replace it with --overwrite, or choose another "
+                "train.run_name"
+            )
+        if path.is_dir():
+            shutil.rmtree(path)
+        else:
+            path.unlink()
+    path.mkdir(parents=True, exist_ok=True)
+    return path
 
 
 def resolve_device(config: Config) -> torch.device:
@@ -36,6 +72,12 @@ def resolve_device(config: Config) -> torch.device:
     device = torch.device(name)
     if device.type == "cuda" and not torch.cuda.is_available():
         raise ValueError(f"train.device={name!r} but CUDA is not available; use cpu or auto")
+    if device.type == "cuda" and (device.index or 0) >= torch.cuda.device_count():
+        raise ValueError(
+            f"train.device={name!r} but this machine has {torch.cuda.device_count()} CUDA devices"
+        )
+    if device.type == "mps" and not torch.backends.mps.is_available():
+        raise ValueError(f"train.device={name!r} but MPS is not available; use cpu or auto")
     return device
 
 
@@ -58,28 +100,42 @@ def make_trainer(
     return Trainer(config, model, method, train_set, test_set, run_dir, resolve_device(config))
 
 
-def _shared_run_directory(config: Config) -> Path:
-    """One run directory for all ranks: rank 0's timestamped name is broadcast."""
+def _fit_and_leave(trainer: Trainer, resume: bool) -> dict[str, Any]:
+    """``trainer.fit``, then leave the process group (without waiting for the others
+    when the run failed: they may never arrive)."""
+    try:
+        final = trainer.fit(resume=resume)
+    except BaseException:
+        shutdown(trainer.dist, barrier=False)
+        raise
+    shutdown(trainer.dist)
+    return final
+
+
+def _shared_run_directory(config: Config, overwrite: bool) -> Path:
+    """One run directory for all ranks: rank 0 claims it and broadcasts the name."""
     info = init_from_env(resolve_device(config))
-    names = [str(run_directory(config))]
+    names = [str(claim_run_directory(config, overwrite)) if info.is_main else ""]
     if info.enabled:
         torch.distributed.broadcast_object_list(names, src=0)
     return Path(names[0])
 
 
-def train(config: Config, run_dir: Path | None = None) -> tuple[Trainer, dict[str, Any]]:
-    """Train from scratch into ``run_dir`` (default: :func:`run_directory`)."""
-    run_dir = run_dir or _shared_run_directory(config)
-    if (run_dir / "last.pt").exists():
-        raise FileExistsError(
-            f"{run_dir} already holds a run; continue it with --resume {run_dir} "
-            "or choose another train.run_name"
-        )
-    trainer = make_trainer(config, run_dir)
-    try:
-        return trainer, trainer.fit()
-    finally:
-        shutdown(trainer.dist)
+def train(
+    config: Config, run_dir: Path | None = None, overwrite: bool = False
+) -> tuple[Trainer, dict[str, Any]]:
+    """Train from scratch into ``run_dir`` (default: a fresh directory from
+    :func:`claim_run_directory`; ``overwrite`` replaces a named one that exists)."""
+    with explained_failures():
+        if run_dir is None:
+            run_dir = _shared_run_directory(config, overwrite)
+        elif (run_dir / "last.pt").exists():
+            raise FileExistsError(
+                f"{run_dir} already holds a run; continue it with --resume {run_dir} "
+                "or choose another directory"
+            )
+        trainer = make_trainer(config, run_dir)
+        return trainer, _fit_and_leave(trainer, resume=False)
 
 
 def resume(
@@ -87,12 +143,16 @@ def resume(
 ) -> tuple[Trainer, dict[str, Any]]:
     """Continue the run in ``run_dir`` from its ``last.pt`` with its saved config."""
     run_dir = Path(run_dir)
+    for needed in ("config.yaml", "last.pt"):
+        if not (run_dir / needed).is_file():
+            raise FileNotFoundError(
+                f"cannot resume {run_dir}: it has no {needed} (a run directory of "
+                "spikeforge train holds config.yaml and last.pt)"
+            )
     config = load_config(run_dir / "config.yaml", overrides)
-    trainer = make_trainer(config, run_dir)
-    try:
-        return trainer, trainer.fit(resume=True)
-    finally:
-        shutdown(trainer.dist)
+    with explained_failures():
+        trainer = make_trainer(config, run_dir)
+        return trainer, _fit_and_leave(trainer, resume=True)
 
 
 def evaluate_checkpoint(path: str | Path, overrides: list[str] | None = None) -> dict[str, Any]:

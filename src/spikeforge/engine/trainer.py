@@ -10,6 +10,7 @@ the batches an uninterrupted run would have seen, with the same random numbers.
 from __future__ import annotations
 
 import math
+import signal
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,10 +26,21 @@ from ..analysis import FiringRateMonitor
 from ..data import time_major_collate
 from ..methods import Method
 from .build import build_encoder, build_optimizer, build_schedule
-from .checkpoint import load_checkpoint, load_model_state, save_checkpoint
+from .checkpoint import (
+    RESUME_ENTRIES,
+    CheckpointError,
+    load_checkpoint,
+    load_model_state,
+    save_checkpoint,
+)
 from .config import Config
 from .distributed import all_reduce_sum, average_gradients, init_from_env, shard
+from .interrupts import StopRequest, TrainingInterruptedError, deferred_interrupts
 from .run_log import RunLog
+
+
+class _StopNowError(Exception):
+    """Raised at a safe point when a signal asked the run to stop."""
 
 
 class TrainingError(RuntimeError):
@@ -108,6 +120,7 @@ class Trainer:
         self.optimizer = build_optimizer(config, params)
         self.schedule = build_schedule(config, self.optimizer, self.steps_per_epoch)
         self.position = Position()
+        self._stop: StopRequest | None = None  # set while fit() runs
         # Running sum and count of this process's batch losses in the epoch in progress
         # (checkpointed, so a run resumed mid-epoch reports the same mean train loss).
         self.loss_sum, self.loss_count = 0.0, 0
@@ -186,7 +199,8 @@ class Trainer:
 
     def restore(self, path: str | Path) -> None:
         """Continue from a checkpoint written by :meth:`save`."""
-        payload = load_checkpoint(path)
+        payload = load_checkpoint(path, require=RESUME_ENTRIES)
+        self._check_continuation(payload, path)
         load_model_state(self.model, payload["model"], str(path))
         self.method.load_state_dict(payload["method"])
         self.optimizer.load_state_dict(payload["optimizer"])
@@ -206,29 +220,87 @@ class Trainer:
         torch.set_rng_state(payload["torch_rng"])
         self.log.rewrite(self.history)
 
+    def _check_continuation(self, payload: dict[str, Any], path: str | Path) -> None:
+        """Refuse to resume mid-epoch with settings that decide the epoch's batches: the
+        resumed run would skip or repeat samples."""
+        if not int(payload.get("position", {}).get("batch", 0)):
+            return
+        saved = payload.get("config", {})
+        keys = (("data", "batch_size"), ("data", "name"), ("train", "seed"))
+        now = {(section, key): getattr(getattr(self.config, section), key) for section, key in keys}
+        changed = [
+            f"{section}.{key} {saved[section][key]!r} -> {now[section, key]!r}"
+            for section, key in keys
+            if key in saved.get(section, {}) and saved[section][key] != now[section, key]
+        ]
+        if changed:
+            raise CheckpointError(
+                f"{path} stopped in the middle of an epoch; resuming with changed "
+                f"{', '.join(changed)} would skip or repeat samples: resume without "
+                "changing them"
+            )
+
     # -- loop -------------------------------------------------------------------------
     def fit(self, resume: bool = False) -> dict[str, Any]:
-        """Train to ``config.train.epochs`` (or ``max_steps``); returns the final metrics."""
+        """Train to ``config.train.epochs`` (or ``max_steps``, after which ``last.pt``
+        holds the place); returns the final metrics.
+
+        ``resume``: continue from ``last.pt``, which is loaded and checked before anything
+        in the run directory is written. Ctrl-C / SIGTERM stop the run at the next safe
+        point with ``last.pt`` written (:class:`~.interrupts.TrainingInterruptedError`).
+        """
         cfg = self.config.train
-        if self.dist.is_main:
-            self.run_dir.mkdir(parents=True, exist_ok=True)
-            (self.run_dir / "config.yaml").write_text(yaml.safe_dump(self.config.to_dict()))
         if resume:
             self.restore(self.run_dir / "last.pt")
         elif cfg.deterministic:
             torch.manual_seed(cfg.seed)
+        if self.dist.is_main:
+            self.run_dir.mkdir(parents=True, exist_ok=True)
+            config_text = yaml.safe_dump(self.config.to_dict())
+            tmp = self.run_dir / ".config.yaml.tmp"
+            tmp.write_text(config_text)
+            tmp.replace(self.run_dir / "config.yaml")
         start = time.perf_counter()
-        while self.position.epoch < cfg.epochs:
-            if cfg.max_steps is not None and self.position.step >= cfg.max_steps:
-                break
-            self._train_epoch()
-            if self.position.batch < self.steps_per_epoch:  # stopped by max_steps
-                break
-            if self._end_epoch(time.perf_counter() - start):
-                break
+        with deferred_interrupts() as self._stop:
+            try:
+                while self.position.epoch < cfg.epochs:
+                    if cfg.max_steps is not None and self.position.step >= cfg.max_steps:
+                        break
+                    if not self._train_epoch():  # stopped by max_steps: keep the place
+                        self.save()
+                        break
+                    if self._end_epoch(time.perf_counter() - start):
+                        break
+                    self._check_stop()
+            except _StopNowError:
+                self.save()
+                raise TrainingInterruptedError(
+                    self.run_dir, self.position.epoch + 1, self.position.step, self._stop.name
+                ) from None
+            finally:
+                self._stop = None
         return self.history[-1] if self.history else {}
 
-    def _train_epoch(self) -> None:
+    def _check_stop(self, collective: bool = True) -> None:
+        """Raise :class:`_StopNowError` at a safe point when a signal asked to stop. Under
+        several processes the request is combined (one scalar all-reduce), so that all
+        stop at the same step; ``collective=False`` (points that ranks do not reach in
+        step, such as evaluation batches) checks only when not distributed."""
+        if self._stop is None:
+            return
+        requested = self._stop.requested
+        if self.dist.enabled:
+            if not collective:
+                return
+            flag = torch.tensor([1.0 if requested else 0.0], dtype=torch.float64)
+            requested = bool(all_reduce_sum(flag.to(self.device), self.dist).item() > 0)
+            if requested and not self._stop.requested:
+                self._stop.signal = int(signal.SIGINT)  # another rank's signal
+        if requested:
+            raise _StopNowError
+
+    def _train_epoch(self) -> bool:
+        """Train the rest of the current epoch; whether all its batches are done."""
         cfg, pos = self.config.train, self.position
         self.model.train()
         self.method.on_epoch_start(pos.epoch, cfg.epochs)
@@ -243,12 +315,14 @@ class Trainer:
         with bar:
             while pos.batch < len(batches):
                 if cfg.max_steps is not None and pos.step >= cfg.max_steps:
-                    return
+                    return False
                 self._train_batch(batches[pos.batch])
                 bar.set_postfix(loss=self.loss_sum / self.loss_count)
                 bar.update(1)
                 if cfg.checkpoint_every and pos.step % cfg.checkpoint_every == 0:
                     self.save()
+                self._check_stop()
+        return True
 
     def _train_batch(self, indices: torch.Tensor) -> None:
         """One optimiser step on the global batch ``indices`` (this process's share)."""
@@ -264,9 +338,15 @@ class Trainer:
             terms = self.method(self.train_model, inputs, y)
         loss = terms["loss"]
         if not torch.isfinite(loss):
+            kept = (self.run_dir / "last.pt").is_file()
             raise TrainingError(
                 f"non-finite loss {loss.item()} at epoch {pos.epoch + 1}, batch {pos.batch}; "
-                f"lower optim.lr or enable optim.grad_clip (last checkpoint kept)"
+                "lower optim.lr or enable optim.grad_clip; "
+                + (
+                    f"the last checkpoint {self.run_dir / 'last.pt'} is kept"
+                    if kept
+                    else "no checkpoint was written yet"
+                )
             )
         if not getattr(self.method, "backpropagates", False):
             self.scaler.scale(loss).backward()
@@ -299,8 +379,6 @@ class Trainer:
             "firing_rates": metrics["firing_rates"],
         }
         self.history.append(record)
-        if self.dist.is_main:
-            self.log.append(record)
         if cfg.progress and self.dist.is_main:
             print(
                 f"epoch {pos.epoch + 1:3d}/{cfg.epochs}  train loss {train_loss:.4f}  "
@@ -320,6 +398,8 @@ class Trainer:
         self.save()
         if improved:
             self.save("best.pt")
+        if self.dist.is_main:  # after the checkpoint: metrics never hold an unsaved epoch
+            self.log.append(record)
         patience = cfg.early_stopping_patience
         return patience is not None and self.epochs_without_improvement >= patience
 
@@ -340,6 +420,7 @@ class Trainer:
         )
         with monitor.record():
             for i, idx in enumerate(batches):
+                self._check_stop(collective=False)
                 x, y = self._load(dataset, idx)
                 generator = torch.Generator().manual_seed(
                     _mix(self.config.train.seed, -1, i, self.dist.rank)

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 import torch
 
-from .._validation import check_sequence, check_state_shape
+from .._validation import check_finite, check_sequence, check_state_shape
 from .backends import dispatch, register_kernel
 from .lif import LIFParameters, lif_charge
 from .reset import Scalar, apply_reset, fire
@@ -30,6 +30,8 @@ class ALIFParameters:
     def __post_init__(self) -> None:
         if not 0.0 <= self.rho <= 1.0:
             raise ValueError(f"rho (adaptation decay) must lie in [0, 1], got {self.rho}")
+        if not isinstance(self.b, torch.Tensor):
+            check_finite(self.b, "b (adaptation strength)")
 
 
 def alif_initial_state(x_t: torch.Tensor, p: ALIFParameters) -> ALIFState:

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import torch
 
-from .._validation import check_choice, check_sequence, check_state_shape
+from .._validation import check_choice, check_finite, check_sequence, check_state_shape
 from .backends import dispatch, register_kernel
 from .lif import LIFParameters
 from .reset import Scalar
@@ -42,6 +42,7 @@ class LeakyParameters:
         check_choice(self.form, "form", LEAKY_FORMS)
         if not isinstance(self.coef, torch.Tensor) and not 0.0 <= self.coef <= 1.0:
             raise ValueError(f"coef (1/tau or alpha) must lie in [0, 1], got {self.coef}")
+        check_finite(self.rest, "rest")
 
 
 def leaky_of_lif(p: LIFParameters) -> LeakyParameters:

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 
 import torch
 
-from .._validation import check_choice, check_sequence, check_state_shape
+from .._validation import check_choice, check_finite, check_sequence, check_state_shape
 from ..surrogates import ATan, Surrogate
 from .backends import dispatch, register_kernel
 from .reset import RESET_MODES, Scalar, apply_reset, fire
@@ -53,6 +53,10 @@ class LIFParameters:
             raise TypeError(f"surrogate must be a Surrogate, got {type(self.surrogate).__name__}")
         if not isinstance(self.inv_tau, torch.Tensor) and not 0.0 <= self.inv_tau <= 1.0:
             raise ValueError(f"inv_tau = 1/tau must lie in [0, 1] (tau >= 1), got {self.inv_tau}")
+        # Plain numbers only: checking a (learnable) tensor would cost a pass and a sync.
+        if not isinstance(self.v_th, torch.Tensor):
+            check_finite(self.v_th, "v_th")
+        check_finite(self.v_reset, "v_reset")
 
 
 def lif_charge(v: torch.Tensor, x: torch.Tensor, p: LIFParameters) -> torch.Tensor:

@@ -22,6 +22,8 @@ sequences).
 
 from __future__ import annotations
 
+import math
+
 import torch
 import torch.nn.functional as F
 
@@ -32,8 +34,10 @@ Scalar = float | torch.Tensor
 
 def _decay(tau: Scalar) -> Scalar:
     """``β = 1 - 1/τ`` with the same checks as the LIF neurons (τ ≥ 1)."""
-    if not isinstance(tau, torch.Tensor) and (not isinstance(tau, int | float) or tau < 1.0):
-        raise ValueError(f"tau must be a number >= 1 (so that 0 <= beta < 1), got {tau!r}")
+    if not isinstance(tau, torch.Tensor) and (
+        not isinstance(tau, int | float) or not 1.0 <= tau < math.inf  # refuses NaN too
+    ):
+        raise ValueError(f"tau must be a finite number >= 1 (so that 0 <= beta < 1), got {tau!r}")
     return 1.0 - 1.0 / tau
 
 

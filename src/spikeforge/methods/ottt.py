@@ -148,6 +148,9 @@ class OTTT(SLTT):
         trace_input_layer: bool = True,
         **objective_kwargs: Any,
     ) -> None:
+        taken = sorted({"k", "seed"} & set(objective_kwargs))
+        if taken:  # SLTT's own options: OTTT backpropagates every step, draws nothing
+            raise TypeError(f"ottt takes no {', '.join(taken)} (SLTT-K's options)")
         super().__init__(objective, **objective_kwargs)
         if trace_decay is not None and not 0.0 <= float(trace_decay) <= 1.0:
             raise ValueError(f"trace_decay must lie in [0, 1], got {trace_decay!r}")

@@ -14,7 +14,7 @@ import math
 import torch
 from torch import nn
 
-from .._validation import check_choice, check_positive
+from .._validation import check_choice, check_finite, check_positive
 from ..functional.lif import LIFParameters, lif_initial_state, lif_sequence, lif_step
 from ..functional.reset import RESET_MODES
 from ..functional.state import LIFState
@@ -25,7 +25,7 @@ from .registry import NEURONS
 
 
 def _check_tau(tau: float, learn_decay: bool) -> None:
-    check_positive(tau, "tau")
+    check_positive(tau, "tau")  # finite and > 0
     if tau < 1.0 or (learn_decay and tau <= 1.0):
         bound = "> 1 (learnable 1/tau = sigmoid(w) needs 1/tau < 1)" if learn_decay else ">= 1"
         raise ValueError(f"tau must be {bound}, got {tau}")
@@ -43,6 +43,7 @@ class LIF(SpikingNeuron):
     """
 
     charge = "lif"
+    state_keeps_non_finite = True  # V keeps NaN/inf (see SpikingNeuron); so do subclasses'
 
     def __init__(
         self,
@@ -66,6 +67,8 @@ class LIF(SpikingNeuron):
             _check_tau(tau, learn_decay)
         if not isinstance(v_th, int | float) or v_th <= 0:
             raise ValueError(f"v_th must be a positive number, got {v_th!r}")
+        check_finite(v_th, "v_th")
+        check_finite(v_reset, "v_reset")
         self.tau = float(tau)
         self.v_reset = float(v_reset)
         self.reset = reset

@@ -30,7 +30,7 @@ import math
 import torch
 from torch import nn
 
-from .._validation import check_choice, check_positive, check_sequence
+from .._validation import check_choice, check_finite, check_positive, check_sequence
 from ..functional.paralif import (
     DELTA_MODES,
     THRESHOLD_MODES,
@@ -46,7 +46,7 @@ from .registry import NEURONS
 
 
 def _decay_from_tau(tau: float, name: str) -> float:
-    check_positive(tau, name)
+    check_positive(tau, name)  # finite and > 0
     return math.exp(-1.0 / tau)
 
 
@@ -109,6 +109,8 @@ class ParaLIF(_LeakyIntegrator):
         super().__init__(tau_mem, tau_syn, method)
         self.spike_fn = check_spike_mode(spike_fn)
         check_positive(gs_tau, "gs_tau")
+        check_finite(v_th, "v_th")
+        check_finite(delta_th, "delta_th")
         self.gs_tau = float(gs_tau)
         self.surrogate = FastSigmoid(alpha=100.0) if surrogate is None else get_surrogate(surrogate)
         threshold = 0.0

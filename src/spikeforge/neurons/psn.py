@@ -26,7 +26,7 @@ from typing import Any, NamedTuple
 import torch
 from torch import nn
 
-from .._validation import check_choice, check_sequence
+from .._validation import check_choice, check_finite, check_sequence
 from ..functional.parallel import (
     causal_band_mask,
     causal_conv_shift,
@@ -38,7 +38,7 @@ from ..functional.parallel import (
 )
 from ..functional.spike import spike
 from ..surrogates import SurrogateLike, get_surrogate
-from .base import SpikingNeuron
+from .base import SpikingNeuron, check_neuron_input
 from .registry import NEURONS
 
 
@@ -136,6 +136,8 @@ class PSN(ParallelNeuron):
         super().__init__()
         self.T = _check_steps_arg(T)
         check_choice(init, "init", ("lif", "kaiming"))
+        check_finite(tau, "tau")  # the "lif" init also needs tau >= 1 (checked there)
+        check_finite(v_th, "v_th")
         self.init = init
         self.weight = nn.Parameter(_init_weight(self.T, init, tau))
         self.threshold = nn.Parameter(torch.full((self.T,), float(v_th)))
@@ -307,6 +309,8 @@ class SlidingPSN(ParallelNeuron):
         self.k = _check_steps_arg(k, "k")
         check_choice(init, "init", ("exp", "lif", "kaiming"))
         check_choice(backend, "backend", SLIDING_BACKENDS)
+        check_finite(tau, "tau")  # the "lif" init also needs tau >= 1 (checked there)
+        check_finite(v_th, "v_th")
         self.init = init
         self.backend = backend
         if init == "exp":
@@ -349,11 +353,14 @@ class SlidingPSN(ParallelNeuron):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """``x`` ``[T, B, ...]`` -> spikes ``[T, B, ...]`` from rest (no history copy)."""
+        check_sequence(x, f"{type(self).__name__} input")
+        check_neuron_input(self, x, "[T, B, ...]")
         return self._parallel(x)
 
     def run(self, x: torch.Tensor, state: Any = None) -> tuple[torch.Tensor, Any]:
         """``(spikes [T, B, ...], last k-1 inputs)``; ``state`` continues a stream."""
         check_sequence(x, f"{type(self).__name__} input")
+        check_neuron_input(self, x, "[T, B, ...]")
         keep = self.k - 1
         if state is None:
             out = self._parallel(x)

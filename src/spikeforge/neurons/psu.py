@@ -61,7 +61,7 @@ class PSU(ParallelNeuron):
     ) -> None:
         super().__init__()
         self.T = _check_steps_arg(T)
-        check_positive(v_th, "v_th")
+        check_positive(v_th, "v_th")  # finite and > 0; tau: finite, >= 1 (kernel matrices)
         self.tau = float(tau)
         self.v_th = float(v_th)
         self.decay_input = decay_input

@@ -26,6 +26,8 @@ class LI(SpikingNeuron):
     Input ``[T, B, ...]`` -> membrane ``[T, B, ...]``; state ``LIState(v)``.
     """
 
+    state_keeps_non_finite = True  # V keeps NaN/inf (see SpikingNeuron)
+
     def __init__(
         self, tau: float | None = 2.0, decay_input: bool = True, backend: str = "auto"
     ) -> None:

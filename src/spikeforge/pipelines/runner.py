@@ -109,6 +109,17 @@ def _write_json(path: Path, data: Any) -> None:
     tmp.replace(path)  # atomic: a result file is complete or absent
 
 
+def _relative(value: Any, run_dir: Path) -> Any:
+    """``value`` with the run directory written as ``{run}`` in every string."""
+    if isinstance(value, str):
+        return value.replace(str(run_dir), "{run}")
+    if isinstance(value, dict):
+        return {k: _relative(v, run_dir) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_relative(v, run_dir) for v in value]
+    return value
+
+
 def _comparable(settings: Mapping[str, Any], run_dir: Path) -> Any:
     """``settings`` without the free keys, the run directory written as ``{run}``."""
     out = copy.deepcopy(dict(settings))
@@ -118,17 +129,7 @@ def _comparable(settings: Mapping[str, Any], run_dir: Path) -> Any:
                 out[section].pop(key, None)
     if isinstance(out.get("train"), dict):
         out["train"].pop("run_name", None)
-
-    def relative(value: Any) -> Any:
-        if isinstance(value, str):
-            return value.replace(str(run_dir), "{run}")
-        if isinstance(value, dict):
-            return {k: relative(v) for k, v in value.items()}
-        if isinstance(value, list):
-            return [relative(v) for v in value]
-        return value
-
-    return relative(out)
+    return _relative(out, run_dir)
 
 
 def _differences(old: Any, new: Any, where: str = "") -> list[str]:
@@ -187,7 +188,9 @@ class PipelineRun:
         if not path.is_file():
             directory.mkdir(parents=True, exist_ok=True)
             tmp = path.with_suffix(".tmp")
-            tmp.write_text(yaml.safe_dump(dict(settings), sort_keys=False))
+            # paths inside the run directory as {run}: a moved run directory still matches
+            relative = _relative(dict(settings), self.run_dir)
+            tmp.write_text(yaml.safe_dump(relative, sort_keys=False))
             tmp.replace(path)
         return None
 

@@ -3,6 +3,10 @@
 Every dataset yields ``(x, label)``: ``x`` a float32 tensor, ``label`` an ``int``.
 Attributes: ``classes`` (names in label order), ``temporal`` (``x`` is ``[T, ...]``)
 and ``labels`` (int64 ``[N]``). Decoded samples are cached in memory only.
+
+A :class:`LazyDataset` that knows its samples' ``files`` names the file in any error
+raised while decoding a sample (a :class:`~spikeforge.data.errors.DataFileError`), at
+the sample's first read.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from ..errors import as_data_file_error
 from ..frames import events_to_frames, events_to_frames_window
 
 EVENT_FRAME_MODES = ("count", "duration", "window")
@@ -98,10 +103,29 @@ class LazyDataset(Dataset):
         index = index % n
         x = self._cache.get(index)
         if x is None:
-            x = self.load(index)
+            x = self.read(index)
             if self.cache:
                 self._cache[index] = x
         return x, int(self.labels[index])
+
+    def read(self, index: int) -> torch.Tensor:
+        """Decode sample ``index`` (``0 <= index < len``) without the cache.
+
+        Raises:
+            DataFileError: when decoding fails and the dataset knows the sample's file:
+                the message names that file and what went wrong.
+        """
+        if index >= len(self.files):
+            return self.load(index)
+        try:
+            return self.load(index)
+        except Exception as error:
+            wrapped = as_data_file_error(
+                error, self.files[index], f"sample {index} cannot be decoded"
+            )
+            if wrapped is error:
+                raise
+            raise wrapped from error
 
 
 def check_frame_options(

@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ..errors import DataFileError, reading
 from ..formats.aedat3 import read_aedat3
 from ..paths import locate_any
 from ..registry import DATASETS, check_split
@@ -33,15 +34,26 @@ def read_trials(path: Path) -> list[str]:
 
 
 def read_gesture_labels(path: Path) -> list[tuple[int, int, int]]:
-    """``(label 0..10, start_us, end_us)`` rows of a ``*_labels.csv`` (classes 1..11)."""
+    """``(label 0..10, start_us, end_us)`` rows of a ``*_labels.csv`` (classes 1..11).
+
+    Raises:
+        DataFileError: naming ``path`` and the row that is not three integers in range.
+    """
     rows = []
-    with open(path, newline="") as fh:
-        for row in csv.reader(fh):
+    with reading(path, "a gesture label CSV"), open(path, newline="") as fh:
+        for number, row in enumerate(csv.reader(fh), 1):
             if not row or not row[0].strip().isdigit():
                 continue  # header line
-            label, start, end = (int(v) for v in row[:3])
+            fields = [v.strip() for v in row[:3]]
+            if len(fields) != 3 or not all(v.lstrip("-").isdigit() for v in fields):
+                raise DataFileError(
+                    f"row {number}: expected 'class,startTime_usec,endTime_usec', got {row}"
+                )
+            label, start, end = (int(v) for v in fields)
             if not 1 <= label <= len(GESTURES):
-                raise ValueError(f"{path}: gesture class {label} outside 1..{len(GESTURES)}")
+                raise DataFileError(
+                    f"row {number}: gesture class {label} outside 1..{len(GESTURES)}"
+                )
             rows.append((label - 1, start, end))
     return rows
 
@@ -88,5 +100,10 @@ def dvs_gesture(
         return event_frames(events, *SENSOR, frames, mode, window_ms, downsample)
 
     return LazyDataset(
-        load, np.asarray([s[1] for s in samples]), GESTURES, temporal=True, cache=False
+        load,
+        np.asarray([s[1] for s in samples]),
+        GESTURES,
+        temporal=True,
+        cache=False,
+        files=[s[0] for s in samples],
     )

@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from ..._validation import check_choice
+from ..errors import DataFileError
 from ..formats.idx import read_idx
 from ..formats.mnist_csv import read_mnist_csv
 from ..paths import locate, locate_any
@@ -47,10 +48,15 @@ def load_idx_pair(
     names = [f"{folder}/{prefix}-images-idx3-ubyte", f"{folder}/{prefix}-labels-idx1-ubyte"]
     root, k = locate_any(dataset, [[n + ".gz" for n in names], names], data_dir=data_dir, hint=hint)
     suffix = ".gz" if k == 0 else ""
-    images = _idx(str(root / (names[0] + suffix)), 2051)
-    labels = _idx(str(root / (names[1] + suffix)), 2049)
+    image_file, label_file = root / (names[0] + suffix), root / (names[1] + suffix)
+    images = _idx(str(image_file), 2051)
+    labels = _idx(str(label_file), 2049)
     if images.shape[0] != labels.shape[0]:
-        raise ValueError(f"{dataset}: {images.shape[0]} images but {labels.shape[0]} labels")
+        raise DataFileError(
+            f"{dataset}: holds {labels.shape[0]} labels but {image_file} holds "
+            f"{images.shape[0]} images",
+            label_file,
+        )
     return images, labels.astype(np.int64)
 
 

@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ..errors import DataFileError, reading
 from ..formats.nmnist_bin import read_nmnist_bin
 from ..paths import locate_any
 from ..registry import DATASETS, check_split
@@ -22,16 +23,20 @@ NMNIST_HINT = (
 
 
 def read_id_label_file(path: str | os.PathLike[str]) -> list[tuple[int, int]]:
-    """Read ``<id> <label>`` lines (``#`` starts a comment), e.g. ``train1K.txt``."""
+    """Read ``<id> <label>`` lines (``#`` starts a comment), e.g. ``train1K.txt``.
+
+    Raises:
+        DataFileError: naming ``path`` and the line that is not two integers.
+    """
     pairs: list[tuple[int, int]] = []
-    with open(path) as fh:
+    with reading(path, "an id/label list"), open(path) as fh:
         for number, line in enumerate(fh, 1):
             line = line.split("#", 1)[0].strip()
             if not line:
                 continue
             parts = line.split()
-            if len(parts) != 2:
-                raise ValueError(f"{path}:{number}: expected '<id> <label>', got {line!r}")
+            if len(parts) != 2 or not all(p.lstrip("-").isdigit() for p in parts):
+                raise DataFileError(f"line {number}: expected '<id> <label>', got {line!r}")
             pairs.append((int(parts[0]), int(parts[1])))
     return pairs
 

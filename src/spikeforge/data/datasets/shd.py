@@ -75,10 +75,11 @@ def shd(
     name = f"shd_{split}.h5"
     alternatives = [[f"shd/{name}"], [name]]
     root, k = locate_any("shd", alternatives, data_dir=data_dir, hint=SHD_HINT)
-    times, units, labels = _read(str(root / alternatives[k][0]))
+    path = root / alternatives[k][0]
+    times, units, labels = _read(str(path))
 
     def load(index: int) -> torch.Tensor:
         counts = bin_spikes(times[index], units[index], steps, bin_ms, channel_pool=channel_pool)
         return torch.from_numpy(counts)
 
-    return LazyDataset(load, labels, SHD_CLASSES, temporal=True)
+    return LazyDataset(load, labels, SHD_CLASSES, temporal=True, files=[path] * len(labels))

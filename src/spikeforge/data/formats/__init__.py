@@ -1,4 +1,9 @@
-"""File-format parsers: pure functions from a path (or bytes) to numpy arrays."""
+"""File-format parsers: pure functions from a path (or bytes) to numpy arrays.
+
+A file that is empty, truncated or garbled raises
+:class:`~spikeforge.data.errors.DataFileError` (a ``ValueError``) naming the file and
+what is wrong with it, never a bare ``EOFError`` or ``struct.error``.
+"""
 
 from .aedat2 import read_aedat2 as read_aedat2
 from .aedat3 import read_aedat3 as read_aedat3

@@ -11,6 +11,7 @@ import os
 
 import numpy as np
 
+from ..errors import DataFileError, read_file_bytes, reading
 from ..events import EVENT_DTYPE
 
 MAGIC = b"#!AER-DAT2.0"
@@ -23,7 +24,7 @@ def split_hash_header(buf: bytes) -> tuple[list[str], int]:
     while buf[pos : pos + 1] == b"#":
         end = buf.find(b"\n", pos)
         if end < 0:
-            raise ValueError("header line without a newline: truncated file?")
+            raise DataFileError(f"truncated: header line at byte {pos} has no newline")
         lines.append(buf[pos:end].decode("latin-1").rstrip("\r"))
         pos = end + 1
     return lines, pos
@@ -41,11 +42,14 @@ def unwrap_timestamps(ts: np.ndarray, bits: int = 32) -> np.ndarray:
 def parse_aedat2(buf: bytes) -> tuple[list[str], np.ndarray]:
     """Decode AEDAT 2.0 bytes; see :func:`read_aedat2`."""
     if not buf.startswith(MAGIC):
-        raise ValueError(f"not an AEDAT 2.0 file: starts with {buf[:12]!r}, expected {MAGIC!r}")
+        raise DataFileError(f"not an AEDAT 2.0 file: starts with {buf[:12]!r}, expected {MAGIC!r}")
     header, offset = split_hash_header(buf)
     body = len(buf) - offset
     if body % 8:
-        raise ValueError(f"AEDAT 2.0 event data is {body} bytes, not a multiple of 8")
+        raise DataFileError(
+            f"truncated: AEDAT 2.0 event data is {body} bytes, not a multiple of 8 "
+            "(the last event is cut short)"
+        )
     raw = np.frombuffer(buf, dtype=">u4", offset=offset).reshape(-1, 2)
     address = raw[:, 0]
     events = np.empty(raw.shape[0], dtype=EVENT_DTYPE)
@@ -62,6 +66,10 @@ def read_aedat2(path: str | os.PathLike[str]) -> tuple[list[str], np.ndarray]:
     Returns:
         ``(header_lines, events)``; ``events`` holds the *raw* DVS128 address fields
         (x, y in 0..127 as the sensor reports them, p = address bit 0, t in µs).
+        A header without events is a valid (empty) recording.
+
+    Raises:
+        DataFileError: naming ``path``: empty, not AEDAT 2.0, or truncated.
     """
-    with open(path, "rb") as fh:
-        return parse_aedat2(fh.read())
+    with reading(path, "AEDAT 2.0"):
+        return parse_aedat2(read_file_bytes(path, "AEDAT 2.0"))

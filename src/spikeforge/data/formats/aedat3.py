@@ -16,6 +16,7 @@ import struct
 
 import numpy as np
 
+from ..errors import DataFileError, read_file_bytes, reading
 from ..events import EVENT_DTYPE
 from .aedat2 import split_hash_header
 
@@ -28,27 +29,36 @@ POLARITY_EVENT = 1
 def parse_aedat3(buf: bytes) -> tuple[list[str], np.ndarray]:
     """Decode AEDAT 3.1 bytes; see :func:`read_aedat3`."""
     if not buf.startswith(MAGIC):
-        raise ValueError(f"not an AEDAT 3.1 file: starts with {buf[:12]!r}, expected {MAGIC!r}")
+        raise DataFileError(f"not an AEDAT 3.1 file: starts with {buf[:12]!r}, expected {MAGIC!r}")
     header, pos = split_hash_header(buf)
     if not header or header[-1] != END_HEADER:
-        raise ValueError(f"AEDAT 3.1 header does not end with {END_HEADER!r}")
+        raise DataFileError(f"AEDAT 3.1 header does not end with {END_HEADER!r}: truncated?")
     chunks: list[np.ndarray] = []
     while pos < len(buf):
         if pos + PACKET_HEADER.size > len(buf):
-            raise ValueError(f"truncated AEDAT 3.1 packet header at byte {pos}")
+            raise DataFileError(
+                f"truncated: AEDAT 3.1 packet header at byte {pos} needs {PACKET_HEADER.size} "
+                f"bytes, found {len(buf) - pos}"
+            )
         etype, _src, esize, _tsoff, overflow, capacity, number, _valid = PACKET_HEADER.unpack_from(
             buf, pos
         )
+        start = pos
         pos += PACKET_HEADER.size
         nbytes = capacity * esize
-        if esize <= 0 or capacity < number or pos + nbytes > len(buf):
-            raise ValueError(
-                f"bad AEDAT 3.1 packet at byte {pos - PACKET_HEADER.size}: size {esize}, "
-                f"capacity {capacity}, number {number}, {len(buf) - pos} bytes left"
+        if esize <= 0 or number < 0 or capacity < number:
+            raise DataFileError(
+                f"bad AEDAT 3.1 packet at byte {start}: event size {esize}, "
+                f"capacity {capacity}, number {number}"
+            )
+        if pos + nbytes > len(buf):
+            raise DataFileError(
+                f"bad AEDAT 3.1 packet at byte {start}: truncated: its {capacity} events of "
+                f"{esize} bytes need {nbytes} bytes, found {len(buf) - pos}"
             )
         if etype == POLARITY_EVENT:
             if esize != 8:
-                raise ValueError(f"polarity events must be 8 bytes, packet says {esize}")
+                raise DataFileError(f"polarity events must be 8 bytes, packet says {esize}")
             raw = np.frombuffer(buf, dtype="<u4", count=2 * number, offset=pos).reshape(-1, 2)
             data = raw[:, 0]
             keep = (data & 1).astype(bool)
@@ -68,7 +78,11 @@ def read_aedat3(path: str | os.PathLike[str]) -> tuple[list[str], np.ndarray]:
     """Read the polarity events of an AEDAT 3.1 file.
 
     Returns:
-        ``(header_lines, events)``: ``[N]`` valid polarity events (x, y, p, t in µs).
+        ``(header_lines, events)``: ``[N]`` valid polarity events (x, y, p, t in µs). A
+        header without packets is a valid (empty) recording.
+
+    Raises:
+        DataFileError: naming ``path``: empty, not AEDAT 3.1, a bad or truncated packet.
     """
-    with open(path, "rb") as fh:
-        return parse_aedat3(fh.read())
+    with reading(path, "AEDAT 3.1"):
+        return parse_aedat3(read_file_bytes(path, "AEDAT 3.1"))

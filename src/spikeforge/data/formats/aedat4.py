@@ -8,20 +8,26 @@ Event packets (``EVTS``) hold a vector of 16-byte structs: int64 timestamp (µs)
 int16 x, int16 y, bool polarity.
 
 LZ4 needs the optional ``lz4`` package, Zstandard the optional ``zstandard`` package.
+A file that is empty, truncated (a cut header or packet, or a data table position past
+the end) or garbled raises :class:`~spikeforge.data.errors.DataFileError` naming it,
+also when the packets are decoded later (:meth:`Aedat4File.events`).
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import struct
 import xml.etree.ElementTree as ET
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from .._optional import optional_import
+from ..errors import DataFileError, read_file_bytes, reading, require_at_least
 from ..events import EVENT_DTYPE
-from ._flatbuffer import FlatTable
+from ._flatbuffer import FlatTable, unpack
 
 MAGIC = b"#!AER-DAT4.0\r\n"
 COMPRESSION = {0: "NONE", 1: "LZ4", 2: "LZ4_HIGH", 3: "ZSTD", 4: "ZSTD_HIGH"}
@@ -73,39 +79,64 @@ class Aedat4File:
     info_xml: str
     streams: dict[int, Aedat4Stream] = field(default_factory=dict)
     packets: list[Aedat4Packet] = field(default_factory=list)
+    source: str | None = None  # the file's path, named by errors of later decoding
 
     @classmethod
-    def from_bytes(cls, buf: bytes) -> Aedat4File:
+    def from_bytes(cls, buf: bytes, source: str | None = None) -> Aedat4File:
         """Parse the header and enumerate the packets of an AEDAT 4 file's bytes."""
         if not buf.startswith(MAGIC):
-            raise ValueError(f"not an AEDAT 4.0 file: starts with {buf[:14]!r}")
+            raise DataFileError(f"not an AEDAT 4.0 file: starts with {buf[:14]!r}")
         pos = len(MAGIC)
-        (header_size,) = struct.unpack_from("<i", buf, pos)
-        header_buf = buf[pos + 4 : pos + 4 + header_size]
-        header = FlatTable.root(header_buf)
+        require_at_least(len(buf) - pos, 4, "the AEDAT 4 header size")
+        header_size = int(unpack(buf, "<i", pos))
+        if header_size < 0:
+            raise DataFileError(f"bad AEDAT 4 header size {header_size}")
+        require_at_least(len(buf) - pos - 4, header_size, "the AEDAT 4 IOHeader")
+        header = FlatTable.root(buf[pos + 4 : pos + 4 + header_size])
         code = int(header.scalar(0, "<i", 0))
         if code not in COMPRESSION:
-            raise ValueError(f"unknown AEDAT 4 compression code {code}")
+            raise DataFileError(f"unknown AEDAT 4 compression code {code}")
         table_pos = int(header.scalar(1, "<q", -1))
+        if table_pos > len(buf):
+            raise DataFileError(
+                f"truncated: the header puts the data table at byte {table_pos}, "
+                f"but the file has {len(buf)} bytes"
+            )
         info = header.string(2) or ""
-        file = cls(buf, COMPRESSION[code], table_pos, info, streams=parse_info_xml(info))
-        end = table_pos if 0 < table_pos <= len(buf) else len(buf)
+        streams = parse_info_xml(info)
+        file = cls(buf, COMPRESSION[code], table_pos, info, streams=streams, source=source)
+        end = table_pos if table_pos > 0 else len(buf)
         pos += 4 + header_size
         while pos < end:
             if pos + 8 > end:
-                raise ValueError(f"truncated AEDAT 4 packet header at byte {pos}")
+                raise DataFileError(
+                    f"truncated: AEDAT 4 packet header at byte {pos} needs 8 bytes, "
+                    f"found {end - pos}"
+                )
             stream_id, size = struct.unpack_from("<ii", buf, pos)
             if size < 0 or pos + 8 + size > end:
-                raise ValueError(f"AEDAT 4 packet at byte {pos} overruns the data ({size} B)")
+                raise DataFileError(
+                    f"truncated: AEDAT 4 packet at byte {pos} needs {size} bytes, "
+                    f"found {end - pos - 8}"
+                )
             file.packets.append(Aedat4Packet(stream_id, pos + 8, size))
             pos += 8 + size
         return file
 
     @classmethod
     def open(cls, path: str | os.PathLike[str]) -> Aedat4File:
-        """Read and parse ``path``."""
-        with open(path, "rb") as fh:
-            return cls.from_bytes(fh.read())
+        """Read and parse ``path`` (errors, also of later decoding, name it)."""
+        with reading(path, "AEDAT 4.0"):
+            return cls.from_bytes(read_file_bytes(path, "AEDAT 4.0"), source=str(path))
+
+    @contextlib.contextmanager
+    def _decoding(self) -> Iterator[None]:
+        """Name :attr:`source` in errors raised while decoding packets."""
+        if self.source is None:
+            yield
+            return
+        with reading(self.source, "AEDAT 4.0"):
+            yield
 
     def payload(self, packet: Aedat4Packet) -> bytes:
         """The decompressed flatbuffer payload of ``packet``."""
@@ -125,15 +156,23 @@ class Aedat4File:
         """
         if self.data_table_position <= 0:
             return []
+        with self._decoding():
+            return self._data_table()
+
+    def _data_table(self) -> list[Aedat4TableEntry]:
         tail = Aedat4Packet(-1, self.data_table_position, len(self.buf) - self.data_table_position)
         buf = self.payload(tail)
         start, count = FlatTable.root(buf, size_prefixed=True).vector(0)
         entries = []
         for i in range(count):
             at = start + 4 * i
-            row = FlatTable(buf, at + struct.unpack_from("<I", buf, at)[0])
+            row = FlatTable(buf, at + int(unpack(buf, "<I", at)))
             info = row.field_offset(1)
-            stream_id, size = struct.unpack_from("<ii", buf, row.pos + info) if info else (-1, 0)
+            stream_id, size = (
+                (int(unpack(buf, "<i", row.pos + info)), int(unpack(buf, "<i", row.pos + info + 4)))
+                if info
+                else (-1, 0)
+            )
             entries.append(
                 Aedat4TableEntry(
                     offset=int(row.scalar(0, "<q", -1)),
@@ -155,16 +194,19 @@ class Aedat4File:
         if stream_id is None:
             ids = self.event_stream_ids()
             if not ids:
-                raise ValueError("AEDAT 4 file has no EVTS (event) stream")
+                raise DataFileError("AEDAT 4 file has no EVTS (event) stream", self.source)
             stream_id = ids[0]
         elif stream_id in self.streams and self.streams[stream_id].type_identifier != "EVTS":
             raise ValueError(
                 f"stream {stream_id} holds {self.streams[stream_id].type_identifier!r}, "
                 "expected 'EVTS'"
             )
-        chunks = [
-            decode_event_packet(self.payload(p)) for p in self.packets if p.stream_id == stream_id
-        ]
+        with self._decoding():
+            chunks = [
+                decode_event_packet(self.payload(p))
+                for p in self.packets
+                if p.stream_id == stream_id
+            ]
         return np.concatenate(chunks) if chunks else np.empty(0, dtype=EVENT_DTYPE)
 
 
@@ -172,7 +214,12 @@ def parse_info_xml(info: str) -> dict[int, Aedat4Stream]:
     """Streams described by the IOHeader's XML ``outInfo`` node."""
     if not info.strip():
         return {}
-    root = ET.fromstring(info)
+    try:
+        root = ET.fromstring(info)
+    except ET.ParseError as error:
+        raise DataFileError(
+            f"the AEDAT 4 header's XML stream info is malformed ({error})"
+        ) from None
     streams: dict[int, Aedat4Stream] = {}
     for node in root.iter("node"):
         name = node.get("name", "")
@@ -195,10 +242,12 @@ def parse_info_xml(info: str) -> dict[int, Aedat4Stream]:
 def decode_event_packet(payload: bytes) -> np.ndarray:
     """Decode a size-prefixed ``EventPacket`` flatbuffer into ``[N]`` events."""
     if len(payload) < 12 or payload[8:12] != b"EVTS":
-        raise ValueError(f"not an EventPacket: identifier {payload[8:12]!r}, expected b'EVTS'")
+        raise DataFileError(f"not an EventPacket: identifier {payload[8:12]!r}, expected b'EVTS'")
     start, count = FlatTable.root(payload, size_prefixed=True).vector(0)
     if start + 16 * count > len(payload):
-        raise ValueError(f"EventPacket claims {count} events but holds {len(payload)} bytes")
+        raise DataFileError(
+            f"truncated: EventPacket claims {count} events but holds {len(payload)} bytes"
+        )
     raw = np.frombuffer(payload, dtype=_RAW_EVENT, count=count, offset=start) if count else None
     events = np.empty(count, dtype=EVENT_DTYPE)
     if raw is not None:
@@ -208,5 +257,9 @@ def decode_event_packet(payload: bytes) -> np.ndarray:
 
 
 def read_aedat4(path: str | os.PathLike[str], stream_id: int | None = None) -> np.ndarray:
-    """Read the polarity events of an AEDAT 4 file (first ``EVTS`` stream by default)."""
+    """Read the polarity events of an AEDAT 4 file (first ``EVTS`` stream by default).
+
+    Raises:
+        DataFileError: naming ``path``: empty, not AEDAT 4, truncated or corrupt.
+    """
     return Aedat4File.open(path).events(stream_id)

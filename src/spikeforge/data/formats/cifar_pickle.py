@@ -15,6 +15,8 @@ from typing import Any
 
 import numpy as np
 
+from ..errors import DataFileError, read_file_bytes, reading
+
 _ALLOWED = {
     ("numpy.core.multiarray", "_reconstruct"),
     ("numpy._core.multiarray", "_reconstruct"),
@@ -42,16 +44,16 @@ def parse_cifar_batch(buf: bytes, label_key: str = "labels") -> tuple[np.ndarray
     """Decode the bytes of one batch file; see :func:`read_cifar_batch`."""
     batch = _NumpyOnlyUnpickler(io.BytesIO(buf), encoding="bytes").load()
     if not isinstance(batch, dict):
-        raise ValueError(f"CIFAR batch must unpickle to a dict, got {type(batch).__name__}")
+        raise DataFileError(f"CIFAR batch must unpickle to a dict, got {type(batch).__name__}")
     key = label_key.encode()
     if b"data" not in batch or key not in batch:
-        raise ValueError(
+        raise DataFileError(
             f"CIFAR batch lacks b'data' or {key!r}; keys are {sorted(map(repr, batch))}"
         )
     data = np.asarray(batch[b"data"], dtype=np.uint8)
     labels = np.asarray(batch[key], dtype=np.int64).reshape(-1)
     if data.ndim != 2 or data.shape[1] != 3072 or data.shape[0] != labels.shape[0]:
-        raise ValueError(
+        raise DataFileError(
             f"CIFAR batch data must be [N, 3072] with N labels, got data {data.shape} "
             f"and {labels.shape[0]} labels"
         )
@@ -69,6 +71,9 @@ def read_cifar_batch(
 
     Returns:
         ``(images, labels)``: uint8 ``[N, 3, 32, 32]`` (channels first) and int64 ``[N]``.
+
+    Raises:
+        DataFileError: naming ``path``: empty, a truncated or corrupt pickle, wrong keys.
     """
-    with open(path, "rb") as fh:
-        return parse_cifar_batch(fh.read(), label_key)
+    with reading(path, "a CIFAR batch (pickle)"):
+        return parse_cifar_batch(read_file_bytes(path, "CIFAR batch"), label_key)

@@ -4,11 +4,13 @@ structured array with those fields. Pickled objects are refused."""
 
 from __future__ import annotations
 
+import io
 import os
 from pathlib import Path
 
 import numpy as np
 
+from ..errors import DataFileError, read_file_bytes, reading
 from ..events import make_events
 
 FIELDS = ("t", "x", "y", "p")
@@ -19,16 +21,22 @@ def read_event_npz(path: str | os.PathLike[str]) -> np.ndarray:
 
     Returns:
         ``[N]`` events (x, y, p, t); times are passed through unchanged.
+
+    Raises:
+        DataFileError: naming ``path``: empty, truncated or not npz/npy, missing fields.
     """
-    if Path(path).suffix.lower() == ".npy":
-        arr = np.load(path, allow_pickle=False)
-        names = arr.dtype.names or ()
-        missing = [k for k in FIELDS if k not in names]
-        if missing:
-            raise ValueError(f"{path}: event array lacks fields {missing}; has {list(names)}")
-        return make_events(arr["x"], arr["y"], arr["p"], arr["t"])
-    with np.load(path, allow_pickle=False) as contents:
-        missing = [k for k in FIELDS if k not in contents.files]
-        if missing:
-            raise ValueError(f"{path}: event npz lacks arrays {missing}; has {contents.files}")
-        return make_events(contents["x"], contents["y"], contents["p"], contents["t"])
+    npy = Path(path).suffix.lower() == ".npy"
+    with reading(path, "an event .npy" if npy else "an event .npz"):
+        buf = io.BytesIO(read_file_bytes(path, "event .npy" if npy else "event .npz"))
+        if npy:
+            arr = np.load(buf, allow_pickle=False)
+            names = arr.dtype.names or ()
+            missing = [k for k in FIELDS if k not in names]
+            if missing:
+                raise DataFileError(f"event array lacks fields {missing}; has {list(names)}")
+            return make_events(arr["x"], arr["y"], arr["p"], arr["t"])
+        with np.load(buf, allow_pickle=False) as contents:
+            missing = [k for k in FIELDS if k not in contents.files]
+            if missing:
+                raise DataFileError(f"event npz lacks arrays {missing}; has {contents.files}")
+            return make_events(contents["x"], contents["y"], contents["p"], contents["t"])

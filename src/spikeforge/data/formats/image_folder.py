@@ -1,6 +1,7 @@
 """Class-per-folder image trees (``<root>/<class>/<file>.jpg``), e.g. the CIFAR-10 JPEGs.
 
-Decoding needs Pillow (optional: ``pip install pillow``).
+Decoding needs Pillow (optional: ``pip install pillow``). A truncated or corrupt image
+raises :class:`~spikeforge.data.errors.DataFileError` naming it when it is decoded.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from .._optional import optional_import
+from ..errors import check_not_empty, reading
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp")
 
@@ -45,7 +47,13 @@ def list_image_folder(
 
 
 def read_image(path: str | os.PathLike[str], mode: str = "RGB") -> np.ndarray:
-    """Decode one image to uint8 ``[H, W, 3]`` (``mode="RGB"``) or ``[H, W]`` (``"L"``)."""
+    """Decode one image to uint8 ``[H, W, 3]`` (``mode="RGB"``) or ``[H, W]`` (``"L"``).
+
+    Raises:
+        DataFileError: naming ``path``: empty, truncated, or not an image Pillow decodes.
+    """
     image_mod = optional_import("PIL.Image", "decoding JPEG/PNG images", "pillow")
-    with image_mod.open(path) as img:
-        return np.asarray(img.convert(mode), dtype=np.uint8)
+    with reading(path, "an image"):
+        check_not_empty(path, "image")
+        with image_mod.open(path) as img:
+            return np.asarray(img.convert(mode), dtype=np.uint8)

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ..errors import DataFileError, read_file_bytes, reading
 from ..events import EVENT_DTYPE
 
 
@@ -41,11 +42,11 @@ def parse_dat_header(buf: bytes) -> DatHeader:
                 header.version = int(parts[1])
         pos = end + 1
     if pos + 2 > len(buf):
-        raise ValueError("DAT file ends before the event type/size bytes")
+        raise DataFileError("truncated: DAT file ends before the event type/size bytes")
     header.event_type, header.event_size = buf[pos], buf[pos + 1]
     header.data_offset = pos + 2
     if header.event_size != 8:
-        raise ValueError(f"DAT event size is {header.event_size} bytes; expected 8")
+        raise DataFileError(f"DAT event size is {header.event_size} bytes; expected 8")
     return header
 
 
@@ -54,7 +55,10 @@ def parse_prophesee_dat(buf: bytes) -> tuple[DatHeader, np.ndarray]:
     header = parse_dat_header(buf)
     body = len(buf) - header.data_offset
     if body % 8:
-        raise ValueError(f"DAT event data is {body} bytes, not a multiple of 8")
+        raise DataFileError(
+            f"truncated: DAT event data is {body} bytes, not a multiple of 8 "
+            "(the last event is cut short)"
+        )
     raw = np.frombuffer(buf, dtype="<u4", offset=header.data_offset).reshape(-1, 2)
     packed = raw[:, 1]
     events = np.empty(raw.shape[0], dtype=EVENT_DTYPE)
@@ -69,7 +73,11 @@ def read_prophesee_dat(path: str | os.PathLike[str]) -> tuple[DatHeader, np.ndar
     """Read a Prophesee DAT v2 file.
 
     Returns:
-        ``(header, events)`` with ``events`` an ``[N]`` x, y, p, t (µs) array.
+        ``(header, events)`` with ``events`` an ``[N]`` x, y, p, t (µs) array; a header
+        without events is a valid (empty) recording.
+
+    Raises:
+        DataFileError: naming ``path``: empty, truncated, or an unexpected event size.
     """
-    with open(path, "rb") as fh:
-        return parse_prophesee_dat(fh.read())
+    with reading(path, "Prophesee DAT"):
+        return parse_prophesee_dat(read_file_bytes(path, "Prophesee DAT"))

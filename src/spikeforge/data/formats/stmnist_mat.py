@@ -12,6 +12,7 @@ import os
 import numpy as np
 
 from .._optional import optional_import
+from ..errors import DataFileError, check_not_empty, reading
 from ..events import EVENT_DTYPE
 
 TAXELS = 100
@@ -22,7 +23,7 @@ def spiketrain_to_events(spiketrain: np.ndarray) -> np.ndarray:
     """Convert a ``[101, N]`` ST-MNIST ``spiketrain`` into ``[M]`` events (t in µs)."""
     spiketrain = np.asarray(spiketrain)
     if spiketrain.ndim != 2 or spiketrain.shape[0] != TAXELS + 1:
-        raise ValueError(
+        raise DataFileError(
             f"spiketrain must be [{TAXELS + 1}, N] (100 taxels + time row), "
             f"got shape {spiketrain.shape}"
         )
@@ -38,10 +39,17 @@ def spiketrain_to_events(spiketrain: np.ndarray) -> np.ndarray:
 
 
 def read_stmnist_mat(path: str | os.PathLike[str]) -> np.ndarray:
-    """Read an ST-MNIST ``.mat`` file into ``[M]`` events on a 10x10 grid (t in µs)."""
+    """Read an ST-MNIST ``.mat`` file into ``[M]`` events on a 10x10 grid (t in µs).
+
+    Raises:
+        DataFileError: naming ``path``: empty, truncated or not a MATLAB file, or no
+            ``[101, N]`` ``spiketrain``.
+    """
     sio = optional_import("scipy.io", "reading ST-MNIST .mat files", "scipy")
-    contents = sio.loadmat(path)
-    if "spiketrain" not in contents:
-        keys = [k for k in contents if not k.startswith("__")]
-        raise ValueError(f"{path}: no 'spiketrain' variable; found {keys}")
-    return spiketrain_to_events(contents["spiketrain"])
+    with reading(path, "a MATLAB .mat file"):
+        check_not_empty(path, "MATLAB .mat")
+        contents = sio.loadmat(path)
+        if "spiketrain" not in contents:
+            keys = [k for k in contents if not k.startswith("__")]
+            raise DataFileError(f"no 'spiketrain' variable; found {keys}")
+        return spiketrain_to_events(contents["spiketrain"])

@@ -66,7 +66,9 @@ class Recipe:
 
 
 def _positive(scale: torch.Tensor) -> torch.Tensor:
-    return torch.where(scale > 0, scale, torch.ones_like(scale))
+    """``λ <= 0`` (a site that never activates) becomes 1; NaN stays NaN, so that a NaN
+    activation cannot pass for a silent site (the pipeline refuses it by name)."""
+    return torch.where((scale > 0) | scale.isnan(), scale, torch.ones_like(scale))
 
 
 class _MaxObserver(Observer):

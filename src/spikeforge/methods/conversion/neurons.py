@@ -27,6 +27,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..._validation import check_finite
 from ...functional.state import LIFState
 from ...neurons import create_neuron
 from ...surrogates import SurrogateLike
@@ -78,6 +79,17 @@ class _TimeAware(nn.Module):
         return x.unflatten(0, (steps, x.shape[0] // steps))
 
 
+def _check_scale(scale: torch.Tensor, site: str = "") -> None:
+    """``λ``: a finite, positive scalar or ``[C]`` tensor."""
+    where = f" of neuron site {site!r}" if site else ""
+    check_finite(scale, f"scale (V_th){where}")
+    if scale.dim() > 1 or bool((scale <= 0).any()):
+        raise ValueError(
+            f"scale (V_th){where} must be a positive scalar or [C] tensor, got "
+            f"{scale.tolist() if scale.numel() <= 8 else f'shape {tuple(scale.shape)}'}"
+        )
+
+
 class ConvertedIF(_TimeAware):
     """IF neuron with soft reset replacing a ReLU: ``V_th = λ``, output ``λ·S``.
 
@@ -114,10 +126,7 @@ class ConvertedIF(_TimeAware):
         if not 0.0 <= initial_membrane < 1.0:
             raise ValueError(f"initial_membrane must be in [0, 1), got {initial_membrane!r}")
         scale = torch.as_tensor(scale, dtype=torch.float32).clone()
-        if scale.dim() > 1 or bool((scale <= 0).any()):
-            raise ValueError(
-                f"scale must be a positive scalar or [C] tensor, got shape {tuple(scale.shape)}"
-            )
+        _check_scale(scale)
         if learn_threshold:
             self.scale = nn.Parameter(scale)
         else:
@@ -128,8 +137,11 @@ class ConvertedIF(_TimeAware):
         )
 
     def set_scale(self, scale: torch.Tensor) -> None:
-        """Replace ``λ`` (after calibration) keeping parameter/buffer status."""
+        """Replace ``λ`` (after calibration) keeping parameter/buffer status.
+
+        ``λ`` must be finite and > 0 (a scalar or ``[C]``), as at construction."""
         scale = scale.detach().to(self.scale)
+        _check_scale(scale, self.site)
         if isinstance(self.scale, nn.Parameter):
             self.scale = nn.Parameter(scale)
         else:

@@ -24,14 +24,15 @@ from __future__ import annotations
 
 import copy
 import warnings
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import torch
 from torch import nn
 
+from ..._validation import check_finite, check_finite_input
 from ...surrogates import SurrogateLike
-from .calibrate import Recipe, batches_of, make_recipe
+from .calibrate import Observer, Recipe, batches_of, make_recipe
 from .fold import fold_graph, fold_modules
 from .model import ConvertedSNN
 from .neurons import ConvertedIF
@@ -47,6 +48,23 @@ def _training_flags(model: nn.Module) -> dict[nn.Module, bool]:
 def _restore_flags(flags: dict[nn.Module, bool]) -> None:
     for module, training in flags.items():
         module.training = training
+
+
+def _finite_only(site: str, observer: Observer) -> Callable[[torch.Tensor], None]:
+    """``observer`` behind a check that refuses NaN/inf activations, naming the site."""
+
+    def observe(activation: torch.Tensor) -> None:
+        check_finite_input(
+            activation,
+            f"calibration: the ReLU activation at neuron site {site!r}",
+            "[N, C, ...]",
+            " — the calibration inputs were finite, so the network made it (NaN/inf "
+            "weights in the checkpoint, or an overflow before this layer); its threshold "
+            "would be meaningless",
+        )
+        observer(activation)
+
+    return observe
 
 
 @torch.no_grad()
@@ -67,17 +85,27 @@ def calibrate(
         **recipe_options: options of a named recipe (``percentile=99.9, per_channel=True``).
 
     Returns: ``{neuron name: λ}``.
+
+    Raises ``ValueError`` on NaN/inf in the calibration inputs (naming the batch) or in
+    a layer's activations (naming the layer): a threshold from them would be meaningless.
     """
     recipe = make_recipe(recipe, **recipe_options)
     neurons = snn.neurons()
     observers = {name: recipe.observer() for name in neurons}
     flags = _training_flags(snn)
     snn.eval()
-    snn.context.observers = dict(observers)
+    snn.context.observers = {name: _finite_only(name, obs) for name, obs in observers.items()}
     seen = 0
     device = next((p.device for p in snn.parameters()), torch.device("cpu"))
     try:
-        for batch in batches_of(data, batch_size):
+        for index, batch in enumerate(batches_of(data, batch_size)):
+            if isinstance(batch, torch.Tensor):
+                check_finite_input(
+                    batch,
+                    f"calibration input batch {index} (samples {seen}..{seen + len(batch) - 1})",
+                    "[N, ...]",
+                    " — calibration needs finite ANN inputs",
+                )
             snn.analog(batch.to(device))
             seen += len(batch)
             snn.info["sample_dims"] = batch.dim() - 1
@@ -88,6 +116,7 @@ def calibrate(
         raise ValueError("calibration data is empty: need at least one ANN input sample")
     scales = {name: observer.threshold() for name, observer in observers.items()}
     for name, scale in scales.items():
+        check_finite(scale, f"calibrated threshold of neuron site {name!r} ({recipe!r})")
         neurons[name].set_scale(scale)
     snn.info["calibration"] = repr(recipe)
     snn.info["calibration_samples"] = seen
