@@ -115,9 +115,14 @@ class ModelConfig:
 
     name: str = "csnn_tiny"
     neuron: str = "lif"
-    surrogate: str = "atan"
+    # a registered surrogate's name, or a mapping {name: atan, alpha: 4, ...} with its options
+    surrogate: Any = "atan"
     neuron_kwargs: dict[str, Any] = field(default_factory=dict)
     kwargs: dict[str, Any] = field(default_factory=dict)  # model-specific
+    # how outputs [T, B, C] become class scores for accuracy, eval and energy (None: the
+    # objective's own readout); see spikeforge list decoders
+    decoder: str | None = None
+    decoder_options: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -143,6 +148,8 @@ class TrainConfig:
     method: str = "bptt"
     method_options: dict[str, Any] = field(default_factory=dict)  # e.g. sltt: {k: 2}
     objective: str = "ce_membrane"
+    # firing-rate regularizers added to the loss: [{name: l1_rate, weight: 1e-3, layers: [...]}]
+    regularizers: list[dict[str, Any]] = field(default_factory=list)
     run_dir: str = "runs"
     run_name: str | None = None
     # steps between mid-epoch checkpoints; 0 = epoch ends only
