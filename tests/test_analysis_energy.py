@@ -1,3 +1,5 @@
+import json
+
 import pytest
 import torch
 from torch import nn
@@ -70,6 +72,44 @@ def test_table_and_dict(counts):
     assert d["preset"] == {"name": "45nm_int8", "e_mac_pj": 0.23, "e_ac_pj": 0.03}
     assert d["layers"][1]["kind"] == "AC" and d["snn_pj"] == pytest.approx(report.snn_pj)
     assert set(ENERGY_PRESETS) >= {"45nm", "45nm_fp32", "45nm_int32", "45nm_int8"}
+
+
+def test_table_joins_each_accumulate_op_to_the_spiking_layer_feeding_it(counts):
+    report = estimate_energy(counts)
+    conv, linear = report.layers
+    assert (conv.layer, conv.inputs) == ("0.layer", ())
+    assert (linear.layer, linear.inputs, linear.index) == ("2.layer.1", ("1",), 0)
+    header, _, first, second = report.table().splitlines()[:4]
+    assert header.split()[:5] == ["layer", "op", "kind", "inputs", "rate"]
+    assert first.split()[3] == "-" and second.split()[3] == "1"  # "1": the IF, as in eval
+
+
+def ann_report(steps: int = 1):
+    ann = nn.Sequential(fold(nn.Linear(6, 5)), fold(nn.ReLU()), fold(nn.Linear(5, 3)))
+    with torch.no_grad():  # positive: the ReLU output is analog, never all-zero "spikes"
+        for p in ann.parameters():
+            p.fill_(0.1)
+    return estimate_energy(count_operations(ann, torch.rand(steps, 2, 6)))
+
+
+def test_an_ann_is_its_own_twin_and_spikingbert_ratio_does_not_apply():
+    report = ann_report()
+    assert not report.spiking and report.norm_ops == 0
+    assert report.ratio == pytest.approx(1.0) and report.snn_pj == pytest.approx(report.ann_pj)
+    assert report.spikingbert_ratio is None  # undefined, not inf
+    text = report.table()
+    assert "inf" not in text and "no spike-driven (AC) operation: an ANN" in text
+    assert "ANN/SNN = 1.00x" in text and "do not apply" in text
+    data = report.to_dict()
+    assert data["spiking"] is False and data["spikingbert_ratio"] is None
+    json.dumps(data, allow_nan=False)  # strict JSON: no Infinity
+
+
+def test_an_snn_whose_spikes_never_reach_a_synapse_has_no_spikingbert_ratio():
+    silent = nn.Sequential(fold(nn.Linear(4, 4)), IF(v_th=1e6), fold(nn.Linear(4, 2)))
+    report = estimate_energy(count_operations(silent, torch.rand(T, 2, 4)))
+    assert report.spiking and report.norm_ops == 0 and report.spikingbert_ratio is None
+    assert "no spike reached a synaptic op" in report.table() and "inf" not in report.table()
 
 
 def test_format_and_validation(counts):

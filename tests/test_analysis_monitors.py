@@ -3,6 +3,7 @@ import torch
 from torch import nn
 
 from spikeforge.analysis import FiringRateMonitor, spiking_layers
+from spikeforge.analysis.monitors import unwrap_model
 from spikeforge.layers import fold
 from spikeforge.neurons import IF, LI
 
@@ -22,3 +23,16 @@ def test_rates_equal_hand_count_and_exclude_readout():
     net(x)  # outside the context: not recorded
     assert monitor.rates()["0"] == 1.0
     assert all(not m._forward_hooks for m in net.modules())
+
+
+def test_names_are_qualified_module_names_without_wrapper_prefixes():
+    net = nn.Sequential(fold(nn.Identity()), nn.Sequential(IF(), LI(tau=None)))
+    assert [name for name, _ in spiking_layers(net)] == ["1.0"]
+    assert "1.0" in dict(net.named_modules())
+    for wrapper in (nn.DataParallel(net), nn.DataParallel(nn.DataParallel(net))):
+        assert unwrap_model(wrapper) is net
+        assert [name for name, _ in spiking_layers(wrapper)] == ["1.0"]
+        monitor = FiringRateMonitor(wrapper)
+        with monitor.record():
+            wrapper(torch.ones(3, 2, 4))
+        assert list(monitor.rates()) == ["1.0"] and monitor.rates()["1.0"] == 1.0

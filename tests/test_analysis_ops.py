@@ -42,6 +42,8 @@ def test_two_layer_counts_equal_hand_values():
     rows = counts.per_sample()
     assert [r["layer"] for r in rows] == ["0.layer", "2.layer.1"]
     assert rows[1]["sops"] == 96
+    # The accumulate op names the spiking layer that feeds it, as the firing rates do.
+    assert [r["inputs"] for r in rows] == [(), ("1",)] and [r["index"] for r in rows] == [0, 0]
 
 
 def test_silent_layer_costs_zero_sops():
@@ -123,6 +125,12 @@ def test_spiking_self_attention_counts_accumulates_on_spikes():
     # (scores) V: every V spike v[j, c] adds scores[i, j] for each of the N rows i.
     assert sv.kind == AC and sv.macs == dense
     assert sv.sops == int(v.sum()) * 5
+    # Rows carry the plain qualified name (one per op, numbered by index).
+    assert qk.inputs == ("q_lif", "k_lif") and sv.inputs == ("v_lif",)
+    assert [(r["layer"], r["index"]) for r in counts.per_sample()][-2:] == [
+        ("attn", 0),
+        ("attn", 1),
+    ]
 
 
 def test_module_called_per_step_accumulates_and_attributes_to_innermost():
@@ -264,3 +272,29 @@ def test_scaling_counts_of_unknown_spike_value_keeps_them_events(generator):
     model(x)
     (rec,) = count_operations(model, x).records
     assert rec.kind == AC and rec.sops == 5 * int(x.sum())
+
+
+class TwoBranchJoin(nn.Module):
+    """Two spiking branches, each pooled, summed (SEW's ADD), then a linear layer."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.left, self.right = IF(backend="torch"), IF(v_th=2.0, backend="torch")
+        self.pool = fold(nn.AvgPool2d(2))
+        self.head = fold(nn.Flatten(), nn.Linear(4, 3))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.pool(self.left(x)) + self.pool(self.right(x)))
+
+
+def test_inputs_follow_spikes_through_joins_pools_and_wrappers(generator):
+    x = torch.rand(T, B, 1, 4, 4, generator=generator) * 0.4
+    model = TwoBranchJoin()
+    (head,) = count_operations(model, x).records
+    assert (head.module, head.kind, head.inputs) == ("head.layer.1", AC, ("left", "right"))
+    # A DataParallel (or DDP, torch.compile) wrapper adds no "module." prefix to names.
+    (wrapped,) = count_operations(nn.DataParallel(model), x).records
+    assert (wrapped.module, wrapped.inputs) == (head.module, head.inputs)
+    # Spikes that come from the data name no layer.
+    (data,) = count_operations(fold(nn.Linear(4, 2)), (torch.rand(T, B, 4) > 0.5).float()).records
+    assert data.kind == AC and data.inputs == ()

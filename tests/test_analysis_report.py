@@ -9,11 +9,13 @@ from pathlib import Path
 
 import pytest
 import torch
+from torch import nn
 
 from spikeforge.analysis.activity import ActivityMonitor, successive_ssim
 from spikeforge.analysis.energy import estimate_energy
 from spikeforge.analysis.ops import count_operations
 from spikeforge.analysis.report import render_report, write_report
+from spikeforge.layers import fold
 from spikeforge.models.csnn import csnn_tiny
 
 
@@ -139,3 +141,13 @@ def test_report_renders_in_headless_chromium(tmp_path):
     non_white, total = count_non_white(Path(png).read_bytes())
     assert total == 1200 * 2000
     assert 0.02 * total < non_white < 0.6 * total  # drawn content, not blank nor a solid fill
+
+
+def test_energy_section_of_an_ann_says_what_applies():
+    ann = nn.Sequential(fold(nn.Linear(6, 5)), fold(nn.ReLU()), fold(nn.Linear(5, 3)))
+    with torch.no_grad():  # positive: the ReLU output is analog, never all-zero "spikes"
+        for p in ann.parameters():
+            p.fill_(0.1)
+    html = render_report({"energy": estimate_energy(count_operations(ann, torch.rand(1, 2, 6)))})
+    assert "<td>n/a</td>" in html and "No spike-driven (AC) operation: an ANN" in html
+    assert "<td>inf</td>" not in html and "<td>None</td>" not in html

@@ -1,6 +1,9 @@
+import importlib
+import re
+
 import pytest
 
-from spikeforge.cli import main
+from spikeforge.cli import LISTABLE, main
 
 
 @pytest.mark.parametrize(
@@ -9,6 +12,21 @@ from spikeforge.cli import main
 def test_list_prints_registered_names(kind, expected, capsys):
     assert main(["list", kind]) == 0
     assert expected in capsys.readouterr().out.split()
+
+
+def test_list_describes_every_entry_of_every_registry(capsys):
+    for kind, (module, attr) in LISTABLE.items():
+        registry = getattr(importlib.import_module(module), attr)
+        undescribed = [name for name in registry.names() if not registry.describe(name)]
+        assert not undescribed, f"{kind} without a docstring: {undescribed}"
+        assert main(["list", kind]) == 0
+        lines = capsys.readouterr().out.splitlines()
+        assert [line.split()[0] for line in lines] == registry.names()
+        starts = {len(line) - len(line.split(maxsplit=1)[1]) for line in lines}
+        assert len(starts) == 1, f"{kind}: descriptions not aligned"  # one column
+    assert main(["list", "neurons"]) == 0
+    out = capsys.readouterr().out
+    assert re.search(r"^lif +Leaky integrate-and-fire neuron over \[T, B, \.\.\.\]\.$", out, re.M)
 
 
 def test_help_and_unknown_kind(capsys):

@@ -7,6 +7,7 @@ import torch
 
 from spikeforge.encoding import (
     DECODERS,
+    READOUT_KINDS,
     FirstSpikeDecoder,
     MembraneDecoder,
     PopulationDecoder,
@@ -87,3 +88,28 @@ def test_decoder_registry():
     assert isinstance(DECODERS.create("population", population=2), PopulationDecoder)
     with pytest.raises(ValueError, match="first_spike, membrane, population, rate"):
         DECODERS.get("phase")
+
+
+def test_first_spike_and_membrane_decoders_group_a_population():
+    # C = 2 classes × P = 2 neurons, T = 4: class 0's neurons fire first at t=3 and never,
+    # class 1's never and at t=1, so class 1 is earlier.
+    spikes = spikes_tbc([[[0, 0, 0, 1], [0, 0, 0, 0], [0, 0, 0, 0], [0, 1, 0, 0]]])
+    assert first_spike_decode(spikes, population=2).tolist() == [[3, 1]]
+    assert FirstSpikeDecoder(population=2).predict(spikes).tolist() == [1]
+    assert FirstSpikeDecoder().predict(spikes).tolist() == [3]  # neuron 3 without groups
+    mem = torch.tensor([[[1.0, 3.0, 0.0, 2.0]], [[3.0, -1.0, 4.0, 4.0]]], dtype=torch.float64)
+    # time means per neuron [2, 1, 2, 3] -> group means [1.5, 2.5]
+    assert membrane_decode(mem, population=2).tolist() == [[1.5, 2.5]]
+    assert MembraneDecoder("max", population=2).forward(mem).tolist() == [[3.0, 4.0]]
+    with pytest.raises(ValueError, match="not a multiple of population=3"):
+        FirstSpikeDecoder(population=3)(spikes)
+
+
+def test_each_decoder_says_which_readout_kinds_it_reads():
+    assert list(READOUT_KINDS) == ["spikes", "membrane", "analog"]
+    assert RateDecoder.accepts == ("spikes",)
+    assert FirstSpikeDecoder.accepts == ("spikes",)
+    assert MembraneDecoder.accepts == ("membrane", "analog")
+    assert set(PopulationDecoder.accepts) == set(READOUT_KINDS)  # sums counts or membranes
+    for name in DECODERS.names():
+        assert set(DECODERS.get(name).accepts) <= set(READOUT_KINDS), name

@@ -15,11 +15,14 @@ from spikeforge.encoding import (
     DirectEncoder,
     LatencyEncoder,
     PoissonEncoder,
+    PopulationEncoder,
     delta,
     direct,
     latency,
     latency_times,
     poisson,
+    population,
+    population_responses,
 )
 
 
@@ -230,10 +233,86 @@ def test_delta_padding_and_module():
 
 
 def test_encoder_registry_names_and_unknown():
-    assert ENCODERS.names() == ["delta", "direct", "latency", "poisson"]
+    assert ENCODERS.names() == ["delta", "direct", "latency", "poisson", "population"]
     for name in ENCODERS.names():
         enc = ENCODERS.create(name, timesteps=4)
         out = enc(torch.full((2, 3), 0.5) if name != "delta" else torch.zeros(4, 2, 3))
-        assert out.shape == (4, 2, 3)
+        assert out.shape == ((4, 2, 3 * 8) if name == "population" else (4, 2, 3))
     with pytest.raises(ValueError, match="direct, latency, poisson"):
         ENCODERS.get("rank_order")
+
+
+# -------------------------------------------------------------------------- population
+
+
+def test_population_responses_hand_computed():
+    # P = 3 fields over [0, 1]: centres 0, 0.5, 1 and sigma = 1 / (1.5 * 2) = 1/3.
+    r = population_responses(torch.tensor([0.0, 0.5, 1.0], dtype=torch.float64), 3)
+    far, near = math.exp(-1.0 / (2 / 9)), math.exp(-0.25 / (2 / 9))
+    expected = [[1.0, near, far], [near, 1.0, near], [far, near, 1.0]]
+    torch.testing.assert_close(r, torch.tensor(expected, dtype=torch.float64))
+    # A given width and range; P = 1 is one field in the middle of the range.
+    r = population_responses(torch.tensor([[2.0]]), 2, low=0.0, high=4.0, width=2.0)
+    torch.testing.assert_close(r, torch.full((1, 2), math.exp(-0.5)))
+    torch.testing.assert_close(population_responses(torch.tensor([[0.5]]), 1), torch.ones(1, 1))
+
+
+def test_population_folds_the_fields_into_the_first_sample_axis():
+    x = torch.rand(2, 3, 4, 5, generator=gen(0))  # [B, C, H, W]
+    r = population_responses(x, 4)
+    assert r.shape == (2, 12, 4, 5)
+    for c in range(3):  # field p of channel c sits at c·P + p
+        for p in range(4):
+            alone = population_responses(x[:, c : c + 1], 4)[:, p]
+            assert torch.equal(r[:, c * 4 + p], alone)
+    enc = PopulationEncoder(timesteps=6, population=4)
+    assert enc(x).shape == (6, 2, 12, 4, 5)
+    assert enc.encoded_shape((3, 4, 5)) == (12, 4, 5)
+    assert enc.encoded_shape(()) == (4,)
+    assert population(torch.rand(5), 3, 4).shape == (3, 5, 4)  # scalars [B] -> [T, B, P]
+
+
+def test_population_latency_fires_once_earlier_for_stronger_responses():
+    x = torch.linspace(0, 1, 11).unsqueeze(1)  # [B=11, 1]
+    T = 8
+    spikes = population(x, T, population=5)  # default mode: latency, threshold 0.1
+    r = population_responses(x, 5)
+    assert spikes.shape == (T, 11, 5)
+    assert set(spikes.unique().tolist()) <= {0.0, 1.0}
+    counts = spikes.sum(0)
+    assert torch.equal(counts, (r > 0.1).to(counts.dtype))  # weak fields stay silent
+    fired = counts > 0
+    times = spikes.argmax(0)
+    assert torch.equal(times[fired], torch.round((1 - r[fired]) * (T - 1)).to(times.dtype))
+    # The field centred on the input fires at step 0.
+    assert spikes[0, 0, 0] == 1 and spikes[0, 10, 4] == 1 and spikes[0, 5, 2] == 1
+
+
+def test_population_rate_and_direct_modes():
+    x = torch.full((4000, 1), 0.3)
+    r = population_responses(x[:1], 4)[0]
+    spikes = population(x, 2, 4, mode="rate", generator=gen(5))
+    torch.testing.assert_close(spikes.mean((0, 1)), r, atol=0.02, rtol=0)
+    again = population(x, 2, 4, mode="rate", generator=gen(5))
+    assert torch.equal(spikes, again)
+    x = torch.rand(3, 2, generator=gen(1), requires_grad=True)
+    out = population(x, 3, 4, mode="direct")
+    assert torch.equal(out[2], population_responses(x, 4))
+    out.sum().backward()
+    assert x.grad is not None and x.grad.abs().sum() > 0
+
+
+def test_population_input_checks():
+    with pytest.raises(ValueError, match=r"must lie in \[0.0, 1.0\].*set low/high"):
+        population(torch.tensor([[2.0]]), 4)
+    population(torch.tensor([[200.0]]), 4, high=255.0)  # the range is the data's
+    with pytest.raises(ValueError, match="population must be >= 1"):
+        PopulationEncoder(4, population=0)
+    with pytest.raises(ValueError, match="low < high"):
+        PopulationEncoder(4, low=1.0, high=1.0)
+    with pytest.raises(ValueError, match="mode must be one of"):
+        PopulationEncoder(4, mode="phase")
+    with pytest.raises(ValueError, match="threshold"):
+        PopulationEncoder(4, threshold=1.0)
+    with pytest.raises(ValueError, match="width"):
+        population_responses(torch.zeros(1, 1), 4, width=0.0)

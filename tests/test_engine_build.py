@@ -11,9 +11,10 @@ import pytest
 import torch
 from torch import nn
 
-from spikeforge.encoding import DirectEncoder
+from spikeforge.encoding import DirectEncoder, FirstSpikeDecoder, MembraneDecoder, PopulationDecoder
 from spikeforge.engine.build import (
     build_datasets,
+    build_decoder,
     build_encoder,
     build_model,
     build_optimizer,
@@ -21,7 +22,10 @@ from spikeforge.engine.build import (
     num_classes_of,
 )
 from spikeforge.engine.config import load_config
-from spikeforge.neurons import IF
+from spikeforge.engine.method import build_method
+from spikeforge.engine.run import train
+from spikeforge.neurons import IF, LIF, RLIF
+from spikeforge.surrogates import ATan, Sigmoid
 
 
 class _Data(torch.utils.data.Dataset):
@@ -144,3 +148,132 @@ def test_an_unknown_schedule_is_refused():
         ValueError, match="optim.schedule must be 'cosine' or 'constant', got 'step'"
     ):
         build_schedule(bad, optimizer, 10)
+
+
+# -- model.surrogate: a name or a mapping with its options --------------------------------
+def _mlp(*extra: str):
+    overrides = ["model.name=spiking_mlp", "model.kwargs={in_features: 6, hidden_sizes: [4]}"]
+    return build_model(load_config(None, [*overrides, *extra]), _Data((6,), classes=3))
+
+
+def _atan_gradient(alpha: float, x: float) -> float:
+    """d/dx of the atan surrogate: α / (2 (1 + (π α x / 2)²))."""
+    return alpha / (2.0 * (1.0 + (0.5 * math.pi * alpha * x) ** 2))
+
+
+def test_a_surrogate_mapping_sets_the_sharpness_of_every_neuron():
+    model = _mlp("model.surrogate={name: atan, alpha: 4}")
+    (neuron,) = [m for m in model.modules() if isinstance(m, LIF)]
+    assert neuron.surrogate == ATan(alpha=4.0)
+    # The real gradient at a point: from rest, one step of a τ=2 LIF charges H = X/2, so
+    # dS/dX = σ'(H - V_th) / 2 with σ' the atan derivative at α = 4 (not the default 2).
+    x = torch.full((1, 1, 4), 2.3, requires_grad=True)
+    neuron(x).sum().backward()
+    expected = _atan_gradient(4.0, 2.3 / 2 - 1.0) / 2
+    assert expected != pytest.approx(_atan_gradient(2.0, 2.3 / 2 - 1.0) / 2)
+    torch.testing.assert_close(x.grad, torch.full_like(x, expected))
+
+
+def test_a_plain_surrogate_name_still_works_and_bad_settings_name_the_key():
+    (neuron,) = [m for m in _mlp("model.surrogate=sigmoid").modules() if isinstance(m, LIF)]
+    assert neuron.surrogate == Sigmoid()
+    with pytest.raises(ValueError, match="model.surrogate: unknown surrogate 'atann'; registered"):
+        _mlp("model.surrogate={name: atann}")
+    with pytest.raises(ValueError, match="model.surrogate: surrogate 'atan' has no option.*gamma"):
+        _mlp("model.surrogate={name: atan, gamma: 1}")
+    with pytest.raises(ValueError, match=r"model.surrogate=\{'alpha': 4\} has no name"):
+        _mlp("model.surrogate.alpha=4")  # replaced the name: say so, do not guess atan
+
+
+def test_the_surrogate_in_model_and_in_neuron_kwargs_must_agree():
+    with pytest.raises(ValueError, match="given twice.*model.surrogate.*neuron_kwargs.surrogate"):
+        _mlp("model.surrogate=atan", "model.neuron_kwargs={surrogate: sigmoid}")
+    agreed = _mlp("model.surrogate=sigmoid", "model.neuron_kwargs={surrogate: sigmoid}")
+    assert [m.surrogate for m in agreed.modules() if isinstance(m, LIF)] == [Sigmoid()]
+
+
+# -- RLIF: each layer's recurrent weights sized from that layer ---------------------------
+def test_rlif_layers_of_different_widths_train_from_a_config(tmp_path):
+    config = load_config(
+        None,
+        [
+            "model.name=spiking_mlp",
+            "model.neuron=rlif",
+            "model.kwargs={hidden_sizes: [64, 32]}",
+            "train.epochs=1",
+            "train.max_steps=3",
+            "train.progress=false",
+            "train.tensorboard=false",
+            "data.batch_size=64",
+            f"train.run_dir={tmp_path}",
+        ],
+    )
+    trainer, _ = train(config, run_dir=tmp_path / "rlif")
+    neurons = [m for m in trainer.model.modules() if isinstance(m, RLIF)]
+    assert [tuple(m.recurrent_weight.shape) for m in neurons] == [(64,), (32,)]
+    assert trainer.position.step == 3 and (tmp_path / "rlif" / "last.pt").is_file()
+    assert trainer.loss_count == 3 and math.isfinite(trainer.loss_sum)
+    torch.manual_seed(config.train.seed)  # as make_trainer: the run's initial weights
+    fresh = build_model(config, trainer.train_set)
+    moved = [
+        not torch.equal(a.recurrent_weight, b.recurrent_weight.to(a.recurrent_weight))
+        for a, b in zip(neurons, [m for m in fresh.modules() if isinstance(m, RLIF)], strict=True)
+    ]
+    assert any(moved)  # the recurrent weights learn
+    all_to_all = build_model(
+        load_config(None, ["model.name=spiking_mlp", "model.neuron=rlif",
+                           "model.kwargs={hidden_sizes: [5, 3]}",
+                           "model.neuron_kwargs={all_to_all: true}"]),
+        _Data((6,), classes=3),
+    )  # fmt: skip
+    shapes = [tuple(m.recurrent_weight.shape) for m in all_to_all.modules() if isinstance(m, RLIF)]
+    assert shapes == [(5, 5), (3, 3)]
+
+
+# -- the output contract: decoders ------------------------------------------------------
+def test_the_decoder_is_the_objectives_own_readout_unless_one_is_configured():
+    data = _Data((1, 8, 8), classes=3)
+
+    def decoder(*overrides):
+        config = load_config(None, list(overrides))
+        model = build_model(config, data)
+        return build_decoder(config, model, build_method(config, model=model))
+
+    default = decoder()  # ce_membrane: the membrane's time mean, as before decoders
+    assert type(default) is MembraneDecoder and default.reduction == "mean"
+    assert decoder("train.method_options={reduction: max}").reduction == "max"
+    spiking = ["model.kwargs.readout=spiking", "train.objective=ce_temporal"]
+    assert type(decoder(*spiking)) is FirstSpikeDecoder
+    grouped = decoder(*spiking, "model.kwargs.population=4")
+    assert type(grouped) is FirstSpikeDecoder and grouped.population == 4
+    population = decoder(*spiking, "model.kwargs.population=4", "model.decoder=population")
+    assert type(population) is PopulationDecoder
+    assert (population.population, population.num_classes) == (4, 3)
+    options = decoder("model.decoder=membrane", "model.decoder_options={reduction: max}")
+    assert type(options) is MembraneDecoder and options.reduction == "max"
+    # population read from analog membranes too: the summed membrane per class
+    assert type(decoder("model.kwargs.population=2", "model.decoder=population")) is (
+        PopulationDecoder
+    )
+    with pytest.raises(ValueError, match="decoder population needs a population: set model"):
+        decoder("model.decoder=population")
+    with pytest.raises(ValueError, match="decoder_options.population=2 but csnn_tiny has"):
+        decoder(
+            "model.kwargs.population=4",
+            "model.decoder=population",
+            "model.decoder_options={population: 2}",
+        )
+    with pytest.raises(ValueError, match="decoder rate reads one output per class"):
+        decoder(*spiking, "model.kwargs.population=4", "model.decoder=rate")
+    with pytest.raises(ValueError, match="model.decoder=rate does not take the options"):
+        decoder(*spiking, "model.decoder=rate", "model.decoder_options={window: 2}")
+    with pytest.raises(ValueError, match="unknown decoder 'phase'"):
+        decoder("model.decoder=phase")
+
+
+def test_a_population_encoder_sizes_the_model_from_the_encoded_shape():
+    config = load_config(None, ["data.encoder=population", "data.encoder_options={population: 3}"])
+    model = build_model(config, _Data((2, 8, 8)))
+    assert next(m for m in model.modules() if isinstance(m, nn.Conv2d)).in_channels == 6
+    encoded = build_encoder(config)(torch.rand(5, 2, 8, 8))
+    assert model(encoded).shape == (4, 5, 3)

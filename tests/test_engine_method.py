@@ -7,9 +7,12 @@ from __future__ import annotations
 import pytest
 import torch
 
+from spikeforge.encoding import READOUT_KINDS
 from spikeforge.engine.build import build_datasets, build_model
 from spikeforge.engine.config import load_config
 from spikeforge.engine.method import build_method
+from spikeforge.engine.run import make_trainer
+from spikeforge.losses import OBJECTIVES
 from spikeforge.methods import BPTT, DECOLLE, OTTT, SLTT, ResponseKD
 from spikeforge.methods.distill import FeatureKD
 
@@ -115,3 +118,87 @@ def test_feature_kd_is_prepared_for_the_model(digits_ann_checkpoint):
     assert isinstance(method, FeatureKD) and method.ready
     assert len(method.adapters) == 2
     assert all(p.requires_grad for p in method.adapters.parameters())
+
+
+# -- objectives × readouts: what the objective reads must be what the model outputs -----
+#: A small model of each readout kind (models/output.py): the zoo's analog membrane,
+#: the same net with a spiking readout, and an ANN's scores.
+READOUT_MODELS = {
+    "membrane": ["model.name=csnn_tiny"],
+    "spikes": ["model.name=csnn_tiny", "model.kwargs.readout=spiking"],
+    "analog": ["model.name=ann_csnn_tiny", "train.method=ann"],
+}
+#: The fix each refusal names, by readout kind.
+FIXES = {
+    "membrane": r"use train.objective=ce_membrane/ce_per_step/mse_membrane, or "
+    r"model.kwargs.readout=spiking$",
+    "spikes": r"use train.objective=ce_rate/ce_temporal/mse_count/mse_temporal, or drop "
+    r"model.kwargs.readout=spiking$",
+    "analog": r"use train.objective=ce_membrane/ce_per_step/mse_membrane$",
+}
+
+
+def test_every_readout_kind_has_a_model_and_a_fix():
+    assert set(READOUT_MODELS) == set(FIXES) == set(READOUT_KINDS)
+
+
+@pytest.mark.parametrize("kind", list(READOUT_KINDS))
+@pytest.mark.parametrize("objective", OBJECTIVES.names())
+def test_objective_and_readout_pair_trains_or_is_refused_with_the_fix(
+    objective, kind, tmp_path, one_thread
+):
+    overrides = [
+        *SMALL,
+        *READOUT_MODELS[kind],
+        f"train.objective={objective}",
+        "train.max_steps=2",
+        "train.progress=false",
+        "train.tensorboard=false",
+        f"train.run_dir={tmp_path}",
+    ]
+    config = load_config(None, overrides)
+    model_name = config.model.name
+    if kind not in OBJECTIVES.get(objective).accepts:
+        train_set, _ = build_datasets(config)
+        model = build_model(config, train_set)
+        needs = "spiking outputs" if kind != "spikes" else r"an analog readout \(membrane\)"
+        message = f"^objective {objective} needs {needs}, but {model_name}'s readout is .*"
+        with pytest.raises(ValueError, match=message + FIXES[kind]):
+            build_method(config, model=model, train_set=train_set)
+        with pytest.raises(ValueError, match=f"objective {objective} needs"):
+            make_trainer(config, tmp_path / "refused")  # the engine's one way in
+        return
+    torch.manual_seed(0)
+    trainer = make_trainer(config, tmp_path / "run")
+    before = {k: v.clone() for k, v in trainer.model.state_dict().items()}
+    trainer.fit()
+    assert trainer.position.step == 2 and trainer.loss_count == 2
+    assert torch.isfinite(torch.tensor(trainer.loss_sum))
+    after = trainer.model.state_dict()
+    assert any(not torch.equal(before[k], after[k]) for k in before), "no weight moved"
+
+
+def test_a_population_model_gives_the_objective_its_population():
+    config = load_config(None, [*SMALL, "model.kwargs.population=3", "train.objective=ce_membrane"])
+    train_set, _ = build_datasets(config)
+    model = build_model(config, train_set)
+    method = build_method(config, model=model, train_set=train_set)
+    assert method.objective.population == 3
+    mismatch = load_config(None, [*SMALL, "train.method_options={population: 2}"])
+    with pytest.raises(
+        ValueError,
+        match=r"method_options.population=2 but model csnn_tiny has no population; set "
+        r"model.kwargs.population=2",
+    ):
+        build_method(mismatch, model=build_model(mismatch, train_set), train_set=train_set)
+
+
+def test_a_decoder_that_cannot_read_the_model_is_refused_at_build_time():
+    config = load_config(None, [*SMALL, "model.decoder=first_spike"])
+    train_set, _ = build_datasets(config)
+    with pytest.raises(
+        ValueError,
+        match=r"decoder first_spike reads spiking outputs, but csnn_tiny's readout is analog "
+        r"membrane.*model.kwargs.readout=spiking",
+    ):
+        build_method(config, model=build_model(config, train_set), train_set=train_set)

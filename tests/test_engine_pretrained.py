@@ -10,6 +10,8 @@ import torch
 from spikeforge.engine.pretrained import PretrainedANN, load_ann, load_ann_config
 from spikeforge.methods.conversion import ConvertedSNN
 from spikeforge.models import create
+from spikeforge.neurons import IF
+from spikeforge.surrogates import ATan
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -143,3 +145,11 @@ def test_converted_template_without_checkpoint_and_leaky_neurons():
     assert out.shape == (2, 3, 5)
     out.sum().backward()
     assert all(p.grad is not None for p in template.parameters())
+
+
+def test_converted_takes_a_surrogate_with_its_options_given_once():
+    template = create("converted", num_classes=5, surrogate={"name": "atan", "alpha": 4})
+    found = [m.surrogate for m in template.modules() if isinstance(m, IF)]
+    assert found and all(s == ATan(alpha=4.0) for s in found)
+    with pytest.raises(ValueError, match="surrogate is given twice"):
+        create("converted", surrogate="atan", neuron_kwargs={"surrogate": "sigmoid"})

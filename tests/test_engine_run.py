@@ -87,3 +87,10 @@ def test_resume_names_what_is_missing(tmp_path):
     (tmp_path / "empty").mkdir()
     with pytest.raises(FileNotFoundError, match="has no config.yaml"):
         resume(tmp_path / "empty")
+
+
+def test_a_run_refused_while_building_leaves_no_directory(tmp_path):
+    config = _named(tmp_path, "refused", "train.objective=ce_temporal")  # analog readout
+    with pytest.raises(ValueError, match="ce_temporal needs spiking outputs"):
+        train(config)
+    assert not (tmp_path / "refused").exists()

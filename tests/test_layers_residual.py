@@ -95,3 +95,34 @@ def test_syna_time_axis_needs_and_checks_num_steps(generator):
         SynAGate(4)(torch.zeros(3, 2, 5, 5, 5))
     with pytest.raises(ValueError, match="mode must be one of"):
         SynAGate(4, mode="boost")
+
+
+def test_syna_gate_in_the_authors_form(generator):
+    # METHODS §15: time axis, MLP T -> T/4 -> T, inhibition without an opening offset and
+    # with the same ReLU(gate · x) output as the promotion gate.
+    torch.manual_seed(0)
+    ia = SynAGate(4, "inhibit", "time", num_steps=8, hidden=2, open_bias=None, rectify=True)
+    assert ia.open_bias is None and [tuple(p.shape) for p in ia.parameters()] == [(2, 8), (8, 2)]
+    x = torch.randn(8, 2, 4, 5, 5, generator=generator)
+    weights = ia.gate(x)
+    assert weights.shape == (8, 2, 1, 1, 1) and set(weights.unique().tolist()) <= {0.0, 1.0}
+    assert torch.equal(ia(x), torch.relu(weights * x))
+    with torch.no_grad():
+        for p in ia.mlp.parameters():
+            p.zero_()
+    assert not ia.gate(x).any() and not ia(x).any()  # logits 0: the LIF never fires
+
+
+def test_syna_gate_defaults_unchanged_and_options_checked(generator):
+    x = torch.randn(3, 2, 16, 5, 5, generator=generator)
+    promote, inhibit = SynAGate(16), SynAGate(16, "inhibit", neuron=IF())
+    assert promote.rectify and not inhibit.rectify and inhibit.open_bias is not None
+    assert promote.mlp[0].out_features == 8  # min(dim, max(8, dim // 4))
+    assert torch.equal(inhibit(x), inhibit.gate(x) * x)  # negative current passes
+    assert SynAGate(16, hidden=3).mlp[0].out_features == 3
+    unrectified = SynAGate(16, rectify=False)
+    assert torch.equal(unrectified(x), unrectified.gate(x) * x)
+    with pytest.raises(ValueError, match="hidden must be a positive int"):
+        SynAGate(4, hidden=0)
+    with pytest.raises(TypeError, match="rectify must be True, False or None"):
+        SynAGate(4, rectify="yes")

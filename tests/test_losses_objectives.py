@@ -8,7 +8,14 @@ import math
 import pytest
 import torch
 
-from spikeforge.encoding import first_spike_decode
+from spikeforge.encoding import (
+    READOUT_KINDS,
+    FirstSpikeDecoder,
+    MembraneDecoder,
+    PopulationDecoder,
+    RateDecoder,
+    first_spike_decode,
+)
 from spikeforge.losses import (
     OBJECTIVES,
     CEMembrane,
@@ -16,6 +23,7 @@ from spikeforge.losses import (
     CERate,
     CETemporal,
     MSECount,
+    MSEMembrane,
     MSETemporal,
     first_spike_time,
 )
@@ -193,6 +201,8 @@ def test_ce_rate_and_temporal_prefer_the_target_class():
         ("ce_per_step", {}),
         ("ce_temporal", {}),
         ("mse_temporal", {}),
+        ("mse_membrane", {}),
+        ("mse_membrane", {"population": 2}),
         ("ce_rate", {"population": 2}),
         ("mse_count", {"population": 2}),
         ("ce_membrane", {"population": 2}),
@@ -203,7 +213,7 @@ def test_ce_rate_and_temporal_prefer_the_target_class():
 def test_gradients_reach_the_input(name, kwargs):
     gen = torch.Generator().manual_seed(1)
     x = (torch.rand(6, 3, 4, generator=gen) < 0.3).to(f64)
-    if name.startswith("ce_") and name not in ("ce_rate", "ce_temporal"):
+    if name in ("ce_membrane", "ce_per_step", "mse_membrane"):
         x = torch.randn(6, 3, 4, generator=gen, dtype=f64)
     x.requires_grad_(True)
     C = 4 // kwargs.get("population", 1)
@@ -268,6 +278,7 @@ def test_objective_registry():
         "ce_rate",
         "ce_temporal",
         "mse_count",
+        "mse_membrane",
         "mse_temporal",
     ]
     assert isinstance(OBJECTIVES.create("mse_count", correct_rate=1.0), MSECount)
@@ -286,3 +297,68 @@ def test_ce_membrane_label_smoothing_matches_torch():
     torch.testing.assert_close(CEMembrane(label_smoothing=0.2)(mem, y), expected)
     with pytest.raises(ValueError, match="label_smoothing"):
         CEMembrane(label_smoothing=1.0)
+
+
+# ---------------------------------------------------------------------- mse_membrane
+
+
+def test_mse_membrane_hand_computed_against_snntorch_targets():
+    # T=2, B=1, C=3, target class 1: targets [0, 1, 0] at every step (on=1, off=0).
+    mem = torch.tensor([[[0.5, 1.0, -1.0]], [[0.0, 0.0, 0.0]]], dtype=f64)
+    expected = ((0.25 + 0 + 1) + (0 + 1 + 0)) / 6  # mean over steps, samples, neurons
+    torch.testing.assert_close(MSEMembrane()(mem, targets(1)), torch.tensor(expected, dtype=f64))
+    # snnTorch's form: the sum over steps of each step's MSE, divided by T.
+    on = torch.tensor([[0.0, 1.0, 0.0]], dtype=f64)
+    snn = sum(torch.nn.functional.mse_loss(mem[t], on) for t in range(2)) / 2
+    torch.testing.assert_close(MSEMembrane()(mem, targets(1)), snn)
+    loss = MSEMembrane(on_target=2.0, off_target=-1.0)
+    assert loss.target_membrane(targets(0), 3, mem).tolist() == [[2.0, -1.0, -1.0]]
+
+
+def test_mse_membrane_is_zero_exactly_on_target_and_groups_a_population():
+    loss = MSEMembrane(on_target=1.5, off_target=0.25, population=2)
+    target = loss.target_membrane(targets(1, 0), 2, torch.zeros(1, dtype=f64))
+    assert target.tolist() == [[0.25, 0.25, 1.5, 1.5], [1.5, 1.5, 0.25, 0.25]]
+    mem = target.unsqueeze(0).repeat(3, 1, 1)
+    assert loss(mem, targets(1, 0)).item() == 0.0
+    assert loss(mem + 0.1, targets(1, 0)).item() > 0.0
+    with pytest.raises(ValueError, match="off_target .* must be below on_target"):
+        MSEMembrane(on_target=0.0, off_target=1.0)
+    with pytest.raises(ValueError, match="finite"):
+        MSEMembrane(on_target=math.inf)
+
+
+# -------------------------------------------------------- readout kinds and decoders
+
+
+def test_each_objective_says_which_readout_it_reads():
+    spiking = {"ce_rate", "ce_temporal", "mse_count", "mse_temporal"}
+    for name in OBJECTIVES.names():
+        accepts = OBJECTIVES.get(name).accepts
+        assert set(accepts) <= set(READOUT_KINDS)
+        assert accepts == (("spikes",) if name in spiking else ("membrane", "analog")), name
+
+
+def test_each_objective_decodes_by_its_own_code():
+    assert type(CERate().readout_decoder()) is RateDecoder
+    assert type(MSECount().readout_decoder()) is RateDecoder
+    grouped = CERate(population=3, num_classes=4).readout_decoder()
+    assert type(grouped) is PopulationDecoder
+    assert (grouped.population, grouped.num_classes) == (3, 4)
+    for objective in (CETemporal(population=2), MSETemporal(population=2)):
+        decoder = objective.readout_decoder()
+        assert type(decoder) is FirstSpikeDecoder and decoder.population == 2
+    for objective, reduction in (
+        (CEMembrane(), "mean"),
+        (CEMembrane("max"), "max"),
+        (CEPerStep(), "mean"),
+        (MSEMembrane(population=2), "mean"),
+    ):
+        decoder = objective.readout_decoder()
+        assert type(decoder) is MembraneDecoder and decoder.reduction == reduction
+    assert MSEMembrane(population=2).readout_decoder().population == 2
+    # First-spike decoding picks the earliest class where counts pick the busiest.
+    # [T=4, B=1, C=2]: class 0 fires once at t=1, class 1 at t=2 and t=3.
+    spikes = torch.tensor([[[0, 0]], [[1, 0]], [[0, 1]], [[0, 1]]], dtype=f64)
+    assert CETemporal().readout_decoder().predict(spikes).tolist() == [0]
+    assert CERate().readout_decoder().predict(spikes).tolist() == [1]

@@ -23,6 +23,7 @@ CAPABILITIES = {
     "lasnn": (True, True, False),
     "ottt": (False, False, False),
     "sltt": (False, False, True),
+    "stdp": (False, False, False),
 }
 
 

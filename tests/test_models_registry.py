@@ -58,6 +58,7 @@ OWN_TESTS = {
     "joint_csnn": "test_models_joint.py",
     "equilibrium_snn": "test_models_equilibrium.py",  # IF only, implicit gradients
     "eprop_rsnn": "test_models_eprop_rsnn.py",  # e-prop's own LIF and readout
+    "stdp_wta": "test_models_stdp_wta.py",  # WTA neurons, no gradients (STDP)
 }
 ZOO = [name for name in MODELS.names() if name not in OWN_TESTS]
 
@@ -74,6 +75,15 @@ def test_create_builds_the_registered_factory_with_its_options():
         create("nope")
     with pytest.raises(TypeError):
         create(name="csnn_tiny")  # the name is positional-only: name= is no model option
+
+
+def test_create_applies_the_output_options_the_factory_never_sees():
+    # population and readout are create's (models/output.py), for every factory alike.
+    torch.manual_seed(0)
+    model = create("spiking_vgg_small", num_classes=2, population=3, readout="spiking")
+    out = model(torch.rand(2, 1, 3, 16, 16))
+    assert out.shape == (2, 1, 6) and set(out.unique().tolist()) <= {0.0, 1.0}
+    assert (model.readout_kind, model.readout_population) == ("spikes", 3)
 
 
 def test_every_registered_model_is_covered():

@@ -5,6 +5,8 @@ from spikeforge.layers import ThresholdDependentBatchNorm
 from spikeforge.models import create
 from spikeforge.models.resnet import RESIDUAL_ALPHA, BasicBlock, BlockConfig
 
+pytestmark = pytest.mark.usefixtures("one_thread")  # tiny nets: one thread is faster
+
 
 def test_stem_follows_input_size_unless_named():
     assert create("spiking_resnet18", base_width=4, input_size=64).stem_type == "cifar"
@@ -59,3 +61,21 @@ def test_resnet_input_sizes(size, generator):
     assert model.stem_type == ("cifar" if size == 8 else "imagenet")
     out = model(torch.rand(steps, batch, 3, size, size, generator=generator))
     assert out.shape == (steps, batch, 3) and torch.isfinite(out).all()
+
+
+def test_stem_pool_off_moves_the_down_sampling_into_layer1(generator):
+    torch.manual_seed(0)
+    x = torch.rand(1, 1, 3, 96, 96, generator=generator)
+    pooled = create("spiking_resnet18", base_width=4, stem="imagenet")
+    strided = create("spiking_resnet18", base_width=4, stem="imagenet", stem_pool=False)
+    assert not any(isinstance(m, torch.nn.MaxPool2d) for m in strided.modules())
+    assert strided.layer1[0].conv1.layer[0].stride == (2, 2)
+    assert strided.layer1[0].downsample is not None  # same width, stride 2: projected
+    assert strided.stem(x).shape == (1, 1, 4, 48, 48)
+    assert pooled.stem(x).shape == (1, 1, 4, 24, 24)
+    assert strided.forward_features(x).shape == pooled.forward_features(x).shape == (1, 1, 32, 3, 3)
+    # No effect on the CIFAR stem, which never pools.
+    cifar = create("spiking_resnet18", base_width=4, stem="cifar", stem_pool=False)
+    assert cifar.layer1[0].conv1.layer[0].stride == (1, 1) and cifar.layer1[0].downsample is None
+    with pytest.raises(TypeError, match="stem_pool must be True or False"):
+        create("spiking_resnet18", stem_pool="no")

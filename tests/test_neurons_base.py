@@ -24,12 +24,16 @@ from spikeforge.neurons import (
     LI,
     LIF,
     PLIF,
+    PSN,
     RLIF,
     CuBa,
+    ParaLIF,
+    SlidingPSN,
     finite_check_enabled,
     set_finite_check,
 )
 from spikeforge.neurons.base import _env_enabled
+from spikeforge.surrogates import ATan, get_surrogate
 
 N = 5
 F64 = torch.float64
@@ -245,3 +249,148 @@ def test_finite_check_environment_variable_values():
 def test_large_finite_input_is_not_refused():
     out = LIF()(torch.full((3, 4, 1000), 3e38))  # the sums overflow, the entries are finite
     assert out.sum() == 3 * 4 * 1000
+
+
+# A 2-D input [B, F] (one step, snnTorch's per-step call) is refused, not read as T = B.
+
+
+def test_two_dim_input_is_refused_with_the_fixes(neuron):
+    step = torch.rand(3, N, dtype=F64)  # [B, F]: one time step
+    for call in (neuron, neuron.run):
+        with pytest.raises(ValueError, match=r"shape \(3, 5\).*T=3 time steps") as err:
+            call(step)
+        assert "neuron.step(x_t, state)" in str(err.value)
+        assert "x.unsqueeze(0)" in str(err.value) and "x.unsqueeze(-1)" in str(err.value)
+    # The fixes named in the message agree with each other.
+    out_t, _ = neuron.step(step)
+    torch.testing.assert_close(neuron(step.unsqueeze(0))[0], out_t, rtol=0, atol=0)
+
+
+@pytest.mark.parametrize(
+    "make", [lambda: SlidingPSN(k=2), lambda: PSN(4), lambda: ParaLIF()], ids=str
+)
+def test_two_dim_input_is_refused_by_parallel_neurons_too(make):
+    neuron = make()
+    for call in (neuron, neuron.run):
+        with pytest.raises(ValueError, match=r"neuron\.step\(x_t, state\)"):
+            call(torch.rand(4, 3))
+    assert neuron(torch.rand(4, 3, 1)).shape == (4, 3, 1)  # [T, B] as [T, B, 1]
+
+
+# "Coming from snnTorch or SpikingJelly" (README): every row of the table, against the
+# other library's update written out from its source (snntorch/_neurons/leaky.py,
+# spikingjelly/activation_based/neuron/lif.py).
+
+
+def snntorch_leaky(x, beta, mechanism, threshold=1.0):
+    """``snn.Leaky(beta, reset_mechanism=...)`` stepped over ``x[t]`` (default reset_delay)."""
+    mem, spikes, mems = torch.zeros_like(x[0]), [], []
+    for x_t in x:
+        reset = (mem - threshold > 0).to(x.dtype)  # from the previous (pre-reset) mem
+        if mechanism == "zero":
+            mem = (1 - reset) * mem
+        mem = beta * mem + x_t - (reset * threshold if mechanism == "subtract" else 0)
+        spikes.append((mem - threshold > 0).to(x.dtype))  # fires at >
+        mems.append(mem)
+    return torch.stack(spikes), torch.stack(mems)
+
+
+def spikingjelly_lif(x, tau, v_reset, v_threshold=1.0, charge="lif"):
+    """``sj neuron.LIFNode`` / ``IFNode`` (``decay_input=True``); ``v_reset=None``: soft."""
+    v, spikes = torch.zeros_like(x[0]), []
+    for x_t in x:
+        h = v + x_t if charge == "if" else v + (x_t - (v - (v_reset or 0.0))) / tau
+        s = (h >= v_threshold).to(x.dtype)  # fires at >=
+        v = h - v_threshold * s if v_reset is None else h * (1 - s) + v_reset * s
+        spikes.append(s)
+    return torch.stack(spikes)
+
+
+@pytest.fixture
+def drive(generator):
+    return torch.rand(40, 3, N, dtype=F64, generator=generator) * 0.9
+
+
+@pytest.mark.parametrize("beta", [0.75, 0.9])
+@pytest.mark.parametrize("mechanism", ["zero", "none"])
+def test_idiom_snntorch_leaky_beta_is_tau(drive, beta, mechanism):
+    lif = LIF(tau=1 / (1 - beta), decay_input=False, reset=mechanism).double()
+    spikes, mem = snntorch_leaky(drive, beta, mechanism)
+    assert 0 < spikes.mean() < 1
+    assert torch.equal(lif(drive), spikes)
+    # snnTorch's mem is the pre-reset membrane H; with reset="none" that is V as well.
+    if mechanism == "none":
+        torch.testing.assert_close(lif.run(drive)[1].v, mem[-1])
+
+
+def test_idiom_snntorch_default_subtract_reset_is_close_not_identical(drive):
+    beta = 0.75
+    ours = LIF(tau=1 / (1 - beta), decay_input=False, reset="subtract").double()(drive)
+    theirs, _ = snntorch_leaky(drive, beta, "subtract")
+    first = int(theirs.sum((1, 2)).nonzero()[0])  # identical up to the first spike ...
+    assert torch.equal(ours[: first + 1], theirs[: first + 1])
+    # ... then their threshold comes off one step later, undecayed (here it decays with
+    # the membrane): they remove more charge per spike and fire less.
+    assert not torch.equal(ours, theirs) and theirs.sum() < ours.sum()
+
+
+@pytest.mark.parametrize("v_reset", [0.0, None])
+def test_idiom_spikingjelly_lifnode_and_ifnode(drive, v_reset):
+    reset = "zero" if v_reset is not None else "subtract"
+    x = drive * 2
+    assert torch.equal(LIF(tau=2.0, reset=reset).double()(x), spikingjelly_lif(x, 2.0, v_reset))
+    assert torch.equal(IF(reset=reset).double()(x), spikingjelly_lif(x, 2.0, v_reset, charge="if"))
+    # ParametricLIFNode(init_tau=2): learnable 1/tau = sigmoid(w), same start as LIF(tau=2).
+    plif = PLIF(tau=2.0, reset=reset).double()
+    assert [n for n, _ in plif.named_parameters()] == ["decay_logit"]
+    assert torch.equal(plif(x), spikingjelly_lif(x, 2.0, v_reset))
+
+
+def test_idiom_renamed_options_and_atan_surrogate():
+    lif = LIF(v_th=0.5, learn_decay=True, learn_threshold=True, surrogate=ATan(alpha=4.0))
+    assert sorted(n for n, _ in lif.named_parameters()) == ["decay_logit", "v_th"]
+    assert lif.surrogate == get_surrogate({"name": "atan", "alpha": 4}) == ATan(alpha=4.0)
+    assert LIF(surrogate="atan").surrogate == ATan(alpha=2.0)
+    # The gradient snnTorch's atan(alpha) and SpikingJelly's ATan(alpha) use.
+    x = torch.linspace(-2, 2, 41, dtype=F64)
+    alpha = 4.0
+    expected = alpha / 2 / (1 + (torch.pi / 2 * alpha * x) ** 2)
+    torch.testing.assert_close(ATan(alpha=alpha).derivative(x), expected)
+    h = x.clone().requires_grad_()
+    ATan(alpha=alpha)(h).sum().backward()
+    torch.testing.assert_close(h.grad, expected)
+
+
+def test_idiom_per_step_calls_and_hidden_state(drive):
+    lif = LIF(tau=4.0, decay_input=False).double()
+    state, record = None, []  # mem = lif.init_leaky()
+    for x_t in drive:  # spk, mem = lif(x_t, mem)
+        spk, state = lif.step(x_t, state)
+        record.append(spk)
+    assert torch.equal(torch.stack(record), lif(drive))  # the loop is one call
+    assert state.v.shape == drive.shape[1:]
+    assert record[-1].any() and (state.v[record[-1] == 1] == 0).all()  # v after the reset
+    # init_hidden=True: state carried between calls, here explicitly.
+    first, carried = lif.run(drive[:15])
+    rest, final = lif.run(drive[15:], carried)
+    assert torch.equal(torch.cat([first, rest]), lif(drive))
+    torch.testing.assert_close(final.v, state.v)
+
+
+def test_idiom_reset_net_is_a_harmless_no_op(neuron, x):
+    before = neuron(x)
+    net = nn.Sequential(fold(nn.Identity()), neuron)
+    for module in net.modules():  # what SpikingJelly's functional.reset_net(net) does
+        if hasattr(module, "reset"):
+            module.reset()
+    assert neuron.reset() is None
+    torch.testing.assert_close(net(x), before, rtol=0, atol=0)
+    assert LIF(reset="subtract").reset_mode == "subtract"
+    assert "reset='subtract'" in repr(IF(reset="subtract"))
+
+
+def test_idiom_multi_step_layers_are_folded(generator):
+    conv = nn.Conv2d(2, 3, 3, padding=1).double()
+    x = torch.rand(4, 2, 2, 6, 6, dtype=F64, generator=generator)  # [T, B, C, H, W]
+    per_step = torch.stack([conv(x_t) for x_t in x])  # step_mode='s', one call per step
+    torch.testing.assert_close(fold(conv)(x), per_step)  # SeqToANNContainer(conv)

@@ -57,11 +57,11 @@ def test_learnable_variants_start_as_psu_and_stay_causal() -> None:
     psu, ipsu, rpsu = PSU(T), IPSU(T), RPSU(T)
     assert torch.equal(ipsu(x), psu(x)) and torch.equal(rpsu(x), psu(x))
     assert [n for n, _ in ipsu.named_parameters()] == ["integration"]
-    assert [n for n, _ in rpsu.named_parameters()] == ["reset"]
+    assert [n for n, _ in rpsu.named_parameters()] == ["reset_matrix"]
     assert list(psu.parameters()) == []
     with torch.no_grad():  # future entries of the learnable matrices are masked out
         ipsu.integration.add_(torch.randn(T, T))
-        rpsu.reset.add_(torch.randn(T, T))
+        rpsu.reset_matrix.add_(torch.randn(T, T))
     for neuron in (psu, ipsu, rpsu):
         base = neuron.membrane(x)
         y = x.clone()
@@ -69,7 +69,7 @@ def test_learnable_variants_start_as_psu_and_stay_causal() -> None:
         torch.testing.assert_close(neuron.membrane(y)[:5], base[:5], rtol=0, atol=0)
 
 
-@pytest.mark.parametrize(("cls", "name"), [(IPSU, "integration"), (RPSU, "reset")])
+@pytest.mark.parametrize(("cls", "name"), [(IPSU, "integration"), (RPSU, "reset_matrix")])
 def test_gradients_reach_learnable_matrices(cls: type[PSU], name: str) -> None:
     torch.manual_seed(4)
     neuron = cls(6, v_th=0.5)
@@ -102,7 +102,7 @@ def test_gradients_reach_learnable_matrices(cls: type[PSU], name: str) -> None:
 def test_time_steps_mismatch_and_step_raise(cls: type[PSU]) -> None:
     neuron = cls(4)
     with pytest.raises(ValueError, match=r"built for T = 4 .* T = 5"):
-        neuron(torch.zeros(5, 2))
+        neuron(torch.zeros(5, 2, 1))
     with pytest.raises(NotImplementedError, match="whole sequence"):
         neuron.step(torch.zeros(2))
     with pytest.raises(ValueError, match="tau"):
@@ -120,3 +120,16 @@ def test_non_finite_parameters_and_input_are_refused(cls) -> None:
     x[3, 0, 2] = float("-inf")
     with pytest.raises(ValueError, match=rf"input to {cls.__name__} layer contains -inf at"):
         cls(4)(x)
+
+
+@pytest.mark.parametrize("cls", [PSU, RPSU])
+def test_checkpoint_with_the_old_reset_key_loads(cls: type[PSU]) -> None:
+    # R was stored as "reset" before it became "reset_matrix" (reset() is a method now).
+    neuron = cls(4, tau=3.0)
+    state = dict(neuron.state_dict())
+    state["reset"] = state.pop("reset_matrix") * 2
+    fresh = cls(4, tau=3.0)
+    wrapper = nn.Sequential(fresh)
+    wrapper.load_state_dict({f"0.{k}": v for k, v in state.items()})
+    torch.testing.assert_close(fresh.reset_matrix, neuron.reset_matrix * 2)
+    assert fresh.reset() is None  # the no-op every neuron has

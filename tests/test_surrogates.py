@@ -13,6 +13,8 @@ from spikeforge.surrogates import (
     Sigmoid,
     Triangle,
     get_surrogate,
+    resolve_surrogate,
+    surrogate_options,
 )
 
 ALL = [
@@ -101,3 +103,38 @@ def test_lookup_by_name_with_options_and_errors():
         ATan(alpha=0.0)
     with pytest.raises(TypeError, match="surrogate must be a name"):
         get_surrogate(3)
+
+
+def test_a_surrogate_setting_is_a_name_a_mapping_with_options_or_an_instance():
+    assert resolve_surrogate("atan") == ATan()
+    assert resolve_surrogate({"name": "atan", "alpha": 4}) == ATan(alpha=4.0)
+    assert resolve_surrogate({"name": "ATan", "alpha": 4}).alpha == 4.0  # any case
+    assert isinstance(resolve_surrogate({"name": "atan", "alpha": 4}).alpha, float)
+    # a triangle's width is 1/alpha, gamma its height
+    assert resolve_surrogate({"name": "triangle", "alpha": 0.5, "gamma": 1}) == Triangle(0.5, 1.0)
+    assert resolve_surrogate(None) == ATan()
+    same = Sigmoid(alpha=3.0)
+    assert resolve_surrogate(same) is same
+    assert get_surrogate({"name": "sigmoid"}, alpha=2.0) == Sigmoid(alpha=2.0)
+    assert surrogate_options("triangle") == ("alpha", "gamma")
+    assert surrogate_options("piecewise_linear") == ("alpha", "leak")
+
+
+def test_bad_surrogate_settings_name_the_key_and_the_choices():
+    where = "model.surrogate"
+    with pytest.raises(
+        ValueError, match="model.surrogate: unknown surrogate 'atann'; registered: atan"
+    ):
+        resolve_surrogate({"name": "atann"}, where)
+    with pytest.raises(
+        ValueError, match="surrogate 'triangle' has no option.*width.*: alpha, gamma"
+    ):
+        resolve_surrogate({"name": "triangle", "width": 2}, where)
+    with pytest.raises(ValueError, match=r"model.surrogate=\{'alpha': 4\} has no name.*atan"):
+        resolve_surrogate({"alpha": 4}, where)  # e.g. model.surrogate.alpha=4 over a name
+    with pytest.raises(ValueError, match="model.surrogate.alpha must be a number, got 'x'"):
+        resolve_surrogate({"name": "atan", "alpha": "x"}, where)
+    with pytest.raises(ValueError, match="model.surrogate: ATan.alpha must be > 0"):
+        resolve_surrogate({"name": "atan", "alpha": 0}, where)
+    with pytest.raises(TypeError, match="model.surrogate must be a name .* or a Surrogate"):
+        resolve_surrogate(3, where)

@@ -3,15 +3,55 @@
 Every nameable thing (neuron, surrogate, encoder, objective, model, dataset, ...)
 lives in a :class:`Registry` so configs and the CLI can name it, and adding one is
 one decorated definition. Registering a name twice raises instead of silently
-replacing the first entry.
+replacing the first entry. :meth:`Registry.describe` gives an entry's one-line
+description (``spikeforge list KIND`` prints it next to the name).
 """
 
 from __future__ import annotations
 
+import dataclasses
+import re
 from collections.abc import Callable, Iterator
 from typing import Any, Generic, TypeVar
 
 T = TypeVar("T")
+
+#: Longest description :meth:`Registry.describe` returns (longer ones end in "…").
+DESCRIPTION_WIDTH = 100
+
+# reST markup in docstrings -> plain text: :class:`~a.b.C` -> C, :func:`f` -> f, ``x`` -> x.
+_ROLE = re.compile(r":[a-z]+:`~?([^`]+)`")
+_LITERAL = re.compile(r"``([^`]*)``")
+# A sentence ends at ". " before an upper-case letter (not after "e.g.", "i.e.", "et al.").
+_SENTENCE_END = re.compile(r"(?<!e\.g)(?<!i\.e)(?<! al)(?<! vs)\.\s+(?=[A-Z])")
+
+
+def summary_line(obj: Any, width: int = DESCRIPTION_WIDTH) -> str:
+    """One-line description of ``obj`` from its own docstring ("" if it has none).
+
+    The first sentence of the docstring's first paragraph, reST roles and literals
+    reduced to plain text (``:class:`~a.B``` -> ``B``), cut at ``width`` characters on a
+    word boundary. Only ``obj``'s own ``__doc__`` counts — not an inherited one, nor the
+    signature a dataclass writes when its class has no docstring.
+    """
+    doc = getattr(obj, "__doc__", None)
+    if not isinstance(doc, str):
+        return ""
+    generated = f"{getattr(obj, '__name__', '')}("  # what a dataclass writes without one
+    if isinstance(obj, type) and dataclasses.is_dataclass(obj) and doc.startswith(generated):
+        return ""
+    paragraph = []
+    for line in doc.strip().splitlines():
+        if not line.strip():
+            break
+        paragraph.append(line.strip())
+    text = " ".join(paragraph)
+    text = _LITERAL.sub(r"\1", _ROLE.sub(lambda m: m.group(1).rsplit(".", 1)[-1], text))
+    end = _SENTENCE_END.search(text)
+    text = (text[: end.start() + 1] if end else text).strip()
+    if len(text) > width:
+        text = text[: width - 1].rsplit(" ", 1)[0].rstrip(",;:(") + "…"
+    return text
 
 
 class Registry(Generic[T]):
@@ -61,6 +101,12 @@ class Registry(Generic[T]):
     def names(self) -> list[str]:
         """Sorted registered names."""
         return sorted(self._entries)
+
+    def describe(self, name: str) -> str:
+        """One-line description of the entry ``name``: the first sentence of its docstring
+        (see :func:`summary_line`); ``""`` if it has none (a test requires one for every
+        entry of the library's registries)."""
+        return summary_line(self.get(name))
 
     def __contains__(self, name: object) -> bool:
         return isinstance(name, str) and name.lower() in self._entries

@@ -31,6 +31,7 @@ BENCHMARKS = {
     "parallel": "spikeforge.bench.parallel",
     "parallel_accuracy": "spikeforge.bench.parallel_accuracy",
     "reference_results": "spikeforge.bench.reference_results",
+    "stdp": "spikeforge.bench.stdp",
     "temporal_gradients": "spikeforge.bench.temporal_gradients",
     "variants": "spikeforge.bench.variants",
 }
@@ -39,8 +40,10 @@ BENCHMARKS = {
 def _cmd_list(args: argparse.Namespace) -> int:
     module_name, attr = LISTABLE[args.kind]
     registry = getattr(importlib.import_module(module_name), attr)
-    for name in registry.names():
-        print(name)
+    names = registry.names()
+    width = max(map(len, names), default=0)
+    for name in names:  # name, then the first sentence of its docstring, aligned
+        print(f"{name:<{width}}  {registry.describe(name)}".rstrip())
     return 0
 
 
@@ -86,8 +89,9 @@ def _cmd_eval(args: argparse.Namespace) -> int:
 
     metrics = evaluate_checkpoint(args.checkpoint, _with_data_dir(args))
     print(f"test accuracy {metrics['accuracy']:.4f}  test loss {metrics['loss']:.4f}")
+    width = max((len(name) for name in metrics["firing_rates"]), default=0)
     for name, rate in metrics["firing_rates"].items():
-        print(f"  layer {name:>4} firing rate {rate:.4f}")
+        print(f"  layer {name:<{width}}  firing rate {rate:.4f}")
     _write_json(metrics, args.json)
     return 0
 

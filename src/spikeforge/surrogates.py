@@ -14,7 +14,8 @@ at threshold fires.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
 from typing import Any
 
 import torch
@@ -183,20 +184,84 @@ class PiecewiseLinear(Surrogate):
         )
 
 
-SurrogateLike = Surrogate | str
+SurrogateLike = Surrogate | str | Mapping[str, Any]
+"""A surrogate as every neuron, model and config takes it: a registered name
+(``"atan"``), a mapping ``{"name": "atan", "alpha": 4.0}`` with that surrogate's options,
+or a :class:`Surrogate` instance."""
+
+
+def surrogate_options(name: str) -> tuple[str, ...]:
+    """The options of the surrogate registered as ``name`` (``("alpha", "gamma")`` for
+    ``"triangle"``): the fields of its dataclass."""
+    return tuple(f.name for f in fields(SURROGATES.get(name)))
+
+
+def resolve_surrogate(spec: SurrogateLike | None, where: str = "surrogate") -> Surrogate:
+    """The one place a surrogate setting becomes a :class:`Surrogate`.
+
+    ``spec``: ``None`` (atan with its default α), a registered name, a mapping
+    ``{name: ..., **options}`` (``{"name": "atan", "alpha": 4}``, ``{"name": "triangle",
+    "alpha": 1, "gamma": 0.5}``) or an instance (returned as is). Errors name ``where``
+    (e.g. ``model.surrogate``): an unknown surrogate lists the registered ones, an
+    unknown option the valid options of that surrogate; option values must be numbers
+    (stored as floats) within the surrogate's own limits (``alpha > 0``).
+    """
+    if spec is None:
+        spec = "atan"
+    if isinstance(spec, Surrogate):
+        return spec
+    if isinstance(spec, str):
+        spec = {"name": spec}
+    if not isinstance(spec, Mapping):
+        raise TypeError(
+            f"{where} must be a name ({', '.join(SURROGATES.names())}), a mapping "
+            f"{{name: ..., alpha: ...}} or a Surrogate, got {type(spec).__name__}"
+        )
+    options = dict(spec)
+    name = options.pop("name", None)
+    if not isinstance(name, str):
+        shown = "no name" if name is None else f"name {name!r}"
+        raise ValueError(
+            f"{where}={dict(spec)!r} has {shown}: give a registered surrogate's name, "
+            f"e.g. {{name: atan, alpha: 4}} (one of {', '.join(SURROGATES.names())})"
+        )
+    try:
+        cls = SURROGATES.get(name)
+    except ValueError as exc:
+        raise ValueError(f"{where}: {exc}") from None
+    valid = surrogate_options(name)
+    unknown = sorted(set(options) - set(valid))
+    if unknown:
+        raise ValueError(
+            f"{where}: surrogate {name!r} has no option(s) {', '.join(map(str, unknown))}; "
+            f"its options: {', '.join(valid)}"
+        )
+    for key, value in options.items():
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise ValueError(f"{where}.{key} must be a number, got {value!r}")
+        options[key] = float(value)
+    try:
+        return cls(**options)
+    except ValueError as exc:  # the surrogate's own limits (alpha > 0, ...)
+        raise ValueError(f"{where}: {exc}") from None
 
 
 def get_surrogate(spec: SurrogateLike | None, **kwargs: float) -> Surrogate:
-    """Resolve a surrogate given by name (``"atan"``), instance, or ``None`` (atan)."""
-    if spec is None:
-        spec = "atan"
+    """Resolve a surrogate given by name (``"atan"``, options as ``kwargs``), mapping
+    (``{"name": "atan", "alpha": 4}``), instance, or ``None`` (atan); see
+    :func:`resolve_surrogate`."""
     if isinstance(spec, Surrogate):
         if kwargs:
             raise ValueError("pass options with a surrogate name, not with an instance")
         return spec
-    if isinstance(spec, str):
-        return SURROGATES.create(spec, **kwargs)
-    raise TypeError(
-        f"surrogate must be a name ({', '.join(SURROGATES.names())}) or a Surrogate, "
-        f"got {type(spec).__name__}"
-    )
+    if kwargs:
+        if isinstance(spec, Mapping):
+            spec = {**spec, **kwargs}
+        elif isinstance(spec, str) or spec is None:
+            spec = {"name": spec or "atan", **kwargs}
+    if spec is not None and not isinstance(spec, str | Mapping):
+        raise TypeError(
+            f"surrogate must be a name ({', '.join(SURROGATES.names())}), a mapping "
+            f"{{name: ..., alpha: ...}} or a Surrogate, got {type(spec).__name__}"
+        )
+    return resolve_surrogate(spec)

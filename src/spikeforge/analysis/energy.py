@@ -13,11 +13,23 @@ Model (Horowitz, ISSCC 2014, 45 nm CMOS; as in Spikformer and its successors):
   spiking input and contributes to the denominator only. Its ANN/SNN energy ratio is
   ``e = (Norm#OPS / 5.1)⁻¹`` (5.1 ≈ 4.6 / 0.9 = E_MAC / E_AC).
 
+A network with no spike-driven (AC) operation — an ANN, e.g. ``spikeforge energy`` on a
+``train.method=ann`` checkpoint — is its own ANN twin: ``E_SNN`` is then simply its
+(all-MAC) energy, ANN/SNN is 1 at ``T = 1``, and Norm#OPS = 0 makes SpikingBERT's ratio
+undefined, so :attr:`EnergyReport.spikingbert_ratio` is ``None`` (``null`` in JSON) and
+the table says what applies instead of printing ``inf``. The same holds for an SNN
+whose spikes never reach a synaptic op (no spike-driven work to compare).
+
+Layer names are the qualified module names of :mod:`~spikeforge.analysis.ops`: a row's
+``layer`` is the module running the op, its ``inputs`` the spiking layers (named as in
+the firing rates) whose spikes it accumulates.
+
 All energies are per sample, in picojoules.
 """
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -80,8 +92,10 @@ class LayerEnergy:
     """One op site: per-sample counts and energies (pJ); ``ann_pj`` is None without a twin."""
 
     layer: str
+    index: int
     op: str
     kind: str
+    inputs: tuple[str, ...]
     rate: float
     macs: float
     sops: float
@@ -102,13 +116,39 @@ class EnergyReport:
 
     @property
     def ratio(self) -> float:
-        """ANN / SNN energy (> 1: the SNN is cheaper)."""
+        """ANN / SNN energy (> 1: the SNN is cheaper; 1 for an ANN at ``T = 1``)."""
         return self.ann_pj / self.snn_pj if self.snn_pj else float("inf")
 
     @property
-    def spikingbert_ratio(self) -> float:
-        """``(Norm#OPS / 5.1)⁻¹``: SpikingBERT's ANN/SNN energy estimate."""
-        return SPIKINGBERT_MAC_AC_RATIO / self.norm_ops if self.norm_ops else float("inf")
+    def spiking(self) -> bool:
+        """Whether any op is spike-driven (AC); False for an ANN."""
+        return any(layer.kind == AC for layer in self.layers)
+
+    @property
+    def spikingbert_ratio(self) -> float | None:
+        """``(Norm#OPS / 5.1)⁻¹``: SpikingBERT's ANN/SNN energy estimate; ``None`` when
+        Norm#OPS = 0 (an ANN, or no spike reached a synaptic op): undefined, not ∞."""
+        return SPIKINGBERT_MAC_AC_RATIO / self.norm_ops if self.norm_ops else None
+
+    def summary(self) -> str:
+        """The line under :meth:`table`: preset, T, ratios — or why they do not apply."""
+        head = (
+            f"preset {self.preset.name} (E_MAC {self.preset.e_mac} pJ, E_AC {self.preset.e_ac}"
+            f" pJ), T={self.steps}; "
+        )
+        if not self.spiking:
+            return head + (
+                f"no spike-driven (AC) operation: an ANN, every op a MAC, so E_SNN is its "
+                f"energy and it is its own ANN twin (ANN/SNN = {self.ratio:.2f}x); "
+                f"Norm#OPS and (Norm#OPS/5.1)^-1 do not apply"
+            )
+        spikingbert = self.spikingbert_ratio
+        tail = (
+            f"(Norm#OPS/5.1)^-1 = {spikingbert:.2f}x"
+            if spikingbert is not None
+            else "no spike reached a synaptic op, so (Norm#OPS/5.1)^-1 does not apply"
+        )
+        return head + f"ANN/SNN = {self.ratio:.2f}x; Norm#OPS = {self.norm_ops:.3f} -> {tail}"
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-serialisable form (used by the HTML report)."""
@@ -123,18 +163,21 @@ class EnergyReport:
             "snn_pj": self.snn_pj,
             "ann_pj": self.ann_pj,
             "ratio": self.ratio,
+            "spiking": self.spiking,
             "norm_ops": self.norm_ops,
             "spikingbert_ratio": self.spikingbert_ratio,
         }
 
     def table(self) -> str:
         """Plain-text per-layer table with totals, for printing."""
-        head = ("layer", "op", "kind", "rate", "MACs", "SOPs", "E_SNN", "E_ANN")
+        head = ("layer", "op", "kind", "inputs", "rate", "MACs", "SOPs", "E_SNN", "E_ANN")
+        ops_per_layer = Counter(r.layer for r in self.layers)
         rows = [
             (
-                r.layer,
-                r.op,
+                r.layer or "<model>",
+                f"{r.op}#{r.index}" if ops_per_layer[r.layer] > 1 else r.op,
                 r.kind,
+                ", ".join(r.inputs) or "-",
                 f"{r.rate:.3f}",
                 f"{r.macs:,.0f}",
                 f"{r.sops:,.0f}",
@@ -143,24 +186,18 @@ class EnergyReport:
             )
             for r in self.layers
         ]
-        rows.append(
-            ("total", "", "", "", "", "", format_energy(self.snn_pj), format_energy(self.ann_pj))
-        )
+        rows.append(("total", *[""] * 6, format_energy(self.snn_pj), format_energy(self.ann_pj)))
         widths = [max(len(row[i]) for row in [head, *rows]) for i in range(len(head))]
         lines = [
             "  ".join(
-                c.ljust(w) if i < 3 else c.rjust(w)
+                c.ljust(w) if i < 4 else c.rjust(w)
                 for i, (c, w) in enumerate(zip(row, widths, strict=True))
             )
             for row in [head, *rows]
         ]
         lines.insert(1, "-" * len(lines[0]))
         lines.insert(-1, "-" * len(lines[0]))
-        lines.append(
-            f"preset {self.preset.name} (E_MAC {self.preset.e_mac} pJ, E_AC {self.preset.e_ac} pJ),"
-            f" T={self.steps}; ANN/SNN = {self.ratio:.2f}x; Norm#OPS = {self.norm_ops:.3f}"
-            f" -> (Norm#OPS/5.1)^-1 = {self.spikingbert_ratio:.2f}x"
-        )
+        lines.append(self.summary())
         return "\n".join(lines)
 
 

@@ -12,11 +12,34 @@ from ..neurons.base import SpikingNeuron
 from ..neurons.readout import LI
 
 
+def unwrap_model(model: nn.Module) -> nn.Module:
+    """The user's model inside ``DistributedDataParallel``/``DataParallel``/``torch.compile``.
+
+    Layer names are the qualified names of ``unwrap_model(model).named_modules()``, so a
+    layer is called the same in ``eval``'s JSON, ``energy``'s table and ``report``
+    whether or not the run wrapped the model (no ``module.`` / ``_orig_mod.`` prefix).
+    """
+    while True:
+        if isinstance(model, nn.parallel.DistributedDataParallel | nn.DataParallel):
+            model = model.module
+        elif type(model).__name__ == "OptimizedModule" and isinstance(
+            getattr(model, "_orig_mod", None), nn.Module
+        ):
+            model = model._orig_mod
+        else:
+            return model
+
+
 def spiking_layers(model: nn.Module) -> list[tuple[str, nn.Module]]:
-    """``(name, module)`` of every spiking neuron layer (non-spiking readouts excluded)."""
+    """``(name, module)`` of every spiking neuron layer (non-spiking readouts excluded).
+
+    ``name`` is the module's qualified name in ``model.named_modules()`` (of the model
+    inside any DDP/compile wrapper, see :func:`unwrap_model`) — the one name a layer has
+    in firing rates, activity reports and the ``inputs`` column of energy tables.
+    """
     return [
         (name, m)
-        for name, m in model.named_modules()
+        for name, m in unwrap_model(model).named_modules()
         if isinstance(m, SpikingNeuron) and not isinstance(m, LI)
     ]
 
@@ -38,7 +61,9 @@ class FiringRateMonitor:
     """Accumulates the mean firing rate of every spiking layer over recorded batches.
 
     Rate of a layer = spikes summed over time, batch and neurons / (T · B · neurons),
-    i.e. the average probability that a neuron fires at a time step.
+    i.e. the average probability that a neuron fires at a time step. Layers are keyed by
+    their qualified module name (:func:`spiking_layers`): the trainer's ``firing_rates``
+    (``metrics.jsonl``, ``spikeforge eval --json``) use these names.
     """
 
     def __init__(self, model: nn.Module) -> None:

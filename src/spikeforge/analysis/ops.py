@@ -53,6 +53,15 @@ FLOP rule per module type and would miss functional matmuls entirely. Module hoo
 still used, but only to *name* ops: forward pre/post hooks push and pop the module path on
 a stack, and each counted op is attributed to the innermost module running it.
 
+Names. An op's ``layer`` is the qualified name, in ``model.named_modules()``, of the
+module running it (of the model inside any DDP/compile wrapper; ``""`` for the root):
+``"2.layer.0"`` is the ``Conv2d`` inside the ``fold(...)`` at position 2. A module that
+runs several ops keeps its name; ``index`` numbers its ops. The ``inputs`` of an
+accumulate op name the spiking layers whose spikes it consumes (followed through
+copies, pooling, scaling and adds, as the events are), in the same qualified names as
+the firing rates of :class:`~spikeforge.analysis.monitors.FiringRateMonitor` — so an
+energy row and the firing rate that drives it are joined by name.
+
 Shapes: ``inputs`` is time-major ``[T, B, ...]``; counts are summed over the whole
 forward and reported per sample (``÷ B``) by :class:`OpCounts`.
 """
@@ -69,6 +78,8 @@ from typing import Any
 import torch
 from torch import nn
 from torch.utils._python_dispatch import TorchDispatchMode
+
+from .monitors import spiking_layers, unwrap_model
 
 aten = torch.ops.aten
 
@@ -131,6 +142,8 @@ class OpRecord:
         macs: dense multiply-accumulates, summed over calls (whole batch, all steps).
         sops: operations that actually happen: ``macs`` for MAC ops, accumulates for AC.
         calls: number of executions.
+        inputs: qualified names of the spiking layers whose spikes the op consumed
+            (empty for analog operands and for spikes that come from the data).
     """
 
     module: str
@@ -140,6 +153,7 @@ class OpRecord:
     macs: int = 0
     sops: int = 0
     calls: int = 0
+    inputs: tuple[str, ...] = ()
 
     @property
     def rate(self) -> float:
@@ -162,18 +176,22 @@ class OpCounts:
     batch_size: int = 1
 
     def label(self, record: OpRecord) -> str:
-        """Display name: the module path, suffixed ``#i`` if the module runs several ops."""
+        """Display only: the module path, suffixed ``#i`` if the module runs several ops
+        (rows and JSON carry the plain qualified name and ``index`` instead)."""
         name = record.module or "<model>"
         siblings = sum(r.module == record.module for r in self.records)
         return f"{name}#{record.index}" if siblings > 1 else name
 
     def per_sample(self) -> list[dict[str, Any]]:
-        """Rows ``{layer, op, kind, macs, sops, rate}`` per inference of one sample."""
+        """Rows ``{layer, index, op, kind, inputs, macs, sops, rate}`` per inference of one
+        sample; ``layer`` is the qualified module name (see the module docstring)."""
         return [
             {
-                "layer": self.label(r),
+                "layer": r.module,
+                "index": r.index,
                 "op": r.op,
                 "kind": r.kind,
+                "inputs": r.inputs,
                 "macs": r.macs / self.batch_size,
                 "sops": r.sops / self.batch_size,
                 "rate": r.rate,
@@ -336,6 +354,11 @@ class _Counter(TorchDispatchMode):
         # event); COUNTS: pooled/summed events. The weak reference guards against a freed
         # pointer being reused by another tensor.
         self.tracked: dict[int, tuple[weakref.ref[torch.Tensor], str, float | None]] = {}
+        # Which spiking layers' spikes a tensor carries: storage pointer -> (weak
+        # reference to the storage, qualified layer names). Set at a spiking layer's
+        # output, carried along with the events by _track. The storage, not the tensor:
+        # views of a layer's spikes (split heads, flatten) outlive the output tensor.
+        self.sources: dict[int, tuple[weakref.ref[Any], tuple[str, ...]]] = {}
         self.rules: dict[Any, Callable[..., None]] = {
             aten.convolution.default: self._conv,
             aten._convolution.default: self._conv,
@@ -359,6 +382,23 @@ class _Counter(TorchDispatchMode):
             return entry[1], entry[2]
         return (SPIKES, 1.0) if is_binary(x) else (None, None)
 
+    def _source(self, x: Any) -> tuple[str, ...]:
+        """Names of the spiking layers whose spikes ``x`` carries (empty if none known)."""
+        if not isinstance(x, torch.Tensor):
+            return ()
+        storage = x.untyped_storage()
+        entry = self.sources.get(storage.data_ptr())
+        return entry[1] if entry is not None and entry[0]() is storage else ()
+
+    def _sources(self, *tensors: Any) -> tuple[str, ...]:
+        return tuple(dict.fromkeys(name for t in tensors for name in self._source(t)))
+
+    def mark_spikes(self, name: str, out: Any) -> None:
+        """Record ``out`` as the spikes of the spiking layer ``name``."""
+        if isinstance(out, torch.Tensor):
+            storage = out.untyped_storage()
+            self.sources[storage.data_ptr()] = (weakref.ref(storage), (name,))
+
     def _events(self, x: torch.Tensor) -> torch.Tensor | None:
         """Events per element of an activation, or None (analog)."""
         kind, quantum = self._kind(x)
@@ -372,9 +412,16 @@ class _Counter(TorchDispatchMode):
             return
         result = _carried_events(name, out, args, self._kind)
         if result is not None:
-            self.tracked[out.untyped_storage().data_ptr()] = (weakref.ref(out), *result)
+            ptr = out.untyped_storage().data_ptr()
+            self.tracked[ptr] = (weakref.ref(out), *result)
+            operands = [*args, *(t for a in args if isinstance(a, list | tuple) for t in a)]
+            sources = self._sources(*operands)
+            if sources:
+                self.sources[ptr] = (weakref.ref(out.untyped_storage()), sources)
 
-    def _add(self, op: str, macs: int, binary: bool, sops: int) -> None:
+    def _add(
+        self, op: str, macs: int, binary: bool, sops: int, inputs: tuple[str, ...] = ()
+    ) -> None:
         frame = self.stack[-1]
         key = (frame[0], frame[1])
         frame[1] += 1
@@ -391,6 +438,8 @@ class _Counter(TorchDispatchMode):
         record.macs += macs
         record.sops += macs if record.kind == MAC else sops
         record.calls += 1
+        if binary:
+            record.inputs = tuple(dict.fromkeys((*record.inputs, *inputs)))
 
     def _conv(
         self, op: str, out: torch.Tensor, inp: torch.Tensor, weight: torch.Tensor, *rest: Any
@@ -399,7 +448,7 @@ class _Counter(TorchDispatchMode):
         macs = _conv_macs(inp, weight, out, transposed)
         events = self._events(inp)
         sops = _rate_sops(macs, events) if events is not None else macs
-        self._add("convolution", macs, events is not None, sops)
+        self._add("convolution", macs, events is not None, sops, self._sources(inp))
 
     def _linear(
         self, op: str, out: torch.Tensor, inp: torch.Tensor, weight: torch.Tensor, *_: Any
@@ -407,7 +456,7 @@ class _Counter(TorchDispatchMode):
         macs = out.numel() * inp.shape[-1]
         events = self._events(inp)
         sops = _rate_sops(macs, events) if events is not None else macs
-        self._add("linear", macs, events is not None, sops)
+        self._add("linear", macs, events is not None, sops, self._sources(inp))
 
     def _mm(self, op: str, out: torch.Tensor, a: torch.Tensor, b: torch.Tensor, *_: Any) -> None:
         if a.dim() < 2 or b.dim() < 2:  # vector products (matmul only): dense count
@@ -418,7 +467,8 @@ class _Counter(TorchDispatchMode):
         a_events, b_events = self._events(a), self._events(b)
         spiking = a_events is not None or b_events is not None
         sops = _pair_sops(a, b, a_events, b_events) if spiking else macs
-        self._add(op, macs, spiking, sops)
+        event_operands = [t for t, e in ((a, a_events), (b, b_events)) if e is not None]
+        self._add(op, macs, spiking, sops, self._sources(*event_operands))
 
     def _addmm(self, op: str, out: torch.Tensor, bias: torch.Tensor, *operands: Any) -> None:
         self._mm(op, out, operands[0], operands[1])  # the bias add is not a synaptic op
@@ -436,7 +486,8 @@ class _Counter(TorchDispatchMode):
 
 @contextmanager
 def _module_scopes(model: nn.Module, counter: _Counter) -> Iterator[None]:
-    """Forward pre/post hooks that keep ``counter.stack`` = the running module path."""
+    """Forward pre/post hooks that keep ``counter.stack`` = the running module path, and
+    mark the outputs of spiking layers as their spikes."""
 
     def push(name: str) -> Callable[..., None]:
         def hook(module: nn.Module, args: Any) -> None:
@@ -447,11 +498,20 @@ def _module_scopes(model: nn.Module, counter: _Counter) -> Iterator[None]:
     def pop(module: nn.Module, args: Any, output: Any) -> None:
         counter.stack.pop()
 
+    def pop_spikes(name: str) -> Callable[..., None]:
+        def hook(module: nn.Module, args: Any, output: Any) -> None:
+            counter.stack.pop()
+            counter.mark_spikes(name, output)
+
+        return hook
+
+    spiking = {id(module) for _, module in spiking_layers(model)}
     handles = []
     try:
-        for name, module in model.named_modules():
+        for name, module in unwrap_model(model).named_modules():
             handles.append(module.register_forward_pre_hook(push(name)))
-            handles.append(module.register_forward_hook(pop, always_call=True))
+            post = pop_spikes(name) if id(module) in spiking else pop
+            handles.append(module.register_forward_hook(post, always_call=True))
         yield
     finally:
         for handle in handles:

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import math
 import os
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from html import escape
 from typing import Any
@@ -120,11 +121,13 @@ def _firing(rates: Mapping[str, Any]) -> str:
 
 def _energy(energy: Mapping[str, Any]) -> str:
     layers = energy.get("layers", [])
+    ops_per_layer = Counter(r["layer"] for r in layers)
     rows = [
         {
-            "layer": r["layer"],
-            "op": r["op"],
+            "layer": r["layer"] or "<model>",
+            "op": f"{r['op']}#{r.get('index', 0)}" if ops_per_layer[r["layer"]] > 1 else r["op"],
             "kind": r["kind"],
+            "inputs": ", ".join(r.get("inputs") or ()) or "-",
             "rate": r["rate"],
             "MACs": f"{r['macs']:,.0f}",
             "SOPs": f"{r['sops']:,.0f}",
@@ -145,6 +148,15 @@ def _energy(energy: Mapping[str, Any]) -> str:
         "Norm#OPS": energy.get("norm_ops", float("nan")),
         "(Norm#OPS/5.1)^-1": energy.get("spikingbert_ratio", float("nan")),
     }
+    if summary["(Norm#OPS/5.1)^-1"] is None:  # Norm#OPS = 0: undefined (see energy.py)
+        summary["(Norm#OPS/5.1)^-1"] = "n/a"
+    note = ""
+    if energy.get("spiking") is False:
+        note = (
+            '<p class="note">No spike-driven (AC) operation: an ANN, every op a MAC. E_SNN is '
+            "its energy and it is its own ANN twin; Norm#OPS and (Norm#OPS/5.1)^-1 do not "
+            "apply.</p>"
+        )
     chart = ""
     if layers:
         series = {"SNN": [r["snn_pj"] for r in layers]}
@@ -157,7 +169,7 @@ def _energy(energy: Mapping[str, Any]) -> str:
             xlabel="pJ per sample (log)",
             log=True,
         )
-    return _table([summary]) + chart + _table(rows)
+    return _table([summary]) + note + chart + _table(rows)
 
 
 def _rasters(rasters: Mapping[str, Any]) -> str:

@@ -4,6 +4,10 @@ r"""Input encoders: analog data ``[B, ...]`` (or a series ``[T, B, ...]``) → s
 - :func:`poisson`: ``S[t] ~ Bernoulli(gain·x)``; ``signed=True`` gives ``sign(x)·Bernoulli(|x|)``.
 - :func:`latency`: one spike per input, earlier for larger intensities (linear or RC/log).
 - :func:`delta`: delta modulation of a time series, a spike where the signal changed.
+- :func:`population`: Gaussian receptive fields over the input range, P neurons per input
+  (Bohte, Kok & La Poutré, Neurocomputing 2002), as latency spikes, rate spikes or the
+  analog responses; the population axis is folded into the sample's first axis,
+  ``[B, C, ...]`` → ``[T, B, C·P, ...]`` (``[B]`` → ``[T, B, P]``).
 
 Spikes are 0/1 (or ±1 for signed/off spikes) in the input's floating dtype. Stochastic
 encoders draw every random number from the ``generator`` they are given, so a seeded
@@ -23,6 +27,7 @@ from .._validation import check_choice, check_positive, check_sequence
 ENCODERS: Registry[type[nn.Module]] = Registry("encoder")
 
 LATENCY_MODES = ("linear", "log")
+POPULATION_MODES = ("latency", "rate", "direct")
 
 
 def _check_timesteps(timesteps: object) -> int:
@@ -217,6 +222,101 @@ def delta(
     return spikes
 
 
+def _check_population_options(
+    population: object, low: float, high: float, width: float | None
+) -> int:
+    if isinstance(population, bool) or not isinstance(population, int):
+        raise TypeError(f"population must be an int >= 1, got {type(population).__name__}")
+    if population < 1:
+        raise ValueError(f"population must be >= 1 (neurons per input), got {population}")
+    if not (math.isfinite(low) and math.isfinite(high) and low < high):
+        raise ValueError(f"the input range needs finite low < high, got [{low}, {high}]")
+    if width is not None:
+        check_positive(width, "width")
+    return population
+
+
+def population_responses(
+    x: torch.Tensor,
+    population: int,
+    low: float = 0.0,
+    high: float = 1.0,
+    width: float | None = None,
+) -> torch.Tensor:
+    r"""Gaussian receptive-field responses in ``(0, 1]``: ``[B, C, ...]`` → ``[B, C·P, ...]``.
+
+    Field p of every input has centre ``μ_p = low + p·(high - low)/(P - 1)`` (P centres
+    evenly spaced over the range, its ends included; P = 1: the middle) and width
+    ``σ = width``, by default ``(high - low) / (1.5·(P - 1))`` (Bohte et al.'s γ = 1.5:
+    neighbouring fields cross at 0.75; P = 1: ``high - low``); its response is
+    ``exp(-(x - μ_p)² / (2σ²))``. The P responses of input feature c sit at
+    ``c·P … c·P + P - 1`` of the sample's first axis (an image's channels); a batch of
+    scalars ``[B]`` gives ``[B, P]``. Differentiable in ``x``.
+    """
+    _check_analog(x)
+    population = _check_population_options(population, low, high, width)
+    span = high - low
+    if population == 1:
+        centres = torch.tensor([low + span / 2], dtype=x.dtype, device=x.device)
+        sigma = span if width is None else width
+    else:
+        centres = torch.linspace(low, high, population, dtype=x.dtype, device=x.device)
+        sigma = span / (1.5 * (population - 1)) if width is None else width
+    flat = x.unsqueeze(1) if x.dim() == 1 else x  # [B] -> [B, 1]
+    # [B, C, P, ...]: the field axis right after the feature axis, then folded into it.
+    shape = [1, 1, population] + [1] * (flat.dim() - 2)
+    r = torch.exp(-((flat.unsqueeze(2) - centres.view(shape)) ** 2) / (2 * sigma**2))
+    return r.flatten(1, 2)
+
+
+def population(
+    x: torch.Tensor,
+    timesteps: int,
+    population: int = 8,
+    low: float = 0.0,
+    high: float = 1.0,
+    width: float | None = None,
+    mode: str = "latency",
+    threshold: float = 0.1,
+    generator: torch.Generator | None = None,
+) -> torch.Tensor:
+    """Population coding with Gaussian receptive fields: ``[B, C, ...]`` → ``[T, B, C·P, ...]``.
+
+    Each input feature is seen by P neurons with the responses ``r`` of
+    :func:`population_responses` (layout: feature c's neurons at ``c·P … c·P + P - 1``
+    of the first sample axis, so an image's channels grow from C to C·P and an image
+    model sized from the encoded shape takes it as is).
+
+    Args:
+        x: inputs ``[B, ...]`` in ``[low, high]``.
+        timesteps: number of steps T.
+        population: P, neurons per input feature.
+        low, high: the input range the fields cover.
+        width: the fields' σ in input units (default: see :func:`population_responses`).
+        mode: ``"latency"`` (Bohte et al.: each neuron fires once, at step
+            ``round((1 - r)·(T - 1))``, and a neuron with ``r <= threshold`` stays
+            silent), ``"rate"`` (``Bernoulli(r)`` every step, from ``generator``) or
+            ``"direct"`` (the analog responses at every step, differentiable).
+        threshold: the weakest response that fires in ``"latency"`` mode, in [0, 1).
+        generator: source of all randomness (``"rate"``).
+
+    Returns:
+        ``[T, B, C·P, ...]`` in ``x.dtype``: 0/1 spikes, or responses for ``"direct"``.
+    """
+    timesteps = _check_timesteps(timesteps)
+    check_choice(mode, "mode", POPULATION_MODES)
+    _check_analog(x)
+    _check_population_options(population, low, high, width)
+    _check_range(x.detach(), low, high, "population input", " (set low/high to the data's range)")
+    r = population_responses(x, population, low, high, width)
+    if mode == "direct":
+        return direct(r, timesteps)
+    if mode == "rate":
+        return poisson(r, timesteps, generator=generator)
+    times = latency_times(r, timesteps, "linear", threshold, clip=True)
+    return (_time_index(timesteps, times) == times.unsqueeze(0)).to(x.dtype)
+
+
 # ---------------------------------------------------------------------------------------
 # registered encoder modules (parameter-free; usable inside nn.Sequential)
 
@@ -323,4 +423,59 @@ class DeltaEncoder(nn.Module):
         return (
             f"timesteps={self.timesteps}, threshold={self.threshold}, "
             f"off_spike={self.off_spike}, padding={self.padding}"
+        )
+
+
+@ENCODERS.register("population")
+class PopulationEncoder(nn.Module):
+    """Module form of :func:`population`: ``[B, C, ...]`` → ``[T, B, C·P, ...]``.
+
+    :meth:`encoded_shape` maps a sample's shape to the encoded one (the engine sizes
+    the model from it: an image's ``in_channels`` becomes C·P).
+    """
+
+    def __init__(
+        self,
+        timesteps: int,
+        population: int = 8,
+        low: float = 0.0,
+        high: float = 1.0,
+        width: float | None = None,
+        mode: str = "latency",
+        threshold: float = 0.1,
+    ) -> None:
+        super().__init__()
+        self.timesteps = _check_timesteps(timesteps)
+        self.population = _check_population_options(population, low, high, width)
+        self.low, self.high, self.width = float(low), float(high), width
+        self.mode = check_choice(mode, "mode", POPULATION_MODES)
+        if not 0.0 <= threshold < 1.0:
+            raise ValueError(f"threshold must lie in [0, 1) (a field response), got {threshold}")
+        self.threshold = threshold
+
+    def encoded_shape(self, shape: tuple[int, ...]) -> tuple[int, ...]:
+        """One sample's shape ``(C, ...)`` → ``(C·P, ...)`` (``()`` → ``(P,)``)."""
+        shape = tuple(int(n) for n in shape)
+        if not shape:
+            return (self.population,)
+        return (shape[0] * self.population, *shape[1:])
+
+    def forward(self, x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+        return population(
+            x,
+            self.timesteps,
+            self.population,
+            self.low,
+            self.high,
+            self.width,
+            self.mode,
+            self.threshold,
+            generator=generator,
+        )
+
+    def extra_repr(self) -> str:
+        return (
+            f"timesteps={self.timesteps}, population={self.population}, "
+            f"range=[{self.low}, {self.high}], width={self.width}, mode={self.mode!r}, "
+            f"threshold={self.threshold}"
         )

@@ -115,8 +115,9 @@ class ModelConfig:
 
     name: str = "csnn_tiny"
     neuron: str = "lif"
-    # a registered surrogate's name, or a mapping {name: atan, alpha: 4, ...} with its options
-    surrogate: Any = "atan"
+    # a registered surrogate's name, or a mapping {name: atan, alpha: 4, ...} with its
+    # options; null: neuron_kwargs.surrogate if given, else atan
+    surrogate: Any = None
     neuron_kwargs: dict[str, Any] = field(default_factory=dict)
     kwargs: dict[str, Any] = field(default_factory=dict)  # model-specific
     # how outputs [T, B, C] become class scores for accuracy, eval and energy (None: the

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,8 @@ from ..analysis import (
     write_report,
 )
 from ..data import sample_indices
+from ..methods.ann import ANNMethod
+from .build import build_decoder, decoder_name
 from .checkpoint import load_checkpoint, load_model_state
 from .config import config_from_dict
 from .run import make_trainer
@@ -39,11 +42,58 @@ def test_batch(trainer: Trainer, size: int) -> torch.Tensor:
     return trainer.encode(x, torch.Generator().manual_seed(trainer.config.train.seed))
 
 
-def checkpoint_energy(path: str | Path, samples: int = 256, preset: str = "45nm") -> EnergyReport:
-    """Operations and energy per inference of a checkpoint's model on real test inputs."""
+@dataclass(frozen=True)
+class DecodedEnergyReport(EnergyReport):
+    """An :class:`~spikeforge.analysis.EnergyReport` with the accuracy of the same test
+    samples, scored by the run's decoder (``model.decoder``, or the objective's own
+    readout): the energy per inference and what it buys, from one set of inputs."""
+
+    decoder: str = ""
+    accuracy: float = float("nan")
+    samples: int = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        data = super().to_dict()
+        data.update(decoder=self.decoder, accuracy=self.accuracy, samples=self.samples)
+        return data
+
+    def table(self) -> str:
+        return (
+            f"{super().table()}\naccuracy {self.accuracy:.4f} on these {self.samples} test "
+            f"samples (decoder: {self.decoder})"
+        )
+
+
+def as_run(trainer: Trainer, inputs: torch.Tensor) -> torch.Tensor:
+    """The input the run's model sees in one inference: an ANN (``train.method=ann``) gets
+    ``inputs.mean(0)`` once, counted as ``[1, B, ...]`` (its energy table then has every op
+    a MAC, ANN/SNN = 1 and no SpikingBERT ratio); an SNN gets all ``T`` steps."""
+    return inputs.mean(0, keepdim=True) if isinstance(trainer.method, ANNMethod) else inputs
+
+
+def checkpoint_energy(
+    path: str | Path, samples: int = 256, preset: str = "45nm"
+) -> DecodedEnergyReport:
+    """Operations and energy per inference of a checkpoint's model on real test inputs,
+    with the accuracy the run's decoder gives on those inputs."""
     trainer = trainer_from_checkpoint(path)
-    counts = count_operations(trainer.model, test_batch(trainer, samples))
-    return estimate_energy(counts, preset=preset)
+    indices = sample_indices(len(trainer.test_set), samples)
+    x, labels = trainer._load(trainer.test_set, indices)
+    # the inputs of test_batch: the same draw, encoded with the same seed
+    inputs = trainer.encode(x, torch.Generator().manual_seed(trainer.config.train.seed))
+    counts = count_operations(trainer.model, as_run(trainer, inputs))
+    report = estimate_energy(counts, preset=preset)
+    decoder = build_decoder(trainer.config, trainer.model, trainer.method)
+    labels = labels.to(trainer.device)
+    with torch.no_grad():
+        outputs = trainer.method(trainer.model, inputs, labels)["output"]
+    correct = int((decoder.predict(outputs) == labels).sum())
+    return DecodedEnergyReport(
+        **{f.name: getattr(report, f.name) for f in fields(EnergyReport)},
+        decoder=decoder_name(trainer.config),
+        accuracy=correct / max(1, len(labels)),
+        samples=len(labels),
+    )
 
 
 def write_run_report(run_dir: str | Path, out: str | Path | None = None) -> Path:
@@ -59,7 +109,7 @@ def write_run_report(run_dir: str | Path, out: str | Path | None = None) -> Path
     monitor = ActivityMonitor(trainer.model)
     with torch.no_grad(), monitor.record():
         trainer.model(inputs)
-    energy = estimate_energy(count_operations(trainer.model, inputs))
+    energy = estimate_energy(count_operations(trainer.model, as_run(trainer, inputs)))
     data: dict[str, Any] = {
         "title": f"spikeforge run {run_dir.name}",
         "meta": {

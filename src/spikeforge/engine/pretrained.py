@@ -32,7 +32,9 @@ from torch.utils.data import Dataset
 
 from ..methods.conversion import ConvertedSNN, convert
 from ..methods.conversion.evaluate import calibration_inputs
+from ..models._common import neuron_settings
 from ..models.registry import MODELS
+from ..surrogates import SurrogateLike
 from .build import build_datasets, build_model
 from .checkpoint import load_checkpoint, load_model_state
 from .config import Config, config_from_dict
@@ -79,7 +81,7 @@ def converted(
     in_channels: int | None = None,
     input_size: int | None = None,
     neuron: str = "if",
-    surrogate: str = "atan",
+    surrogate: SurrogateLike | None = None,
     neuron_kwargs: Mapping[str, Any] | None = None,
     calibration: str = "percentile",
     percentile: float = 99.9,
@@ -99,13 +101,14 @@ def converted(
     ``num_classes`` / ``in_channels`` / ``input_size`` (passed by the engine) must match
     the ANN's data when given.
     """
+    options = dict(neuron_settings(neuron, surrogate, neuron_kwargs).options)
     common: dict[str, Any] = {
         "maxpool": maxpool,
         "initial_membrane": initial_membrane,
-        "surrogate": surrogate,
+        "surrogate": options.pop("surrogate"),  # resolved once, given once
         "learn_threshold": learn_threshold,
         "neuron": neuron,
-        "neuron_kwargs": dict(neuron_kwargs or {}),
+        "neuron_kwargs": options,
     }
     if checkpoint is None:
         if random_init:

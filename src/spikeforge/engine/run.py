@@ -134,7 +134,12 @@ def train(
                 f"{run_dir} already holds a run; continue it with --resume {run_dir} "
                 "or choose another directory"
             )
-        trainer = make_trainer(config, run_dir)
+        try:
+            trainer = make_trainer(config, run_dir)
+        except BaseException:
+            if run_dir.is_dir() and not any(run_dir.iterdir()):
+                run_dir.rmdir()  # the run never started: leave no empty directory behind
+            raise
         return trainer, _fit_and_leave(trainer, resume=False)
 
 

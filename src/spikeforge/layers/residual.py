@@ -30,6 +30,11 @@ The authors' code squeezes over (C, H, W) and attends over time with an MLP of w
 left commented out in the authors' code) and works for any ``T``. That default, and
 gating identity shortcuts (the authors' ResNet only joins at down-sampling blocks), are
 our choices, not the paper's.
+
+The authors' gate exactly (METHODS §15), as ``or_resnet18(variant="official")`` builds
+it: ``axis="time"``, ``hidden=T // 4`` (MLP ``T -> T/4 -> T``), and for the inhibition
+gate ``open_bias=None`` (no offset) and ``rectify=True`` (``ReLU(gate · x)``, the same
+output form as the promotion gate).
 """
 
 from __future__ import annotations
@@ -125,7 +130,13 @@ class SynAGate(nn.Module):
         neuron: spiking module for ``mode="inhibit"`` (input/output ``[T, B, ...]``);
             defaults to a LIF neuron, as the authors use.
         open_bias: initial learnable offset of the inhibition logits (ignored when
-            promoting); large enough that the gate starts open.
+            promoting); large enough that the gate starts open. ``None``: no offset
+            (and no parameter), as the authors' code.
+        hidden: MLP hidden width; ``None`` -> ``dim // reduction``, at least
+            ``min(dim, 8)`` (the authors use ``T // 4``: pass it to match them).
+        rectify: output ``ReLU(gate · x)`` (``True``) or ``gate · x`` (``False``);
+            ``None`` -> ``True`` when promoting, ``False`` when inhibiting (see the
+            module docstring; the authors rectify both).
     """
 
     def __init__(
@@ -136,7 +147,9 @@ class SynAGate(nn.Module):
         num_steps: int | None = None,
         reduction: int = 4,
         neuron: nn.Module | None = None,
-        open_bias: float = 3.0,
+        open_bias: float | None = 3.0,
+        hidden: int | None = None,
+        rectify: bool | None = None,
     ) -> None:
         super().__init__()
         self.mode = check_choice(mode, "mode", ("promote", "inhibit"))
@@ -149,10 +162,17 @@ class SynAGate(nn.Module):
             raise ValueError(f"axis='time' needs num_steps=T (a positive int), got {num_steps!r}")
         self.channels = channels
         self.num_steps = num_steps
+        if hidden is not None and (
+            not isinstance(hidden, int) or isinstance(hidden, bool) or hidden < 1
+        ):
+            raise ValueError(f"hidden must be a positive int or None, got {hidden!r}")
+        if rectify is not None and not isinstance(rectify, bool):
+            raise TypeError(f"rectify must be True, False or None, got {rectify!r}")
         dim = channels if axis == "channel" else int(num_steps)  # type: ignore[arg-type]
-        # Never narrower than min(dim, 8): a few ReLUs fed non-negative spike statistics
-        # (no bias) can all be dead at init, which silently freezes the gate.
-        hidden = min(dim, max(8, dim // reduction))
+        if hidden is None:
+            # Never narrower than min(dim, 8): a few ReLUs fed non-negative spike statistics
+            # (no bias) can all be dead at init, which silently freezes the gate.
+            hidden = min(dim, max(8, dim // reduction))
         # One MLP shared by the average- and max-pooled descriptors (CBAM / MA-SNN).
         self.mlp = nn.Sequential(
             nn.Linear(dim, hidden, bias=False), nn.ReLU(), nn.Linear(hidden, dim, bias=False)
@@ -162,8 +182,9 @@ class SynAGate(nn.Module):
 
             neuron = LIF()
         self.neuron = neuron if mode == "inhibit" else None
+        self.rectify = (self.neuron is None) if rectify is None else rectify
         self.open_bias: nn.Parameter | None = None
-        if self.neuron is not None:
+        if self.neuron is not None and open_bias is not None:
             self.open_bias = nn.Parameter(torch.tensor(float(open_bias)))
 
     def _logits(self, x: torch.Tensor) -> torch.Tensor:
@@ -195,17 +216,22 @@ class SynAGate(nn.Module):
         if self.neuron is None:
             return torch.sigmoid(logits)
         # A spiking gate: binary, so a shortcut can be switched off completely.
-        return self.neuron(logits + self.open_bias)
+        if self.open_bias is not None:
+            logits = logits + self.open_bias
+        return self.neuron(logits)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """``x`` ``[T, B, C, H, W]`` -> ``ReLU(gate · x)`` (promote) or ``gate · x``
-        (inhibit), same shape."""
-        if self.neuron is not None:
-            return self.gate(x) * x
+        """``x`` ``[T, B, C, H, W]`` -> ``ReLU(gate · x)`` (``rectify``; by default when
+        promoting) or ``gate · x`` (by default when inhibiting), same shape."""
+        gated = self.gate(x) * x
         # ReLU as in the authors' code: it clips negative (inhibitory) current, so the
         # gate can only weaken what reaches the next neuron, never invert it.
-        return torch.relu(self.gate(x) * x)
+        return torch.relu(gated) if self.rectify else gated
 
     def extra_repr(self) -> str:
         steps = f", num_steps={self.num_steps}" if self.axis == "time" else ""
-        return f"channels={self.channels}, mode={self.mode!r}, axis={self.axis!r}{steps}"
+        hidden = self.mlp[0].out_features
+        return (
+            f"channels={self.channels}, mode={self.mode!r}, axis={self.axis!r}{steps}, "
+            f"hidden={hidden}, rectify={self.rectify}"
+        )

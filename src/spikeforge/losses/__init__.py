@@ -6,6 +6,7 @@ from .objectives import CEPerStep as CEPerStep
 from .objectives import CERate as CERate
 from .objectives import CETemporal as CETemporal
 from .objectives import MSECount as MSECount
+from .objectives import MSEMembrane as MSEMembrane
 from .objectives import MSETemporal as MSETemporal
 from .objectives import check_targets as check_targets
 from .objectives import first_spike_time as first_spike_time

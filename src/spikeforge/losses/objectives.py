@@ -3,9 +3,19 @@ r"""Classification objectives on output-layer activity ``[T, B, N]`` and targets
 Rate codes: :class:`CERate` (cross-entropy on spike counts), :class:`MSECount` (counts
 against target counts ``correct_rate·T`` / ``incorrect_rate·T``). Membrane readout:
 :class:`CEMembrane` (cross-entropy on the membrane's mean or max over time, or per step:
-:class:`CEPerStep`). Temporal
+:class:`CEPerStep`), :class:`MSEMembrane` (the membrane at every step against a target
+value per class). Temporal
 codes: :class:`CETemporal` (cross-entropy on negative first-spike times),
 :class:`MSETemporal` (first-spike times against target times).
+
+What an objective reads: each class says which readout kinds it accepts (``accepts``,
+see :data:`~spikeforge.encoding.decoders.READOUT_KINDS`): the rate and temporal codes
+need spikes (on analog values "counts" and "first spikes" mean nothing: ``ce_temporal``
+on a random analog readout is 0.0), the membrane objectives an analog readout. The
+engine refuses a model whose declared readout an objective does not accept. Each
+objective also names its own readout, :meth:`_Objective.readout_decoder` (counts,
+first-spike times or the membrane), which scores accuracy unless a decoder is
+configured.
 
 Population coding (``population=P``): the ``N = C·P`` outputs form C groups of P
 neurons (class c owns neurons ``c·P … c·P + P - 1``). Each objective first reduces a
@@ -17,13 +27,27 @@ Every objective returns a scalar averaged over the batch.
 
 from __future__ import annotations
 
+import math
+from typing import ClassVar
+
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from .._registry import Registry
 from .._validation import check_choice
-from ..encoding.decoders import check_count, check_output, check_population, num_groups
+from ..encoding.decoders import (
+    ANALOG_KINDS,
+    SPIKING_KINDS,
+    FirstSpikeDecoder,
+    MembraneDecoder,
+    PopulationDecoder,
+    RateDecoder,
+    check_count,
+    check_output,
+    check_population,
+    num_groups,
+)
 
 OBJECTIVES: Registry[type[nn.Module]] = Registry("objective")
 
@@ -86,7 +110,12 @@ def first_spike_time(spikes: torch.Tensor, population: int | None = None) -> tor
 
 
 class _Objective(nn.Module):
-    """Shared validation: outputs ``[T, B, N]``, targets ``[B]``, optional grouping."""
+    """Shared validation: outputs ``[T, B, N]``, targets ``[B]``, optional grouping.
+
+    ``accepts``: the readout kinds the objective reads (spikes, or an analog readout).
+    """
+
+    accepts: ClassVar[tuple[str, ...]] = SPIKING_KINDS
 
     def __init__(self, population: int | None = None, num_classes: int | None = None) -> None:
         super().__init__()
@@ -114,6 +143,16 @@ class _Objective(nn.Module):
         B, N = counts.shape
         return counts.reshape(B, N // self.population, self.population).sum(-1)
 
+    def readout_decoder(self) -> nn.Module:
+        """The decoder of this objective's own code (its class scores for accuracy)."""
+        raise NotImplementedError
+
+    def _count_decoder(self) -> nn.Module:
+        """Spike counts per class (summed over a population group)."""
+        if self.population is None:
+            return RateDecoder("sum")
+        return PopulationDecoder(self.population, self.num_classes)
+
     def extra_repr(self) -> str:
         return f"population={self.population}, num_classes={self.num_classes}"
 
@@ -131,6 +170,10 @@ class CERate(_Objective):
         """``spikes`` ``[T, B, N]``, ``targets`` ``[B]`` → scalar."""
         self._check(spikes, targets, "spikes")
         return F.cross_entropy(self._counts(spikes), targets)
+
+    def readout_decoder(self) -> nn.Module:
+        """Spike counts (per population group): the most active class."""
+        return self._count_decoder()
 
 
 @OBJECTIVES.register("mse_count")
@@ -181,6 +224,10 @@ class MSECount(_Objective):
         counts = self._counts(spikes)
         return F.mse_loss(counts, self.target_counts(targets, spikes.shape[0], C, counts))
 
+    def readout_decoder(self) -> nn.Module:
+        """Spike counts (per population group): the most active class."""
+        return self._count_decoder()
+
     def extra_repr(self) -> str:
         return (
             f"correct_rate={self.correct_rate}, incorrect_rate={self.incorrect_rate}, "
@@ -200,6 +247,8 @@ class CEMembrane(_Objective):
         num_classes: if given, the outputs must have this many classes.
         label_smoothing: as :func:`torch.nn.functional.cross_entropy`, in [0, 1).
     """
+
+    accepts: ClassVar[tuple[str, ...]] = ANALOG_KINDS
 
     def __init__(
         self,
@@ -224,6 +273,11 @@ class CEMembrane(_Objective):
         if self.population is not None:
             logits = logits.reshape(logits.shape[0], C, self.population).mean(-1)
         return F.cross_entropy(logits, targets, label_smoothing=self.label_smoothing)
+
+    def readout_decoder(self) -> nn.Module:
+        """The membrane's max over time for ``"max"``, else its mean (per group)."""
+        reduction = "max" if self.reduction == "max" else "mean"
+        return MembraneDecoder(reduction, self.population)
 
     def extra_repr(self) -> str:
         return f"reduction={self.reduction!r}, {super().extra_repr()}"
@@ -262,6 +316,10 @@ class CETemporal(_Objective):
         """``spikes`` ``[T, B, N]``, ``targets`` ``[B]`` → scalar."""
         self._check(spikes, targets, "spikes")
         return F.cross_entropy(-first_spike_time(spikes, self.population), targets)
+
+    def readout_decoder(self) -> nn.Module:
+        """First-spike times (a group's earliest neuron): the earliest class."""
+        return FirstSpikeDecoder(self.population)
 
 
 @OBJECTIVES.register("mse_temporal")
@@ -311,6 +369,74 @@ class MSETemporal(_Objective):
         C = self._check(spikes, targets, "spikes")
         times = first_spike_time(spikes, self.population)
         return F.mse_loss(times, self.target_times(targets, spikes.shape[0], C, times))
+
+    def readout_decoder(self) -> nn.Module:
+        """First-spike times (a group's earliest neuron): the earliest class."""
+        return FirstSpikeDecoder(self.population)
+
+    def extra_repr(self) -> str:
+        return f"on_target={self.on_target}, off_target={self.off_target}, {super().extra_repr()}"
+
+
+@OBJECTIVES.register("mse_membrane")
+class MSEMembrane(_Objective):
+    r"""MSE between the readout membrane at every step and a target membrane.
+
+    The target is snnTorch's ``mse_membrane_loss`` one (``SF.mse_membrane_loss``): the
+    correct class's membrane is pulled toward ``on_target`` (default 1.0) and every other
+    class's toward ``off_target`` (default 0.0), at every step, with the same targets at
+    every step. The loss is the mean over steps, samples and output neurons of
+    ``(V[t, b, n] - target[b, n])²`` (snnTorch's sum over steps of each step's MSE,
+    divided by T), so it is zero exactly when every step's membrane sits on its target.
+    With ``population=P`` every neuron of class c's group (``c·P … c·P + P - 1``) is
+    pulled toward class c's target. The objective's own readout is the membrane's mean
+    over time (per group), so ``on_target`` must exceed ``off_target``.
+
+    Args:
+        on_target: target membrane of the correct class.
+        off_target: target membrane of every other class (< ``on_target``).
+        population: P neurons per class, or ``None``.
+        num_classes: if given, the outputs must have this many classes.
+    """
+
+    accepts: ClassVar[tuple[str, ...]] = ANALOG_KINDS
+
+    def __init__(
+        self,
+        on_target: float = 1.0,
+        off_target: float = 0.0,
+        population: int | None = None,
+        num_classes: int | None = None,
+    ) -> None:
+        super().__init__(population, num_classes)
+        for name, value in (("on_target", on_target), ("off_target", off_target)):
+            if isinstance(value, bool) or not isinstance(value, int | float):
+                raise TypeError(f"{name} must be a number, got {type(value).__name__}")
+            if not math.isfinite(value):
+                raise ValueError(f"{name} must be finite, got {value}")
+        if not off_target < on_target:
+            raise ValueError(
+                f"off_target ({off_target}) must be below on_target ({on_target}): the "
+                "correct class is read as the one with the highest membrane"
+            )
+        self.on_target = float(on_target)
+        self.off_target = float(off_target)
+
+    def target_membrane(self, targets: torch.Tensor, C: int, like: torch.Tensor) -> torch.Tensor:
+        """Target membrane ``[B, C·P]`` (``[B, C]`` without a population)."""
+        on = F.one_hot(targets, C).to(like.dtype)
+        target = self.off_target + (self.on_target - self.off_target) * on
+        return target if self.population is None else target.repeat_interleave(self.population, 1)
+
+    def forward(self, membrane: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        """``membrane`` ``[T, B, N]``, ``targets`` ``[B]`` → scalar."""
+        C = self._check(membrane, targets, "membrane")
+        target = self.target_membrane(targets, C, membrane)
+        return F.mse_loss(membrane, target.unsqueeze(0).expand_as(membrane))
+
+    def readout_decoder(self) -> nn.Module:
+        """The membrane's mean over time (per group): the highest class."""
+        return MembraneDecoder("mean", self.population)
 
     def extra_repr(self) -> str:
         return f"on_target={self.on_target}, off_target={self.off_target}, {super().extra_repr()}"

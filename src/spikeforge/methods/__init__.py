@@ -16,3 +16,4 @@ from .hybrid import HybridMethod as HybridMethod
 from .online import SLTT as SLTT
 from .ottt import OTTT as OTTT
 from .stdp import stdp_update as stdp_update
+from .stdp_training import STDPTraining as STDPTraining

@@ -11,6 +11,7 @@ from . import or_resnet as or_resnet
 from . import resnet as resnet
 from . import sew_resnet as sew_resnet
 from . import spikformer as spikformer
+from . import stdp_wta as stdp_wta
 from . import vgg as vgg
 from .registry import MODELS as MODELS
 from .registry import create as create

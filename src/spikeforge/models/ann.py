@@ -8,7 +8,9 @@ leading dims are folded into the batch, a traceable reshape). Train them with th
 method (:mod:`spikeforge.methods.ann`), which feeds the time-averaged input.
 
 Every factory accepts ``neuron``, ``surrogate`` and ``neuron_kwargs`` (the engine passes
-them to every model) and ignores them: an ANN has no spiking neuron.
+them to every model), checks them as every zoo model does
+(:func:`~spikeforge.models._common.neuron_settings`) and ignores them: an ANN has no
+spiking neuron.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ._common import neuron_settings
 from .registry import MODELS
 from .vgg import VGG_CONFIGS
 
@@ -55,6 +58,8 @@ def _apply_per_image(net: nn.Module, x: torch.Tensor) -> torch.Tensor:
 class ANNTwin(nn.Module):
     """A stack of layers applied per image: ``[B | T, B, C, H, W]`` -> ``[B | T, B, out]``."""
 
+    readout_kind = "analog"  # outputs: an ANN's scores (see models/output.py)
+
     def __init__(self, layers: list[nn.Module]) -> None:
         super().__init__()
         self.layers = nn.Sequential(*layers)
@@ -89,6 +94,7 @@ def ann_csnn_tiny(
     ``input_size/2``, i.e. 2×2 at the nominal size, adaptive otherwise) or ``"max"`` (2×2).
     """
     _check_image(in_channels, num_classes)
+    neuron_settings(neuron, surrogate, neuron_kwargs)  # checked, unused (no spiking neuron)
     if input_size % 2:
         raise ValueError(f"input_size must be even (one 2×2 pool), got {input_size}")
     layers: list[nn.Module] = []
@@ -120,6 +126,7 @@ def ann_vgg_small(
     """ANN twin of ``spiking_vgg_small`` (16-32-64 conv stages, 2×2 pools, global average
     pool, optional hidden Linear-ReLU layers). ``[B, C, H, W]`` -> ``[B, num_classes]``."""
     _check_image(in_channels, num_classes)
+    neuron_settings(neuron, surrogate, neuron_kwargs)  # checked, unused (no spiking neuron)
     layers: list[nn.Module] = []
     channels = in_channels
     for spec in VGG_CONFIGS["vgg_small"]:
@@ -167,6 +174,8 @@ class ANNResNet(nn.Module):
     Stages after the first halve the resolution.
     """
 
+    readout_kind = "analog"  # outputs: an ANN's scores (see models/output.py)
+
     def __init__(
         self, num_classes: int = 10, in_channels: int = 3, widths: Sequence[int] = (16, 32, 64)
     ) -> None:
@@ -203,4 +212,5 @@ def ann_resnet_small(
     neuron_kwargs: Mapping[str, Any] | None = None,
 ) -> ANNResNet:
     """Three-stage ResNet (one basic block each); see :class:`ANNResNet`."""
+    neuron_settings(neuron, surrogate, neuron_kwargs)  # checked, unused (no spiking neuron)
     return ANNResNet(num_classes, in_channels, tuple(widths))

@@ -12,7 +12,10 @@ from typing import Any
 from torch import nn
 
 from ..layers import fold
-from ..neurons.registry import NeuronLike, create_neuron
+from ..neurons.registry import NeuronLike
+from ..surrogates import SurrogateLike
+from ._common import neuron_settings
+from .output import declare_readout
 from .registry import MODELS
 
 
@@ -32,7 +35,7 @@ def csnn_tiny(
     widths: tuple[int, ...] = (16, 32),
     neuron: NeuronLike = "lif",
     neuron_kwargs: Mapping[str, Any] | None = None,
-    surrogate: str = "atan",
+    surrogate: SurrogateLike | None = None,
 ) -> nn.Sequential:
     """Conv-BN-neuron stages, one 2×2 average pool, a linear readout.
 
@@ -43,16 +46,17 @@ def csnn_tiny(
         widths: channels of each conv stage.
         neuron: registered neuron name / class / factory, built once per stage.
         neuron_kwargs: options for every neuron (e.g. ``{"tau": 2.0}``).
-        surrogate: surrogate gradient name.
+        surrogate: surrogate gradient: a name, ``{"name": "atan", "alpha": 4}`` or an
+            instance (default atan; see :func:`~spikeforge.models._common.neuron_settings`).
     """
     if input_size % 2:
         raise ValueError(f"input_size must be even (one 2×2 pool), got {input_size}")
-    kwargs = {"surrogate": surrogate, **(neuron_kwargs or {})}
+    make_neuron = neuron_settings(neuron, surrogate, neuron_kwargs)
     layers: list[nn.Module] = []
     channels = in_channels
     for width in widths:
-        layers += [conv_bn(channels, width), create_neuron(neuron, **kwargs)]
+        layers += [conv_bn(channels, width), make_neuron()]
         channels = width
     features = channels * (input_size // 2) ** 2
     layers.append(fold(nn.AvgPool2d(2), nn.Flatten(), nn.Linear(features, num_classes)))
-    return nn.Sequential(*layers)
+    return declare_readout(nn.Sequential(*layers), "membrane")  # the linear readout

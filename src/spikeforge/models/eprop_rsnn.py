@@ -33,6 +33,7 @@ from torch import nn
 from .._validation import check_choice, check_sequence
 from ..functional.spike import spike
 from ..surrogates import SurrogateLike, get_surrogate
+from ._common import neuron_settings
 from .registry import MODELS
 
 FEEDBACK = ("symmetric", "random")
@@ -52,6 +53,8 @@ class EpropRSNN(nn.Module):
         surrogate: the pseudo-derivative ``ψ``.
         feedback: ``"symmetric"`` (``B = W_outᵀ``) or ``"random"`` (fixed at init).
     """
+
+    readout_kind = "membrane"  # outputs: the leaky readout's membrane (see models/output.py)
 
     #: It loops over time itself (step-by-step training refuses it).
     runs_whole_sequence = True
@@ -181,16 +184,18 @@ def eprop_rsnn(
     in_features: int | None = None,
     hidden: int = 128,
     neuron: str = "lif",
-    surrogate: SurrogateLike = "atan",
+    surrogate: SurrogateLike | None = None,
     neuron_kwargs: dict | None = None,
     **kwargs: object,
 ) -> EpropRSNN:
     """:class:`EpropRSNN` sized from the data (``in_features`` defaults to
     ``in_channels · input_size²``). Its neurons are the LIF of e-prop, so ``neuron`` must
-    be ``"lif"``; ``neuron_kwargs`` may set ``tau`` and ``v_th``."""
+    be ``"lif"``; ``neuron_kwargs`` may set ``tau`` and ``v_th``; ``surrogate`` (a name,
+    ``{"name": "atan", "alpha": 4}`` or an instance) is the pseudo-derivative ``ψ``."""
     if neuron != "lif":
         raise ValueError(f"eprop_rsnn is built from e-prop's LIF neurons; got neuron={neuron!r}")
-    extra = dict(neuron_kwargs or {})
+    extra = dict(neuron_settings(neuron, surrogate, neuron_kwargs).options)
+    surrogate = extra.pop("surrogate")
     if set(extra) - {"tau", "v_th"}:
         raise ValueError(
             f"eprop_rsnn takes only tau and v_th in neuron_kwargs, got {sorted(extra)}"

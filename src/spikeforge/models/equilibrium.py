@@ -31,6 +31,8 @@ import torch
 from torch import nn
 
 from .._validation import check_choice, check_sequence
+from ..surrogates import SurrogateLike
+from ._common import neuron_settings
 from .registry import MODELS
 
 BACKWARDS = ("implicit", "phantom")
@@ -191,6 +193,8 @@ class EquilibriumSNN(nn.Module):
     rate); output ``[1, B, num_classes]`` — one step, as the objectives expect ``[T, B, C]``.
     """
 
+    readout_kind = "membrane"  # outputs: the linear readout of the rates (see models/output.py)
+
     #: Its input is the mean over the whole sequence (step-by-step training refuses it).
     runs_whole_sequence = True
 
@@ -219,21 +223,22 @@ def equilibrium_snn(
     in_features: int | None = None,
     width: int = 256,
     neuron: str = "if",
-    surrogate: str | None = None,
+    surrogate: SurrogateLike | None = None,
     neuron_kwargs: dict[str, Any] | None = None,
     **layer: Any,
 ) -> EquilibriumSNN:
     """One equilibrium IF layer and a readout (``layer`` options as
     :class:`EquilibriumSpikingLayer`). The neurons are IF by construction (the rate
     equation is theirs), so ``neuron`` must be ``"if"``; no surrogate is used (gradients
-    come from implicit differentiation), so ``surrogate`` is ignored; ``neuron_kwargs``
-    may set ``v_th``."""
+    come from implicit differentiation), so ``surrogate`` is only checked, then ignored;
+    ``neuron_kwargs`` may set ``v_th``."""
     if neuron != "if":
         raise ValueError(
             f"equilibrium_snn is built from IF neurons (its rate equation is theirs); set "
             f"model.neuron=if, got {neuron!r}"
         )
-    extra = dict(neuron_kwargs or {})
+    extra = dict(neuron_settings(neuron, surrogate, neuron_kwargs).options)
+    extra.pop("surrogate")  # checked (one surrogate, known options), not used
     if set(extra) - {"v_th"}:
         raise ValueError(f"equilibrium_snn takes only v_th in neuron_kwargs, got {sorted(extra)}")
     if in_features is None:

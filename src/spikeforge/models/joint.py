@@ -35,7 +35,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..neurons.registry import NeuronLike, create_neuron
+from ..neurons.registry import NeuronLike
+from ..surrogates import SurrogateLike
+from ._common import neuron_settings
 from .registry import MODELS
 
 PATHS = ("ann", "snn")
@@ -117,6 +119,8 @@ class JointCSNN(nn.Module):
     outputs); the ANN path sees ``x.mean(0)``.
     """
 
+    readout_kind = "membrane"  # outputs: the SNN path's linear head (see models/output.py)
+
     def __init__(
         self,
         num_classes: int = 10,
@@ -125,7 +129,7 @@ class JointCSNN(nn.Module):
         widths: Sequence[int] = (16, 32),
         neuron: NeuronLike = "lif",
         neuron_kwargs: Mapping[str, Any] | None = None,
-        surrogate: str = "atan",
+        surrogate: SurrogateLike | None = None,
     ) -> None:
         super().__init__()
         widths = tuple(int(w) for w in widths)
@@ -136,14 +140,14 @@ class JointCSNN(nn.Module):
                 f"input_size must be divisible by 2^(stages-1) = {2 ** (len(widths) - 1)} "
                 f"(a 2×2 pool before every stage but the first), got {input_size}"
             )
-        kwargs = {"surrogate": surrogate, **(neuron_kwargs or {})}
+        make_neuron = neuron_settings(neuron, surrogate, neuron_kwargs)
         channels = (in_channels, *widths)
         self.convs = nn.ModuleList(
             JointConv2d(c, w) for c, w in zip(channels[:-1], widths, strict=True)
         )
         self.bn_ann = nn.ModuleList(nn.BatchNorm2d(w) for w in widths)
         self.bn_snn = nn.ModuleList(nn.BatchNorm2d(w) for w in widths)
-        self.neurons = nn.ModuleList(create_neuron(neuron, **kwargs) for _ in widths)
+        self.neurons = nn.ModuleList(make_neuron() for _ in widths)
         self.heads = nn.ModuleList(JointLinear(w, num_classes) for w in widths)
         self.widths = widths
 
@@ -205,7 +209,7 @@ def joint_csnn(
     widths: Sequence[int] = (16, 32),
     neuron: NeuronLike = "lif",
     neuron_kwargs: Mapping[str, Any] | None = None,
-    surrogate: str = "atan",
+    surrogate: SurrogateLike | None = None,
 ) -> JointCSNN:
     """:class:`JointCSNN` (train it with method ``joint_asnn``)."""
     return JointCSNN(num_classes, in_channels, input_size, widths, neuron, neuron_kwargs, surrogate)

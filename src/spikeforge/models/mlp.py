@@ -16,7 +16,9 @@ from torch import nn
 
 from .._validation import check_sequence
 from ..layers import fold
-from ..neurons.registry import NeuronLike, create_neuron
+from ..neurons.registry import NeuronLike
+from ..surrogates import SurrogateLike
+from ._common import neuron_settings
 from .registry import MODELS
 
 
@@ -29,10 +31,14 @@ class SpikingMLP(nn.Module):
         hidden_sizes: widths of the hidden spiking layers (at least one).
         norm: BatchNorm1d after each hidden linear layer (default on: with PyTorch's
             default init an unnormalised deep MLP is silent beyond its first layer).
-        neuron: registered neuron name / class / factory, built once per layer.
+        neuron: registered neuron name / class / factory, built once per layer; one
+            sized by its layer (``rlif``: recurrent weights) gets that layer's width.
         neuron_kwargs: options for every neuron.
-        surrogate: surrogate gradient name.
+        surrogate: surrogate gradient: a name, ``{"name": "atan", "alpha": 4}`` or an
+            instance (default atan).
     """
+
+    readout_kind = "membrane"  # outputs: the linear readout's analog values (see models/output.py)
 
     def __init__(
         self,
@@ -42,7 +48,7 @@ class SpikingMLP(nn.Module):
         norm: bool = True,
         neuron: NeuronLike = "lif",
         neuron_kwargs: Mapping[str, Any] | None = None,
-        surrogate: str = "atan",
+        surrogate: SurrogateLike | None = None,
     ) -> None:
         super().__init__()
         if not isinstance(in_features, int) or in_features < 1:
@@ -50,7 +56,7 @@ class SpikingMLP(nn.Module):
         sizes = tuple(hidden_sizes)
         if not sizes or not all(isinstance(n, int) and n >= 1 for n in sizes):
             raise ValueError(f"hidden_sizes must be positive ints (>= 1 layer), got {sizes!r}")
-        kwargs = {"surrogate": surrogate, **(neuron_kwargs or {})}
+        make_neuron = neuron_settings(neuron, surrogate, neuron_kwargs)
         self.in_features = in_features
         layers: list[nn.Module] = []
         width = in_features
@@ -58,7 +64,7 @@ class SpikingMLP(nn.Module):
             # With BN the linear bias is redundant (BN re-centres).
             linear = nn.Linear(width, size, bias=not norm)
             layers.append(fold(linear, nn.BatchNorm1d(size)) if norm else fold(linear))
-            layers.append(create_neuron(neuron, **kwargs))
+            layers.append(make_neuron(features=size))  # [T, B, size] feature vectors
             width = size
         self.features = nn.Sequential(*layers)
         self.num_features = width

@@ -13,7 +13,10 @@ decode). Stages are ``layer1..layer4`` with widths ``base_width · (1, 2, 4, 8)`
 
 Stems: ``"cifar"`` (3×3 conv, stride 1, no pooling) for small images and
 ``"imagenet"`` (7×7/2 conv + 3×3/2 max-pool); ``stem="auto"`` picks CIFAR for
-``input_size <= 64``. Global adaptive average pooling makes any input from 8×8 up work.
+``input_size <= 64``. ``stem_pool=False`` drops the ImageNet stem's max-pool and moves
+its down-sampling into ``layer1`` (stride 2 there, as MS-ResNet's official code): the
+stage shapes stay those of the pooled stem. Global adaptive average pooling makes any
+input from 8×8 up work.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 import torch
@@ -28,8 +32,9 @@ from torch import nn
 
 from .._validation import check_choice
 from ..layers import ThresholdDependentBatchNorm, fold
-from ..neurons.registry import NeuronLike, create_neuron
-from ._common import check_image_sequence, classifier
+from ..neurons.registry import NeuronLike
+from ..surrogates import SurrogateLike
+from ._common import NeuronSettings, check_image_sequence, classifier, neuron_settings
 from .registry import MODELS
 
 STEMS = ("auto", "cifar", "imagenet")
@@ -53,9 +58,14 @@ class BlockConfig:
     neuron_kwargs: Mapping[str, Any]
     norm: str = "bn"
 
+    @cached_property
+    def neurons(self) -> NeuronSettings:
+        """The zoo's one neuron helper over ``neuron`` and ``neuron_kwargs``."""
+        return neuron_settings(self.neuron, None, self.neuron_kwargs)
+
     def make_neuron(self) -> nn.Module:
         """A fresh neuron (each layer owns its own parameters and state)."""
-        return create_neuron(self.neuron, **self.neuron_kwargs)
+        return self.neurons()
 
     def conv_norm(
         self, in_channels: int, out_channels: int, kernel: int, stride: int = 1, alpha: float = 1.0
@@ -109,13 +119,18 @@ class SpikingResNet(nn.Module):
         input_size: input side, only used by ``stem="auto"``.
         neuron: registered neuron name / class / factory, built once per SN layer.
         neuron_kwargs: options for every neuron (e.g. ``{"tau": 2.0}``).
-        surrogate: surrogate gradient name.
+        surrogate: surrogate gradient: a name, ``{"name": "atan", "alpha": 4}`` or an
+            instance (default atan).
         norm: ``"bn"`` or ``"tdbn"``.
         spiking_stem: end the stem with an SN (off for membrane-shortcut blocks, whose
             residual path starts with its own SN).
+        stem_pool: the ImageNet stem's 3×3/2 max-pool; ``False``: none, and ``layer1``
+            has stride 2 instead (no effect on the CIFAR stem).
         final_neuron: one SN after ``layer4`` (MS-ResNet's real-valued output needs it).
         drop_rate: dropout before the classifier.
     """
+
+    readout_kind = "membrane"  # outputs: the linear classifier's values (models/output.py)
 
     def __init__(
         self,
@@ -128,10 +143,11 @@ class SpikingResNet(nn.Module):
         input_size: int = 32,
         neuron: NeuronLike = "lif",
         neuron_kwargs: Mapping[str, Any] | None = None,
-        surrogate: str = "atan",
+        surrogate: SurrogateLike | None = None,
         norm: str = "bn",
         spiking_stem: bool = True,
         final_neuron: bool = False,
+        stem_pool: bool = True,
         drop_rate: float = 0.0,
     ) -> None:
         super().__init__()
@@ -140,6 +156,8 @@ class SpikingResNet(nn.Module):
         _check_positive_int(in_channels, "in_channels")
         _check_positive_int(base_width, "base_width")
         _check_positive_int(input_size, "input_size")
+        if not isinstance(stem_pool, bool):
+            raise TypeError(f"stem_pool must be True or False, got {stem_pool!r}")
         if len(layers) != 4 or not all(isinstance(n, int) and n >= 1 for n in layers):
             raise ValueError(f"layers must be 4 positive ints (blocks per stage), got {layers!r}")
         if stem == "auto":
@@ -147,7 +165,8 @@ class SpikingResNet(nn.Module):
             stem = "cifar" if input_size <= 64 else "imagenet"
         self.stem_type = stem
         self.in_channels = in_channels
-        cfg = BlockConfig(neuron, {"surrogate": surrogate, **(neuron_kwargs or {})}, norm)
+        settings = neuron_settings(neuron, surrogate, neuron_kwargs)
+        cfg = BlockConfig(settings.neuron, settings.options, norm)
 
         if stem == "cifar":
             stem_layers = [cfg.conv_norm(in_channels, base_width, 3)]
@@ -155,14 +174,18 @@ class SpikingResNet(nn.Module):
             stem_layers = [cfg.conv_norm(in_channels, base_width, 7, stride=2)]
         if spiking_stem:
             stem_layers.append(cfg.make_neuron())
-        if stem == "imagenet":
+        # Without the max-pool, layer1 takes over its down-sampling (stride 2).
+        first_stride = 1
+        if stem == "imagenet" and stem_pool:
             stem_layers.append(fold(nn.MaxPool2d(3, stride=2, padding=1)))
+        elif stem == "imagenet":
+            first_stride = 2
         self.stem = nn.Sequential(*stem_layers)
 
         channels = base_width
         for index, (name, depth) in enumerate(zip(STAGES, layers, strict=True)):
             width = base_width * 2**index
-            stride = 1 if index == 0 else 2
+            stride = first_stride if index == 0 else 2
             blocks = []
             for j in range(depth):
                 blocks.append(block(channels, width, stride if j == 0 else 1, cfg))

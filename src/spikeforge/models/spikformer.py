@@ -21,8 +21,9 @@ import torch
 from torch import nn
 
 from ..layers import fold
-from ..neurons.registry import NeuronLike, create_neuron
-from ._common import check_image_sequence, classifier
+from ..neurons.registry import NeuronLike
+from ..surrogates import SurrogateLike
+from ._common import check_image_sequence, classifier, neuron_settings
 from .registry import MODELS
 
 
@@ -138,6 +139,8 @@ class Spikformer(nn.Module):
     """See the module docstring. ``forward_features`` gives ``[T, B, embed_dim]`` (the
     token mean), ``forward_head`` the per-step scores."""
 
+    readout_kind = "membrane"  # outputs: the linear head's analog values (see models/output.py)
+
     def __init__(
         self,
         num_classes: int = 10,
@@ -149,25 +152,22 @@ class Spikformer(nn.Module):
         pools: int = 2,
         neuron: NeuronLike = "lif",
         neuron_kwargs: Mapping[str, Any] | None = None,
-        surrogate: str = "atan",
+        surrogate: SurrogateLike | None = None,
         attn_v_th: float | None = 0.5,
     ) -> None:
         super().__init__()
         if not isinstance(depth, int) or depth < 1:
             raise ValueError(f"depth must be a positive int, got {depth!r}")
-        kwargs = {"surrogate": surrogate, **(neuron_kwargs or {})}
-        attn_kwargs = kwargs if attn_v_th is None else {**kwargs, "v_th": attn_v_th}
-
-        def make_neuron() -> nn.Module:
-            return create_neuron(neuron, **kwargs)
+        make_neuron = neuron_settings(neuron, surrogate, neuron_kwargs)
+        # the attention neuron's own threshold (a model setting, replacing neuron_kwargs')
+        attn_options = {} if attn_v_th is None else {"v_th": attn_v_th}
 
         self.in_channels, self.embed_dim = in_channels, embed_dim
         self.patches = SpikingPatchSplitting(in_channels, embed_dim, pools, make_neuron)
         hidden = int(embed_dim * mlp_ratio)
         self.blocks = nn.Sequential(*(
             SpikformerBlock(
-                SpikingSelfAttention(embed_dim, heads, make_neuron,
-                                     create_neuron(neuron, **attn_kwargs)),
+                SpikingSelfAttention(embed_dim, heads, make_neuron, make_neuron(**attn_options)),
                 SpikingMLPBlock(embed_dim, hidden, make_neuron),
             )
             for _ in range(depth)

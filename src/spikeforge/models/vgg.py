@@ -17,8 +17,9 @@ import torch
 from torch import nn
 
 from ..layers import fold
-from ..neurons.registry import NeuronLike, create_neuron
-from ._common import check_image_sequence, classifier
+from ..neurons.registry import NeuronLike
+from ..surrogates import SurrogateLike
+from ._common import check_image_sequence, classifier, neuron_settings
 from .registry import MODELS
 
 LayerSpec = int | str
@@ -44,8 +45,12 @@ class SpikingVGG(nn.Module):
         norm: BatchNorm2d after each conv (folded over time); off -> conv with bias.
         hidden_sizes: hidden Linear-SN layers of the classifier (``()``: one linear).
         drop_rate: dropout in the classifier.
-        neuron, neuron_kwargs, surrogate: the injected spiking neuron.
+        neuron, neuron_kwargs, surrogate: the injected spiking neuron (surrogate: a name,
+            ``{"name": "atan", "alpha": 4}`` or an instance; see
+            :func:`~spikeforge.models._common.neuron_settings`).
     """
+
+    readout_kind = "membrane"  # outputs: the linear classifier's values (models/output.py)
 
     def __init__(
         self,
@@ -59,7 +64,7 @@ class SpikingVGG(nn.Module):
         drop_rate: float = 0.0,
         neuron: NeuronLike = "lif",
         neuron_kwargs: Mapping[str, Any] | None = None,
-        surrogate: str = "atan",
+        surrogate: SurrogateLike | None = None,
     ) -> None:
         super().__init__()
         # input_size is part of the zoo's uniform interface; ceil-mode pooling and the
@@ -72,7 +77,7 @@ class SpikingVGG(nn.Module):
             raise ValueError(f"width_mult must be > 0, got {width_mult!r}")
         if not any(isinstance(v, int) for v in config):
             raise ValueError(f"config needs at least one conv width, got {tuple(config)!r}")
-        kwargs = {"surrogate": surrogate, **(neuron_kwargs or {})}
+        make_neuron = neuron_settings(neuron, surrogate, neuron_kwargs)
         self.in_channels = in_channels
         layers: list[nn.Module] = []
         channels = in_channels
@@ -85,14 +90,14 @@ class SpikingVGG(nn.Module):
             width = max(1, round(spec * width_mult))
             conv = nn.Conv2d(channels, width, 3, padding=1, bias=not norm)
             layers += [fold(conv, nn.BatchNorm2d(width)) if norm else fold(conv)]
-            layers.append(create_neuron(neuron, **kwargs))
+            layers.append(make_neuron())
             channels = width
         self.features = nn.Sequential(*layers)
         self.num_features = channels
         self.global_pool = fold(nn.AdaptiveAvgPool2d(1), nn.Flatten())
         head: list[nn.Module] = []
         for size in hidden_sizes:
-            head += [fold(nn.Linear(channels, size)), create_neuron(neuron, **kwargs)]
+            head += [fold(nn.Linear(channels, size)), make_neuron(features=size)]
             if drop_rate > 0:
                 head.append(fold(nn.Dropout(drop_rate)))
             channels = size

@@ -9,9 +9,20 @@ Call contract (fixed, no flags change it):
 - ``neuron.step(x_t, state)`` with ``x_t`` ``[B, ...]`` returns ``(output_t, state)``
   for online, one-step-at-a-time use.
 
+A sequence has at least three dims ``[T, B, F...]``: a 2-D input to ``neuron(x)`` or
+``run`` is refused (``ValueError``) rather than read as ``T = B`` — it is almost always
+one step ``[B, F]`` of a batch (snnTorch's per-step call, ``spk, mem = lif(x_t, mem)``).
+The message names the fixes: ``neuron.step(x_t, state)`` for one step with explicit
+state, ``neuron(x.unsqueeze(0))`` for a one-step sequence, and ``x.unsqueeze(-1)`` for
+a genuine ``[T, B]`` sequence of one neuron per sample (neurons act elementwise, so
+the trailing size-1 feature dim changes nothing else).
+
 Modules hold parameters and configuration only; state is always passed explicitly,
-so nothing needs resetting between batches. A state whose shape does not match the
-input raises (it is never silently re-zeroed).
+so nothing needs resetting between batches: :meth:`SpikingNeuron.reset` exists only so
+that code written for SpikingJelly (``functional.reset_net``) or snnTorch runs, and does
+nothing. The reset *mode* of the IF/LIF family is the ``reset_mode`` attribute (the
+constructor argument stays ``reset=``). A state whose shape does not match the input
+raises (it is never silently re-zeroed).
 
 Non-finite input is refused: ``neuron(x)``, ``run`` and ``step`` raise ``ValueError``
 ("input to LIF layer contains NaN at index [t, b, ...] ...") when the input (or a
@@ -105,6 +116,27 @@ def check_neuron_input(neuron: nn.Module, x: torch.Tensor, layout: str) -> None:
         check_finite_input(x, f"input to {type(neuron).__name__} layer", layout, _OPT_OUT)
 
 
+def check_neuron_sequence(neuron: nn.Module, x: Any) -> torch.Tensor:
+    """Check ``x`` is a sequence ``[T, B, F...]`` for ``neuron(x)``/``run``; 2-D refused.
+
+    A 2-D ``x`` is ambiguous — ``[T, B]`` or one step ``[B, F]`` — and read as a sequence
+    it would silently run ``T = B`` steps, so it raises with the fixes for both readings.
+    """
+    name = type(neuron).__name__
+    check_sequence(x, f"{name} input")
+    if x.dim() == 2:
+        rows, cols = x.shape
+        raise ValueError(
+            f"{name} input has shape {tuple(x.shape)}: a neuron call takes a sequence "
+            f"[T, B, ...] (time first), and a 2-D input would run T={rows} time steps of a "
+            f"batch of {cols}. If this is one time step [B, F] (snnTorch's per-step "
+            f"call), use `out, state = neuron.step(x_t, state)` (state=None starts from "
+            f"rest) or `neuron(x.unsqueeze(0))` for a one-step sequence; if it really is "
+            f"[T, B] with one neuron per sample, pass `x.unsqueeze(-1)` ([T, B, 1])"
+        )
+    return x
+
+
 def _fields(state: tuple[torch.Tensor, ...]) -> list[tuple[str, torch.Tensor]]:
     names = getattr(state, "_fields", None) or [str(i) for i in range(len(state))]
     return list(zip(names, state, strict=True))
@@ -137,7 +169,7 @@ class SpikingNeuron(nn.Module):
 
     def run(self, x: torch.Tensor, state: Any = None) -> tuple[torch.Tensor, Any]:
         """Whole sequence with explicit state: ``x`` ``[T, B, ...]`` -> ``(out, state)``."""
-        check_sequence(x, f"{type(self).__name__} input")
+        check_neuron_sequence(self, x)
         checking = _checking()
         if checking and not self.state_keeps_non_finite:
             check_neuron_input(self, x, "[T, B, ...]")
@@ -165,6 +197,18 @@ class SpikingNeuron(nn.Module):
         if checking and self.state_keeps_non_finite:
             self._check_final_state(x_t, "[B, ...]", given, new)
         return out, new
+
+    def reset(self) -> None:
+        """Do nothing: this neuron keeps no state between calls, so there is none to reset.
+
+        Every ``neuron(x)`` starts from rest and ``run``/``step`` hand the state back to
+        the caller, so SpikingJelly's ``functional.reset_net(net)`` (which calls
+        ``m.reset()`` on every module that has one) and the ``neuron.reset()`` habit
+        are harmless no-ops here — and unnecessary. To continue a sequence, pass the
+        state returned by ``run``/``step`` back in; to start over, pass ``state=None``.
+        The reset *mode* (what a spike does to the membrane) is ``reset_mode``.
+        """
+        return None
 
     def _check_final_state(
         self, x: torch.Tensor, layout: str, given: Any, final: tuple[torch.Tensor, ...]

@@ -1,7 +1,8 @@
 r"""IF, LIF and PLIF modules (one class family over :func:`~spikeforge.functional.lif_sequence`).
 
 Options shared by all three (they are options, not separate classes):
-``reset`` ∈ {"zero", "subtract", "none"}, ``detach_reset``, ``learn_threshold``,
+``reset`` ∈ {"zero", "subtract", "none"} (stored as ``reset_mode``: ``reset()`` is the
+no-op every neuron has, see :meth:`SpikingNeuron.reset`), ``detach_reset``, ``learn_threshold``,
 ``learn_decay`` (``1/τ = sigmoid(w)``, as PLIF), ``graded`` (output ``g·S`` with ``g``
 learnable), ``param_shape`` (shape of learnable parameters, e.g. ``(C, 1, 1)`` for
 per-channel in a conv net; ``()`` = one per layer), ``backend`` (kernel choice).
@@ -71,7 +72,7 @@ class LIF(SpikingNeuron):
         check_finite(v_reset, "v_reset")
         self.tau = float(tau)
         self.v_reset = float(v_reset)
-        self.reset = reset
+        self.reset_mode = reset  # not `reset`: that is SpikingNeuron.reset(), a no-op
         self.decay_input = decay_input
         self.detach_reset = detach_reset
         self.surrogate = get_surrogate(surrogate)
@@ -101,7 +102,7 @@ class LIF(SpikingNeuron):
             inv_tau=self.inv_tau if self.charge == "lif" else 0.0,
             v_th=self.v_th,
             v_reset=self.v_reset,
-            reset=self.reset,
+            reset=self.reset_mode,
             decay_input=self.decay_input,
             detach_reset=self.detach_reset,
             surrogate=self.surrogate,
@@ -120,7 +121,7 @@ class LIF(SpikingNeuron):
     def extra_repr(self) -> str:
         parts = [] if self.charge == "if" else [f"tau={self.tau}"]
         v_th = "learnable" if isinstance(self.v_th, nn.Parameter) else self.v_th
-        parts += [f"v_th={v_th}", f"v_reset={self.v_reset}", f"reset={self.reset!r}"]
+        parts += [f"v_th={v_th}", f"v_reset={self.v_reset}", f"reset={self.reset_mode!r}"]
         if self.charge == "lif":
             parts.append(f"decay_input={self.decay_input}")
         if self.decay_logit is not None:

@@ -9,7 +9,7 @@ Leaky integration and firing are decoupled and the soft reset is handled with a 
 ``[T, T]`` the soft-reset matrix (``β^{t-i}``, ``i < t``); σ = sigmoid. Two GEMMs
 over ``[T, B·N]``, no loop over time.
 
-- **PSU**: ``A``, ``R`` fixed by τ (buffers).
+- **PSU**: ``A``, ``R`` fixed by τ (buffers ``integration``, ``reset_matrix``).
 - **IPSU** (input-aware): ``A`` learnable (initialised to the LIF matrix), causal
   (lower-triangular) mask kept; the learnable ``A`` is used for the integration and
   inside the spike estimate.
@@ -23,6 +23,8 @@ store, so which matrices the paper makes learnable, and whether the estimate use
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 import torch
 from torch import nn
@@ -75,15 +77,25 @@ class PSU(ParallelNeuron):
             self.integration = nn.Parameter(integration)
         else:
             self.register_buffer("integration", integration)
+        # ``reset_matrix``, not ``reset``: ``reset()`` is every neuron's (no-op) method.
         if self.learn_reset:
-            self.reset = nn.Parameter(reset)
+            self.reset_matrix = nn.Parameter(reset)
         else:
-            self.register_buffer("reset", reset)
+            self.register_buffer("reset_matrix", reset)
+
+    def _load_from_state_dict(
+        self, state_dict: dict[str, Any], prefix: str, *args: Any, **kwargs: Any
+    ) -> None:
+        # Checkpoints written before the rename hold R as ``<prefix>reset``.
+        old = prefix + "reset"
+        if old in state_dict and prefix + "reset_matrix" not in state_dict:
+            state_dict[prefix + "reset_matrix"] = state_dict.pop(old)
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
     def matrices(self) -> tuple[torch.Tensor, torch.Tensor]:
         """Effective ``(A, R)``, causal masks applied to learnable ones."""
         a = self.integration * self.integration_mask if self.learn_integration else self.integration
-        r = self.reset * self.reset_mask if self.learn_reset else self.reset
+        r = self.reset_matrix * self.reset_mask if self.learn_reset else self.reset_matrix
         return a, r
 
     def membrane(self, x: torch.Tensor) -> torch.Tensor:

@@ -30,6 +30,10 @@ class ConvertedSNN(nn.Module):
         info: conversion metadata (recipe, tracing path, thresholds ...), for reports.
     """
 
+    readout_kind = "membrane"  # outputs: the accumulated output membrane per step
+
+    readout_kind = "membrane"  # outputs: the LI readout's membrane (see models/output.py)
+
     def __init__(self, body: nn.Module, info: dict[str, Any] | None = None) -> None:
         super().__init__()
         self.body = body

@@ -29,7 +29,9 @@ from .losses import joint_asnn_loss
 
 @METHODS.register("joint_asnn")
 class JointASNN(Method):
-    """Returns ``{"loss", "output" [T, B, K] (SNN, last branch), "ce", "kl", "l2"}``.
+    """Joint A-SNN self-distillation: a JointCSNN's ANN path teaches its SNN path.
+
+    Returns ``{"loss", "output" [T, B, K] (SNN, last branch), "ce", "kl", "l2"}``.
 
     Args:
         teacher: must be ``None`` (self-distillation; accepted so every distillation
