@@ -19,6 +19,7 @@ RANK = {
     "_registry": 0,
     "_validation": 0,
     "_progress": 0,
+    "_schedule": 0,
     "surrogates": 1,
     "functional": 2,
     "data": 2,

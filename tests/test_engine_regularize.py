@@ -62,6 +62,8 @@ def test_a_strong_l1_rate_lowers_the_firing_rate(tmp_path, one_thread):
     rates = {k: sum(r["firing_rates"].values()) / len(r["firing_rates"]) for k, r in logged.items()}
     assert 0 < rates["sparse"] < 0.7 * rates["plain"], rates
     assert logged["sparse"]["train_value"] < logged["plain"]["train_value"]
+    # the epoch's mean value is logged beside the test metrics (metrics.jsonl)
+    assert 0 < logged["sparse"]["reg_l1_rate"] < logged["plain"]["reg_l1_rate"]
 
 
 def test_the_logged_value_equals_a_hand_computation_on_one_batch(tmp_path, one_thread, monkeypatch):

@@ -7,8 +7,9 @@ import torch
 
 from spikeforge.engine.checkpoint import load_checkpoint, save_checkpoint
 from spikeforge.engine.config import load_config
-from spikeforge.engine.run import make_trainer
-from spikeforge.engine.trainer import TrainingError
+from spikeforge.engine.method import build_method
+from spikeforge.engine.run import evaluate_checkpoint, make_trainer, train
+from spikeforge.engine.trainer import Trainer, TrainingError
 
 SMALL = [
     "train.epochs=2",
@@ -235,3 +236,191 @@ def test_mid_epoch_resume_with_a_changed_batch_size_is_refused(tmp_path):
     same = make_trainer(config(tmp_path), tmp_path / "r")
     same.fit(resume=True)  # unchanged: fine
     assert same.position.epoch == 2
+
+
+# Masked PSN's progressive masking, driven by the trainer (spikeforge._schedule): λ ramps
+# from 0 at 1/4 of training to 1 at 3/4 (2 epochs x 6 steps: steps 3 .. 9), then stays 1.
+MASKED = [
+    "model.neuron=masked_psn",
+    "model.neuron_kwargs={T: 4, k: 2, v_th: 0.25, init: kaiming, mask_schedule: [0.25, 0.75]}",
+    "train.tensorboard=false",
+]
+STEPS = 12  # 2 epochs x ceil(1437 / 256)
+
+
+def masked_lambdas(path):
+    """``{name: λ}`` of the masked PSN buffers in a checkpoint's model."""
+    model = load_checkpoint(path)["model"]
+    return {k: float(v) for k, v in model.items() if k.endswith("_mask_progress")}
+
+
+def cli_train(tmp_path, name, *extra):
+    from spikeforge.cli import main
+
+    overrides = [*SMALL, *MASKED, f"train.run_dir={tmp_path}", f"train.run_name={name}"]
+    assert main(["train", *overrides, *extra]) == 0
+    return tmp_path / name
+
+
+def test_masked_psn_mask_ramps_to_causal_in_spikeforge_train(tmp_path, monkeypatch):
+    from spikeforge.engine.config import config_from_dict
+    from spikeforge.neurons import MaskedPSN
+
+    seen: dict[int, list[float]] = {}  # λ of each masked PSN at every training forward
+    effective_weight = MaskedPSN.effective_weight
+
+    def recording(self):
+        if self.training:
+            seen.setdefault(id(self), []).append(self.mask_progress)
+        return effective_weight(self)
+
+    monkeypatch.setattr(MaskedPSN, "effective_weight", recording)
+    run = cli_train(tmp_path, "masked")
+    expected = [min(1.0, max(0.0, (n / STEPS - 0.25) / 0.5)) for n in range(STEPS)]
+    assert expected[:4] == [0.0] * 4 and expected[8] < 1.0 and expected[9:] == [1.0] * 3
+    assert len(seen) == 2  # csnn_tiny: one neuron per conv stage
+    for lambdas in seen.values():
+        assert lambdas == pytest.approx(expected, abs=1e-7)  # 1 from step 9 = 3/4 of 12
+    # Logged per epoch (λ at the epoch's end: progress 1/2, then 1) and in the checkpoint.
+    records = [json.loads(r) for r in (run / "metrics.jsonl").read_text().splitlines()]
+    assert [r["schedules"] for r in records] == [
+        {"1.mask_progress": 0.5, "3.mask_progress": 0.5},
+        {"1.mask_progress": 1.0, "3.mask_progress": 1.0},
+    ]
+    assert masked_lambdas(run / "last.pt") == {"1._mask_progress": 1.0, "3._mask_progress": 1.0}
+    # best.pt is picked only once the ramp is done: epoch 1 ended at λ = 0.5
+    assert load_checkpoint(run / "best.pt")["position"]["epoch"] == 2
+    assert masked_lambdas(run / "best.pt") == {"1._mask_progress": 1.0, "3._mask_progress": 1.0}
+    # The trained network is causal: new inputs from step t on leave outputs before t alone.
+    payload = load_checkpoint(run / "last.pt")
+    trainer = make_trainer(config_from_dict(payload["config"]), run, evaluation=True)
+    model = trainer.model.eval()
+    model.load_state_dict(payload["model"])
+    x = 3 * torch.rand(4, 16, 1, 8, 8, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        out = model(x)
+        for t in range(1, 4):
+            y = x.clone()
+            y[t:] = 3 * torch.rand(y[t:].shape, generator=torch.Generator().manual_seed(t))
+            assert torch.equal(model(y)[:t], out[:t]), t
+        # ...which the check would catch: unmasked (λ = 0), the past changes too.
+        for neuron in model.modules():
+            if isinstance(neuron, MaskedPSN):
+                neuron.set_mask_progress(0.0)
+        out = model(x)
+        y = x.clone()
+        y[1:] = 3 * torch.rand(y[1:].shape, generator=torch.Generator().manual_seed(1))
+        assert not torch.equal(model(y)[:1], out[:1])
+
+
+def test_masked_psn_run_interrupted_mid_ramp_resumes_bit_exactly(tmp_path):
+    from spikeforge.cli import main
+
+    whole = cli_train(tmp_path, "whole", "train.checkpoint_every=2")
+    broken = cli_train(tmp_path, "broken", "train.checkpoint_every=2", "train.max_steps=5")
+    stopped = masked_lambdas(broken / "last.pt")  # λ of step 5 of 12 (0-based 4): 1/6
+    assert stopped == pytest.approx({"1._mask_progress": 1 / 6, "3._mask_progress": 1 / 6})
+    assert main(["train", "--resume", str(broken), "train.max_steps=null"]) == 0
+    done, again = load_checkpoint(whole / "last.pt"), load_checkpoint(broken / "last.pt")
+    assert done["position"] == again["position"] and done["position"]["step"] == STEPS
+    for name, tensor in done["model"].items():
+        assert torch.equal(tensor, again["model"][name]), name
+
+    def timeless(run):
+        lines = (run / "metrics.jsonl").read_text().splitlines()
+        return [{k: v for k, v in json.loads(r).items() if k != "seconds"} for r in lines]
+
+    assert timeless(broken) == timeless(whole)
+    assert [r["schedules"]["1.mask_progress"] for r in timeless(whole)] == [0.5, 1.0]
+
+
+# -- decoding: the configured decoder scores accuracy -----------------------------------
+class _Labelled(torch.utils.data.Dataset):
+    """Static samples ``[1]`` holding their own label, for a module that reads it."""
+
+    temporal = False
+
+    def __init__(self, n: int = 12, classes: int = 3) -> None:
+        self.labels = torch.arange(n) % classes
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def __getitem__(self, i):
+        return torch.tensor([float(self.labels[i])]), int(self.labels[i])
+
+
+class _TimedSpikes(torch.nn.Module):
+    """Spikes whose timing and counts disagree: the true class fires once, at step 0;
+    the next class fires at every later step (more spikes, later)."""
+
+    readout_kind = "spikes"
+
+    def __init__(self, classes: int = 3) -> None:
+        super().__init__()
+        self.classes = classes
+        self.scale = torch.nn.Parameter(torch.ones(()))  # something for the optimiser
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # [T, B, 1] -> [T, B, C]
+        T, B = x.shape[:2]
+        label = x[0, :, 0].long()
+        out = torch.zeros(T, B, self.classes)
+        out[0, torch.arange(B), label] = 1.0
+        out[1:, torch.arange(B), (label + 1) % self.classes] = 1.0
+        return out * self.scale
+
+
+def test_evaluation_scores_accuracy_with_the_configured_decoder(tmp_path):
+    def accuracy(*overrides):
+        cfg = load_config(
+            None, ["data.timesteps=4", "train.progress=false", "train.tensorboard=false",
+                   f"train.run_dir={tmp_path}", *overrides],
+        )  # fmt: skip
+        model = _TimedSpikes()
+        data = _Labelled()
+        method = build_method(cfg, model=model)
+        trainer = Trainer(cfg, model, method, data, data, tmp_path / "r", "cpu")
+        metrics = trainer.evaluate(data)
+        return metrics["accuracy"], metrics["decoder"]
+
+    # One spike first for the true class, three later for the next: the decoders disagree.
+    assert accuracy("train.objective=ce_rate", "model.decoder=first_spike") == (1.0, "first_spike")
+    assert accuracy("train.objective=ce_rate", "model.decoder=rate") == (0.0, "rate")
+    # No decoder: the objective's own readout (counts for ce_rate, times for ce_temporal).
+    assert accuracy("train.objective=ce_rate") == (0.0, "ce_rate's own readout")
+    assert accuracy("train.objective=ce_temporal") == (1.0, "ce_temporal's own readout")
+
+
+def test_population_coding_trains_from_a_config(tmp_path, one_thread):
+    """Population-coded inputs (Gaussian receptive fields) into a model with a spiking
+    output population per class, decoded by the population decoder: above chance after
+    one short epoch, and ``spikeforge eval`` can re-decode the checkpoint."""
+    cfg = load_config(
+        None,
+        [
+            "data.encoder=population",
+            "data.encoder_options={population: 4}",
+            "data.batch_size=32",
+            "model.kwargs.population=4",
+            "model.kwargs.readout=spiking",
+            "model.decoder=population",
+            "train.objective=ce_rate",
+            "train.epochs=1",
+            "train.progress=false",
+            "train.tensorboard=false",
+            f"train.run_dir={tmp_path}",
+            "train.run_name=pop",
+        ],
+    )
+    trainer, final = train(cfg)
+    conv = next(m for m in trainer.model.modules() if isinstance(m, torch.nn.Conv2d))
+    assert conv.in_channels == 4  # 1 channel × 4 receptive fields
+    assert trainer.method.objective.population == 4
+    x, _ = trainer._load(trainer.test_set, torch.arange(2))
+    out = trainer.model(trainer.encode(x))
+    assert out.shape == (4, 2, 40) and set(out.unique().tolist()) <= {0.0, 1.0}
+    assert final["test_acc"] > 0.3  # 10 classes: chance is 0.1
+    metrics = evaluate_checkpoint(tmp_path / "pop" / "last.pt")
+    assert metrics["decoder"] == "population" and metrics["accuracy"] == final["test_acc"]
+    first = evaluate_checkpoint(tmp_path / "pop" / "last.pt", ["model.decoder=first_spike"])
+    assert first["decoder"] == "first_spike" and 0.0 <= first["accuracy"] <= 1.0

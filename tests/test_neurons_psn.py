@@ -7,10 +7,11 @@ import torch
 from torch import nn
 from torch.func import functional_call
 
+from spikeforge._schedule import find_scheduled, schedule_values, set_progress
 from spikeforge.functional import LIFParameters, li_sequence, lif_sequence
 from spikeforge.functional.parallel import lif_kernel_matrix
 from spikeforge.neurons import NEURONS, PSN, MaskedPSN, SlidingPSN
-from spikeforge.neurons.psn import MaskProgressScheduler, sliding_backend
+from spikeforge.neurons.psn import DEFAULT_MASK_SCHEDULE, sliding_backend
 
 F64 = torch.float64
 
@@ -136,13 +137,43 @@ def test_masked_psn_progressive_mask() -> None:
             neuron.set_mask_progress(bad)  # type: ignore[arg-type]
 
 
-def test_mask_progress_scheduler_steps_to_one() -> None:
-    model = nn.Sequential(MaskedPSN(4, k=2), nn.Identity(), MaskedPSN(4, k=3))
-    sched = MaskProgressScheduler(model, total_steps=4)
-    assert model[0].mask_progress == 0.0
-    values = [sched.step() for _ in range(6)]
+def test_training_progress_steps_lambda_of_every_masked_psn_to_one() -> None:
+    # What the trainer does (spikeforge._schedule): every masked PSN of a model follows
+    # its mask_schedule, λ linear from start to end, then 1 for the rest of training.
+    model = nn.Sequential(
+        MaskedPSN(4, k=2, mask_schedule=[0.0, 0.5]), nn.Identity(), MaskedPSN(4, k=3)
+    )
+    scheduled = find_scheduled(model)
+    assert [name for name, _ in scheduled] == ["0", "2"]
+    assert model[0].mask_progress == 0.0 and model[2].mask_progress == 0.0
+    values = []
+    for progress in (0.125, 0.25, 0.375, 0.5, 0.75, 1.0):
+        set_progress(scheduled, progress)
+        values.append(model[0].mask_progress)
     assert values == [0.25, 0.5, 0.75, 1.0, 1.0, 1.0]
-    assert model[2].mask_progress == 1.0
+    assert model[2].mask_progress == 1.0  # the default ramp ended at 1/8 of training
+    assert schedule_values(scheduled) == {"0.mask_progress": 1.0, "2.mask_progress": 1.0}
+
+
+def test_masked_psn_schedule_default_fixed_lambda_and_their_exclusion() -> None:
+    # Default: the authors' progressive masking, λ 0 → 1 over the first eighth.
+    assert DEFAULT_MASK_SCHEDULE == (0.0, 0.125)
+    neuron = MaskedPSN(4)
+    assert neuron.mask_schedule == (0.0, 0.125) and neuron.mask_progress == 0.0
+    neuron.on_training_progress(0.0625)
+    assert neuron.mask_progress == 0.5 and neuron.schedule_values() == {"mask_progress": 0.5}
+    assert "mask_schedule=[0.0, 0.125]" in repr(neuron)
+    # A schedule that has already ended at the start: causal from the first step.
+    assert MaskedPSN(4, mask_schedule=(0, 0)).mask_progress == 1.0
+    # A fixed λ: the trainer's calls leave it alone, and nothing is logged for it.
+    fixed = MaskedPSN(4, mask_progress=0.3)
+    assert fixed.mask_schedule is None and "fixed" in repr(fixed)
+    fixed.on_training_progress(1.0)
+    assert fixed.mask_progress == pytest.approx(0.3) and fixed.schedule_values() == {}
+    with pytest.raises(ValueError, match="not both"):
+        MaskedPSN(4, mask_progress=1.0, mask_schedule=[0, 0.5])
+    with pytest.raises(ValueError, match=r"mask_schedule must be \[start, end\]"):
+        MaskedPSN(4, mask_schedule=[0.5, 0.1])
 
 
 @pytest.mark.parametrize("backend", ["gemm", "conv", "shift", "auto"])

@@ -22,10 +22,17 @@ from torch import nn
 from torch.utils.data import Dataset
 
 from .._progress import progress
+from .._schedule import (
+    find_scheduled,
+    schedule_values,
+    schedules_finished,
+    set_progress,
+    training_progress,
+)
 from ..analysis import FiringRateMonitor
 from ..data import time_major_collate
 from ..methods import Method
-from .build import build_encoder, build_optimizer, build_schedule
+from .build import build_decoder, build_encoder, build_optimizer, build_schedule, decoder_name
 from .checkpoint import (
     RESUME_ENTRIES,
     CheckpointError,
@@ -99,6 +106,9 @@ class Trainer:
             self.train_model = nn.parallel.DistributedDataParallel(
                 self.model, device_ids=[self.device.index] if self.device.type == "cuda" else None
             )
+        # Submodules whose settings follow training progress (e.g. masked PSN's λ): set
+        # from the position before every step, so a resumed run continues them exactly.
+        self.scheduled = find_scheduled(self.model)
         self.train_set, self.test_set = train_set, test_set
         self.run_dir = Path(run_dir)
         self.temporal = bool(getattr(train_set, "temporal", False))
@@ -322,6 +332,8 @@ class Trainer:
                 if cfg.checkpoint_every and pos.step % cfg.checkpoint_every == 0:
                     self.save()
                 self._check_stop()
+        # The epoch's end: evaluation and the checkpoint see the schedules at (epoch+1)/E.
+        set_progress(self.scheduled, training_progress(pos.epoch + 1, 0, 1, cfg.epochs))
         return True
 
     def _train_batch(self, indices: torch.Tensor) -> None:
@@ -332,6 +344,10 @@ class Trainer:
             _mix(cfg.seed, pos.epoch, pos.batch, 1, self.dist.rank)
         )
         inputs, y = self.encode(x, generator), y.to(self.device)
+        set_progress(
+            self.scheduled,
+            training_progress(pos.epoch, pos.batch, self.steps_per_epoch, cfg.epochs),
+        )
         # before the method runs: online methods backpropagate inside it, step by step
         self.optimizer.zero_grad(set_to_none=True)
         with torch.autocast(self.device.type, dtype=torch.float16, enabled=cfg.amp):
@@ -378,6 +394,12 @@ class Trainer:
             "seconds": round(seconds, 2),
             "firing_rates": metrics["firing_rates"],
         }
+        schedules = schedule_values(self.scheduled)  # e.g. {"layer1.0.sn1.mask_progress": λ}
+        if schedules:
+            record["schedules"] = schedules
+        epoch_values = getattr(self.method, "epoch_values", None)  # e.g. regularizer means
+        if callable(epoch_values):
+            record.update(epoch_values())
         self.history.append(record)
         if cfg.progress and self.dist.is_main:
             print(
@@ -386,11 +408,14 @@ class Trainer:
                 f"test acc {metrics['accuracy']:.4f}  ({seconds:.1f} s)",
                 flush=True,
             )
-        improved = metrics["accuracy"] > self.best_accuracy
+        # While a schedule still ramps (masked PSN's λ < 1) the network is not the final
+        # one: no best checkpoint is picked and early stopping does not count.
+        ramped = schedules_finished(self.scheduled)
+        improved = ramped and metrics["accuracy"] > self.best_accuracy
         if improved:
             self.best_accuracy = metrics["accuracy"]
             self.epochs_without_improvement = 0
-        else:
+        elif ramped:
             self.epochs_without_improvement += 1
         pos.epoch += 1
         pos.batch = 0
@@ -405,8 +430,14 @@ class Trainer:
 
     @torch.no_grad()
     def evaluate(self, dataset: Dataset) -> dict[str, Any]:
-        """Test loss, accuracy and per-layer firing rates on ``dataset``."""
+        """Test loss, accuracy and per-layer firing rates on ``dataset``.
+
+        Accuracy is scored by ``model.decoder`` (:func:`~.build.build_decoder`; ``None``:
+        the objective's own readout, e.g. the membrane's time mean for ``ce_membrane``,
+        first-spike times for ``ce_temporal``); ``"decoder"`` names the one used.
+        """
         self.model.eval()
+        decoder = build_decoder(self.config, self.model, self.method)
         monitor = FiringRateMonitor(self.model)
         size = self.config.data.eval_batch_size
         total_loss, correct, seen = 0.0, 0, 0
@@ -428,8 +459,7 @@ class Trainer:
                 inputs, y = self.encode(x, generator), y.to(self.device)
                 terms = self.method(self.model, inputs, y)
                 total_loss += float(terms["loss"]) * len(y)
-                scores = terms["output"].mean(0)
-                correct += int((scores.argmax(-1) == y).sum())
+                correct += int((decoder.predict(terms["output"]) == y).sum())
                 seen += len(y)
         self.model.train()
         names = list(monitor.rates())
@@ -443,4 +473,5 @@ class Trainer:
             "loss": sums[0] / sums[2],
             "accuracy": sums[1] / sums[2],
             "firing_rates": {n: v / sums[2] for n, v in zip(names, sums[3:], strict=True)},
+            "decoder": decoder_name(self.config),
         }

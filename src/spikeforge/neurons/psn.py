@@ -7,8 +7,9 @@ computes all T steps at once with one GEMM over ``[T, B·N]``:
   Uses future inputs (not causal), so it needs the whole sequence and a fixed T.
 - **Masked PSN** (order k): ``H = (W ⊙ M_k(λ)) X`` with the banded causal mask
   ``M_k[t, i] = 1`` iff ``i ≤ t ≤ i + k - 1`` and progressive masking
-  ``M_k(λ) = λ M_k + (1 - λ) 𝟙``, λ stepped 0 → 1 during training
-  (:meth:`MaskedPSN.set_mask_progress`, :class:`MaskProgressScheduler`). Causal at λ = 1.
+  ``M_k(λ) = λ M_k + (1 - λ) 𝟙``, λ ramped 0 → 1 by the trainer over a configurable
+  part of training (``mask_schedule``, driven through :mod:`spikeforge._schedule`) or
+  fixed (``mask_progress``). Causal at λ = 1.
 - **Sliding PSN** (order k): ``H[t] = Σ_{i=0}^{k-1} W_i X[t - k + 1 + i]`` (zeros before
   t = 0), ``S = Θ(H - B)``, ``W`` ``[k]`` and scalar ``B`` shared over time — any T,
   causal, streamable (the state is the last k-1 inputs).
@@ -21,11 +22,13 @@ ParaLIF): these neurons carry no state between calls unless they say otherwise.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from typing import Any, NamedTuple
 
 import torch
 from torch import nn
 
+from .._schedule import check_ramp, linear_ramp
 from .._validation import check_choice, check_finite, check_sequence
 from ..functional.parallel import (
     causal_band_mask,
@@ -38,7 +41,7 @@ from ..functional.parallel import (
 )
 from ..functional.spike import spike
 from ..surrogates import SurrogateLike, get_surrogate
-from .base import SpikingNeuron, check_neuron_input
+from .base import SpikingNeuron, check_neuron_input, check_neuron_sequence
 from .registry import NEURONS
 
 
@@ -160,19 +163,47 @@ class PSN(ParallelNeuron):
         return f"T={self.T}, init={self.init!r}, surrogate={self.surrogate}"
 
 
+#: Default ``mask_schedule`` of :class:`MaskedPSN`: λ ramps 0 → 1 over the first eighth
+#: of training, then stays 1 (see the class docstring for where this comes from).
+DEFAULT_MASK_SCHEDULE = (0.0, 0.125)
+
+
 @NEURONS.register("masked_psn")
 class MaskedPSN(PSN):
     r"""Masked PSN of order ``k``: ``H = (W ⊙ M_k(λ)) X``, ``S = Θ(H - B)``.
 
-    ``λ`` (:attr:`mask_progress`, a buffer saved with the model) moves from 0 (no mask)
-    to 1 (banded causal mask); set it with :meth:`set_mask_progress` or a
-    :class:`MaskProgressScheduler`. At ``λ = 1`` the output at step t depends only on
-    inputs ``t-k+1 .. t``.
+    ``M_k(λ) = λ M_k + (1 - λ) 𝟙`` with the banded causal mask ``M_k``. ``λ``
+    (:attr:`mask_progress`, a buffer saved with the model) goes from 0 (no mask: a plain,
+    non-causal PSN) to 1 (the band only): at ``λ = 1`` the output at step t depends only
+    on inputs ``t-k+1 .. t``.
+
+    **Progressive masking** (the default): ``λ`` follows ``mask_schedule = [start, end]``
+    (fractions of training): 0 until ``start``, linear to 1 at ``end``, then 1 (causal)
+    to the end of training. The trainer drives it: it calls :meth:`on_training_progress`
+    with the fraction of training done before every optimiser step and at each epoch's
+    end (the :mod:`spikeforge._schedule` protocol), and logs the λ reached per epoch
+    (``"schedules": {"<layer>.mask_progress": λ}`` in ``metrics.jsonl``). Outside the
+    trainer nothing moves λ: call :meth:`on_training_progress` or
+    :meth:`set_mask_progress` yourself.
+
+    The default ``[0, 0.125]`` (λ = 1 from the first eighth of training on) is the
+    authors' schedule: METHODS §3.1 says only "λ scheduled 0 → 1" (so do the PSN seed
+    notes, ``shared/seeds/001``: λ grows from 0 to 1), and the authors' masked-PSN runs
+    (``Parallel-Spiking-Neuron``, ``sequential_cifar/train_secf10.py``, neuron
+    ``if5pmd8``) set ``λ = min(1, 8 · epoch / (epochs - 1))`` at each epoch start — a
+    linear ramp over the first eighth of training, then the fixed causal mask for the
+    remaining seven eighths. Here the ramp is per step, not per epoch.
+
+    **Fixed mask**: ``mask_progress=λ`` fixes λ (``1.0``: causal from the start); the
+    trainer then leaves it alone. ``mask_progress`` and ``mask_schedule`` are exclusive.
 
     Args:
         T: number of time steps (fixed).
         k: order (band width) of the mask, ``1 <= k``.
-        mask_progress: initial λ (default 0, the paper's start of training).
+        mask_progress: a fixed λ ∈ [0, 1] (no schedule).
+        mask_schedule: ``[start, end]``, ``0 <= start <= end <= 1``: λ's ramp, as
+            fractions of training (default ``[0, 0.125]`` unless ``mask_progress`` is
+            given).
         init, tau, v_th, surrogate: as :class:`PSN`.
     """
 
@@ -180,7 +211,8 @@ class MaskedPSN(PSN):
         self,
         T: int,
         k: int = 2,
-        mask_progress: float = 0.0,
+        mask_progress: float | None = None,
+        mask_schedule: Sequence[float] | None = None,
         init: str = "lif",
         tau: float = 2.0,
         v_th: float = 1.0,
@@ -188,9 +220,25 @@ class MaskedPSN(PSN):
     ) -> None:
         super().__init__(T, init=init, tau=tau, v_th=v_th, surrogate=surrogate)
         self.k = _check_steps_arg(k, "k")
+        if mask_progress is not None and mask_schedule is not None:
+            raise ValueError(
+                f"MaskedPSN takes a fixed mask_progress ({mask_progress!r}) or a "
+                f"mask_schedule ({mask_schedule!r}), not both: give one"
+            )
+        self.mask_schedule: tuple[float, float] | None = (
+            None
+            if mask_progress is not None
+            else check_ramp(
+                DEFAULT_MASK_SCHEDULE if mask_schedule is None else mask_schedule,
+                "mask_schedule",
+            )
+        )
         self.register_buffer("mask", causal_band_mask(self.T, self.k))
         self.register_buffer("_mask_progress", torch.zeros(()))
-        self.set_mask_progress(mask_progress)
+        if mask_progress is not None:
+            self.set_mask_progress(mask_progress)
+        else:
+            self.on_training_progress(0.0)
 
     @property
     def mask_progress(self) -> float:
@@ -198,10 +246,25 @@ class MaskedPSN(PSN):
         return float(self._mask_progress)
 
     def set_mask_progress(self, value: float) -> None:
-        """Set λ ∈ [0, 1] (the trainer steps it 0 → 1 over training)."""
+        """Set λ ∈ [0, 1] by hand (with a ``mask_schedule``, the trainer's next
+        :meth:`on_training_progress` sets it again)."""
         if not isinstance(value, int | float) or not 0.0 <= float(value) <= 1.0:
             raise ValueError(f"mask progress lambda must be a number in [0, 1], got {value!r}")
         self._mask_progress.fill_(float(value))
+
+    def on_training_progress(self, progress: float) -> None:
+        """λ for the fraction ``progress`` of training done (no-op with a fixed λ)."""
+        if self.mask_schedule is not None:
+            self.set_mask_progress(linear_ramp(float(progress), *self.mask_schedule))
+
+    def schedule_finished(self) -> bool:
+        """Whether λ has reached 1 (always, for a fixed λ): only then is the network the
+        causal one training is heading for."""
+        return self.mask_schedule is None or self.mask_progress >= 1.0
+
+    def schedule_values(self) -> dict[str, float]:
+        """``{"mask_progress": λ}`` when λ is scheduled (nothing for a fixed λ)."""
+        return {} if self.mask_schedule is None else {"mask_progress": self.mask_progress}
 
     def effective_weight(self) -> torch.Tensor:
         lam = self._mask_progress
@@ -211,42 +274,11 @@ class MaskedPSN(PSN):
         return self.weight * (1.0 - lam * (1.0 - self.mask))
 
     def extra_repr(self) -> str:
-        return f"T={self.T}, k={self.k}, lambda={self.mask_progress:g}, surrogate={self.surrogate}"
-
-
-class MaskProgressScheduler:
-    """Steps λ of every :class:`MaskedPSN` in a model linearly from 0 to 1.
-
-    Call :meth:`step` once per epoch (or per iteration): after ``total_steps`` calls
-    λ = 1 and stays there. ``λ = min(1, (start + n) / total_steps)`` after n calls.
-
-    Args:
-        model: module containing masked PSNs (searched recursively).
-        total_steps: number of calls to reach λ = 1 (>= 1).
-        start: initial count (λ at construction = start / total_steps).
-    """
-
-    def __init__(self, model: nn.Module, total_steps: int, start: int = 0) -> None:
-        self.total_steps = _check_steps_arg(total_steps, "total_steps")
-        if not isinstance(start, int) or start < 0:
-            raise ValueError(f"start must be an int >= 0, got {start!r}")
-        self.neurons = [m for m in model.modules() if isinstance(m, MaskedPSN)]
-        self.count = start
-        self._apply()
-
-    @property
-    def value(self) -> float:
-        return min(1.0, self.count / self.total_steps)
-
-    def _apply(self) -> None:
-        for neuron in self.neurons:
-            neuron.set_mask_progress(self.value)
-
-    def step(self) -> float:
-        """Advance one step and return the new λ."""
-        self.count += 1
-        self._apply()
-        return self.value
+        schedule = "fixed" if self.mask_schedule is None else list(self.mask_schedule)
+        return (
+            f"T={self.T}, k={self.k}, lambda={self.mask_progress:g}, "
+            f"mask_schedule={schedule}, surrogate={self.surrogate}"
+        )
 
 
 SLIDING_BACKENDS = ("auto", "gemm", "conv", "shift")
@@ -353,13 +385,13 @@ class SlidingPSN(ParallelNeuron):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """``x`` ``[T, B, ...]`` -> spikes ``[T, B, ...]`` from rest (no history copy)."""
-        check_sequence(x, f"{type(self).__name__} input")
+        check_neuron_sequence(self, x)
         check_neuron_input(self, x, "[T, B, ...]")
         return self._parallel(x)
 
     def run(self, x: torch.Tensor, state: Any = None) -> tuple[torch.Tensor, Any]:
         """``(spikes [T, B, ...], last k-1 inputs)``; ``state`` continues a stream."""
-        check_sequence(x, f"{type(self).__name__} input")
+        check_neuron_sequence(self, x)
         check_neuron_input(self, x, "[T, B, ...]")
         keep = self.k - 1
         if state is None:
