@@ -138,3 +138,20 @@ def test_values_out_of_range_are_refused_at_load_naming_key_and_limit(override, 
 def test_in_range_and_optional_values_pass():
     config = load_config(None, ["train.device=cuda:1", "optim.grad_clip=null", "optim.lr=0"])
     assert config.train.device == "cuda:1" and config.optim.grad_clip is None
+
+
+def test_a_tilde_resets_a_key_so_that_a_dict_can_be_replaced_not_merged(capsys):
+    merged = load_config("fsdd_mlp", ["model.neuron_kwargs={T: 4}"])
+    assert merged.model.neuron_kwargs == {"tau": 4.0, "decay_input": False, "T": 4}
+    replaced = load_config("fsdd_mlp", ["~model.neuron_kwargs", "model.neuron_kwargs={T: 4}"])
+    assert replaced.model.neuron_kwargs == {"T": 4}
+    # a declared key goes back to its default; a free-form dict entry is removed
+    assert load_config("digits_hybrid", ["optim.lr=0.5", "~optim.lr"]).optim.lr == 5e-3
+    assert (
+        "percentile" not in load_config("digits_hybrid", ["~model.kwargs.percentile"]).model.kwargs
+    )
+    with pytest.raises(ValueError, match="no config key model.kwargs.nope to reset"):
+        load_config(None, ["~model.kwargs.nope"])
+    # on the command line too, anywhere
+    assert main(["config", "show", "fsdd_mlp", "~model.neuron_kwargs"]) == 0
+    assert "neuron_kwargs: {}" in capsys.readouterr().out

@@ -327,7 +327,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quick", action="store_true", help="few epochs per stage")
     p.add_argument("--stop-after", metavar="STAGE", help="end after this stage")
     p.add_argument("--json", metavar="PATH", help="also write the table as JSON")
-    p.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="e.g. student.epochs=4")
+    p.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="e.g. student.train.epochs=4")
     p.set_defaults(func=_cmd_run)
 
     p = sub.add_parser("config", help="list the shipped configs or show one resolved")
@@ -363,12 +363,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
-    """Parse; ``key=value`` words anywhere on the line (also after options) are
-    overrides of the commands that take them."""
+    """Parse; ``key=value`` and ``~key`` words anywhere on the line (also after options)
+    are overrides of the commands that take them."""
     parser = build_parser()
     args, extra = parser.parse_known_args(argv)
     if extra:
-        overrides = [w for w in extra if "=" in w and not w.startswith("-")]
+        overrides = [w for w in extra if ("=" in w or w.startswith("~")) and w[:1] != "-"]
         rest = [w for w in extra if w not in overrides]
         if rest or not hasattr(args, "overrides"):
             parser.error(f"unrecognized arguments: {' '.join(rest or extra)}")

@@ -251,6 +251,21 @@ def parse_overrides(overrides: list[str] | tuple[str, ...]) -> dict[str, Any]:
         raise ValueError(f"cannot parse overrides {list(overrides)}: {error}") from None
 
 
+def _reset(merged: Any, schema: type, key: str) -> Any:
+    """``~key``: back to the schema's default (a key the schema does not declare, inside
+    a free-form dict, is removed)."""
+    if OmegaConf.select(merged, key, default="<absent>") == "<absent>":
+        raise ValueError(f"~{key}: there is no config key {key} to reset")
+    default = OmegaConf.select(OmegaConf.structured(schema), key, default="<undeclared>")
+    if default != "<undeclared>":
+        OmegaConf.update(merged, key, default, merge=False)
+        return merged
+    parent, _, leaf = key.rpartition(".")
+    node = OmegaConf.select(merged, parent) if parent else merged
+    del node[leaf]
+    return merged
+
+
 def load_structured(
     schema: type[S],
     *layers: dict[str, Any] | None,
@@ -260,13 +275,26 @@ def load_structured(
     """``schema``'s defaults, then each layer (nested dicts), then dotted ``overrides``,
     merged and type-checked; returns a ``schema`` instance.
 
+    Overrides apply in order: ``key=value`` merges (a dict value into the dict there),
+    ``~key`` resets the key to its default first, so ``~model.neuron_kwargs
+    "model.neuron_kwargs={T: 4}"`` replaces the file's dict instead of merging into it.
     Raises ``ValueError`` (unknown key, wrong type) with one line naming the key.
     """
     try:
         merged = OmegaConf.structured(schema)
-        for layer in (*layers, parse_overrides(overrides) if overrides else None):
+        for layer in layers:
             if layer:
                 merged = OmegaConf.merge(merged, _as_mapping(layer, where or "config"))
+        pending: list[str] = []
+        for text in [*overrides, None]:
+            if text is None or text.startswith("~"):
+                if pending:
+                    merged = OmegaConf.merge(merged, parse_overrides(pending))
+                    pending = []
+                if text is not None:
+                    merged = _reset(merged, schema, text[1:])
+            else:
+                pending.append(text)
         loaded = typing.cast(S, OmegaConf.to_object(merged))
     except OmegaConfBaseException as error:
         raise ValueError(_one_line(error, where)) from None
