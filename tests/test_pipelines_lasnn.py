@@ -170,13 +170,17 @@ def test_run_dir_with_other_settings_is_refused(tmp_path):
 def test_config_errors_are_named(tmp_path):
     with pytest.raises(ValueError, match=r"unknown config key teacher\.train\.epoch;"):
         run_lasnn("digits", overrides=["teacher.train.epoch=2"], run_dir=tmp_path, log=None)
+    with pytest.raises(ValueError, match=r"unknown config section student\.epochs; valid: data"):
+        load_config("digits", overrides=["student.epochs=1"])  # the old pipeline key
+    with pytest.raises(ValueError, match=r"unknown config key converted\.neuronz"):
+        load_config("digits", overrides=["converted.neuronz=if"])
     with pytest.raises(ValueError, match=r"lasnn_digits\.timesteps expects int, got 'x'"):
         load_config("digits", overrides=["timesteps=x"])
     with pytest.raises(ValueError, match="stop_after"):
         run_lasnn("digits", stop_after="students", log=None)
     # a mistake in a student's section fails before any stage trains
     bad = [*TINY, "variants.kd.config.train.epochs=abc"]
-    with pytest.raises(ValueError, match=r"students/kd/seed0\.train\.epochs expects int"):
+    with pytest.raises(ValueError, match=r"variants\.kd\.config\.train\.epochs expects int"):
         run_lasnn("digits", run_dir=tmp_path / "bad", overrides=bad, log=None)
     assert not (tmp_path / "bad").exists()
     quick = load_config("digits", quick=True)

@@ -217,7 +217,12 @@ def _one_line(error: OmegaConfBaseException, where: str) -> str:
         if owner is not None and dataclasses.is_dataclass(owner):
             names = ", ".join(f.name for f in dataclasses.fields(owner))
             valid = f"; valid keys of {prefix}{parent}: {names}" if parent else f"; valid: {names}"
-        kind = "key" if parent else "section"
+        sectioned = (
+            owner is not None
+            and dataclasses.is_dataclass(owner)
+            and all(dataclasses.is_dataclass(h) for h in typing.get_type_hints(owner).values())
+        )
+        kind = "section" if not parent and sectioned else "key"
         return f"unknown config {kind} {prefix}{key}{valid}"
     if key and owner is not None and dataclasses.is_dataclass(owner):
         hints = typing.get_type_hints(owner)

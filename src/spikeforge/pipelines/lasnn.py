@@ -31,6 +31,7 @@ from typing import Any
 
 from ..analysis.inference import measure_inference
 from ..engine.build import build_model
+from ..engine.config import Config, ModelConfig, load_structured
 from ..methods.conversion.evaluate import accuracy_vs_timesteps
 from .lasnn_table import LaSNNTable
 from .runner import PipelineConfig, PipelineRun, load_pipeline_config
@@ -97,6 +98,14 @@ def load_config(
     for name, variant in config.variants.items():
         if variant.init not in INITS:
             raise ValueError(f"variants.{name}.init must be one of {INITS}, got {variant.init!r}")
+    # each engine-config section checked on its own first, so that an error names the
+    # pipeline key (student.train.epochs), not the stage it would first break
+    sections = {"base": config.base, "teacher": config.teacher}
+    sections |= {"intermediate": config.intermediate, "student": config.student}
+    sections |= {f"variants.{n}.config": v.config for n, v in config.variants.items()}
+    for key, section in sections.items():
+        load_structured(Config, section, where=key)
+    load_structured(ModelConfig, config.converted, where="converted")
     unknown = [n for n in config.only if n not in config.variants]
     if unknown:
         raise ValueError(
