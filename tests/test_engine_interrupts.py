@@ -61,7 +61,9 @@ def _signal_at(trainer, where: str, step: int, signum: int = signal.SIGINT) -> N
 
     def forward(model, inputs, targets):
         due = not fired and trainer.position.step == step
-        if due and (where == "step") == model.training and where in ("step", "eval"):
+        in_step = where == "step" and model.training
+        in_eval = where == "eval" and not model.training
+        if due and (in_step or in_eval):
             fired.append(1)
             os.kill(os.getpid(), signum)
         elif due and where == "finalizer" and model.training:

@@ -33,8 +33,6 @@ from .build import build_encoder
 from .config import Config
 from .pretrained import load_ann
 
-PROBE_SAMPLES = 8  # default size of a probe draw
-
 
 def method_class(config: Config) -> type:
     """The class registered as ``train.method`` (what it needs is on its attributes)."""
@@ -89,8 +87,9 @@ def load_teacher(config: Config) -> nn.Module:
     return teacher
 
 
-def probe_inputs(config: Config, dataset: Dataset, count: int = PROBE_SAMPLES) -> torch.Tensor:
-    """A few training samples, encoded as the trainer encodes them: ``[T, count, ...]``."""
+def probe_inputs(config: Config, dataset: Dataset, count: int) -> torch.Tensor:
+    """``count`` training samples (a draw seeded by ``train.seed``), encoded as the trainer
+    encodes them: ``[T, count, ...]``."""
     temporal = bool(getattr(dataset, "temporal", False))
     indices = sample_indices(len(dataset), count, seed=config.train.seed)
     x, _ = time_major_collate([dataset[int(i)] for i in indices], temporal=temporal)

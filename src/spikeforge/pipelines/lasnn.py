@@ -140,17 +140,15 @@ class LaSNNPipeline:
 
     def _student(self, name: str, seed: int) -> Any:
         variant, c = self.config.variants[name], self.config
-        model: dict[str, Any] = {}
-        if variant.init in ("converted", "random"):
-            model = {"model": c.converted}
-        if variant.init == "random":
-            model = {"model": {**c.converted, "kwargs": {**c.converted.get("kwargs", {})}}}
-            model["model"]["kwargs"]["random_init"] = True
+        # init "own": the variant's config names its model; the layers below merge
+        model = {"model": c.converted} if variant.init != "own" else {}
+        fresh = {"model": {"kwargs": {"random_init": True}}} if variant.init == "random" else {}
         return self.run.engine_config(
             f"students/{name}/seed{seed}",
             c.base,
             c.student,
             model,
+            fresh,
             variant.config,
             {"train": {"seed": seed}},
         )
