@@ -10,8 +10,8 @@ Bad values are refused where they enter, with a ``ValueError`` naming them:
 
 The input check costs one reduction and one host sync per neuron call (a sum is NaN
 or inf when any entry is; the IF/LIF family and LI sum their final state, which keeps
-any NaN/inf of the input, ``T`` times smaller than the input): +4-6 % on a fused CPU LIF
-forward. To skip it for speed, set the environment variable
+any NaN/inf of the input, ``T`` times smaller than the input); its cost has not been
+measured by a benchmark on an idle machine. To skip it for speed, set the environment variable
 ``SPIKEFORGE_CHECK_FINITE=0`` (read once, at import) or call
 ``spikeforge.neurons.set_finite_check(False)`` (returns the previous setting;
 ``finite_check_enabled()`` reads it). Off, NaN input goes undetected.

@@ -82,10 +82,8 @@ def set_finite_check(enabled: bool) -> bool:
     state keeps any non-finite input to the end of the sequence
     (:attr:`SpikingNeuron.state_keeps_non_finite`: IF/LIF/PLIF/ALIF/CuBa/RLIF/LI) sum
     the final state ``[B, ...]`` instead of the input ``[T, B, ...]``, ``T`` times less
-    (measured on a shared 2-core CPU: +4-6 % on a fused CPU LIF forward of
-    ``[16, 32, 4096]`` float32, about 0.05 ms of 0.9-1.3 ms, where a sum over the input
-    would cost ~20 %); the other neurons sum their input (measured +7-13 % on a PSN
-    forward, T = 16, same shape).
+    work; the other neurons sum their input. Timed only ad hoc on a loaded 2-core machine, not by a benchmark: the
+    cost relative to a fused LIF forward is not a recorded result.
     On a GPU the sync stalls the launch queue once per layer (not measured), the reason
     to turn the check off there when every microsecond counts.
     """
