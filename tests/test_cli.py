@@ -91,3 +91,17 @@ def test_data_check_says_ok_or_names_the_bad_file(tmp_path, capsys):
     error = [line for line in captured.err.splitlines() if line.startswith("spikeforge: error")]
     assert len(error) == 1 and str(folder / "2.bs2") in error[0] and "empty file" in error[0]
     assert main([*args, "--split", "test"]) == 0  # the bad file is in train only
+
+
+def test_train_overwrite_flag_replaces_a_named_run_directory(tmp_path, capsys):
+    run = ["train.epochs=1", "train.max_steps=1", "train.progress=false"]
+    run += ["train.tensorboard=false", f"train.run_dir={tmp_path}", "train.run_name=r"]
+    assert main(["train", *run]) == 0
+    (tmp_path / "r" / "notes.txt").write_text("kept?")
+    assert main(["train", *run]) == 2  # the directory holds a run: refused, one line
+    assert "--overwrite" in capsys.readouterr().err
+    assert (tmp_path / "r" / "notes.txt").is_file()
+    assert main(["train", "--overwrite", *run]) == 0
+    assert not (tmp_path / "r" / "notes.txt").exists()
+    assert (tmp_path / "r" / "last.pt").is_file()
+    assert main(["train", "--resume", str(tmp_path / "r"), "--overwrite"]) == 2
