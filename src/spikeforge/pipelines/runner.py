@@ -102,7 +102,8 @@ def load_pipeline_config(
     )
 
 
-def _write_json(path: Path, data: Any) -> None:
+def write_json(path: Path, data: Any) -> None:
+    """``data`` as JSON at ``path``, written atomically (a temporary, then renamed)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")
     tmp.write_text(json.dumps(data, indent=2, default=float))
@@ -195,7 +196,7 @@ class PipelineRun:
         return None
 
     def finish(self, stage: str, result: dict[str, Any]) -> dict[str, Any]:
-        _write_json(self.stage_dir(stage) / "result.json", result)
+        write_json(self.stage_dir(stage) / "result.json", result)
         return result
 
     # -- engine configs and data --------------------------------------------------------

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from ..analysis import write_report
-from .runner import _write_json
+from .runner import write_json
 
 
 def mean_std(values: Sequence[float | None]) -> tuple[float | None, float | None]:
@@ -68,6 +68,6 @@ def write_outputs(
     run_dir: Path, result: Mapping[str, Any], table: str, report: Mapping[str, Any]
 ) -> None:
     """``results.json`` (atomically), ``results.md`` and the HTML ``report.html``."""
-    _write_json(run_dir / "results.json", dict(result))
+    write_json(run_dir / "results.json", dict(result))
     (run_dir / "results.md").write_text(table + "\n")
     write_report(run_dir / "report.html", report)
