@@ -82,8 +82,9 @@ def set_finite_check(enabled: bool) -> bool:
     state keeps any non-finite input to the end of the sequence
     (:attr:`SpikingNeuron.state_keeps_non_finite`: IF/LIF/PLIF/ALIF/CuBa/RLIF/LI) sum
     the final state ``[B, ...]`` instead of the input ``[T, B, ...]``, ``T`` times less
-    work; the other neurons sum their input. Timed only ad hoc on a loaded 2-core machine, not by a benchmark: the
-    cost relative to a fused LIF forward is not a recorded result.
+    work; the other neurons sum their input. Timed only ad hoc on a loaded 2-core
+    machine, not by a benchmark: its cost relative to a fused LIF forward is not a
+    recorded result.
     On a GPU the sync stalls the launch queue once per layer (not measured), the reason
     to turn the check off there when every microsecond counts.
     """
