@@ -9,8 +9,13 @@ STAMP := $(VENV)/.installed
 # Triton runs the GPU kernels' tests on CPU through its interpreter (TRITON_INTERPRET=1);
 # only the tests need it, so `make demo` does not download it.
 TRITON_STAMP := $(VENV)/.triton
+# NIR peers for the cross-import tests (tests/test_export_nir_graph.py): their importers,
+# installed with --no-deps so pip can never replace the pinned CPU torch (loguru: the one
+# runtime dependency SpikingJelly's import needs). Without them those tests skip.
+NIR_PEERS := snntorch==1.0.0 spikingjelly==2.0.0 nirtorch==2.6 norse==1.1.0 loguru==0.7.3
+NIR_PEERS_STAMP := $(VENV)/.nir-peers
 
-.PHONY: demo test test-all lint install clean wheel-check
+.PHONY: demo test test-all lint install clean wheel-check docs
 
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -28,16 +33,32 @@ $(TRITON_STAMP): $(STAMP)
 	$(BIN)/pip install -q -e ".[triton]"
 	touch $(TRITON_STAMP)
 
-test: $(STAMP) $(TRITON_STAMP)
+$(NIR_PEERS_STAMP): $(STAMP)
+	$(BIN)/pip install -q --no-deps $(NIR_PEERS)
+	touch $(NIR_PEERS_STAMP)
+
+test: $(STAMP) $(TRITON_STAMP) $(NIR_PEERS_STAMP)
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/pytest -q -m "not slow"
 
-test-all: $(STAMP) $(TRITON_STAMP)
+test-all: $(STAMP) $(TRITON_STAMP) $(NIR_PEERS_STAMP)
 	$(BIN)/pytest -q
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/ruff format --check src tests benchmarks
+
+# The docs site into site/ (open site/index.html): mkdocs --strict, so a broken link, a
+# public name without a docstring or a tutorial that raises fails it. Runs every tutorial
+# (docs/tutorials/*.py) on one thread each; no network at build time.
+DOCS_STAMP := $(VENV)/.docs
+
+$(DOCS_STAMP): $(STAMP)
+	$(BIN)/pip install -q -e ".[docs]"
+	touch $(DOCS_STAMP)
+
+docs: $(DOCS_STAMP)
+	OMP_NUM_THREADS=1 NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --clean
 
 wheel-check: $(STAMP)
 	bash .ci/wheel_check.sh $(BIN)/python

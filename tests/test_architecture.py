@@ -34,6 +34,7 @@ RANK = {
     "engine": 8,
     "pipelines": 9,
     "bench": 9,
+    "export": 9,
     "demo": 10,
     "cli": 11,
     "__main__": 12,
@@ -212,7 +213,8 @@ def test_every_module_has_its_test_module_named_after_it():
             expected.setdefault(name, []).append(path.relative_to(ROOT))
     clashes = {name: paths for name, paths in expected.items() if len(paths) > 1}
     assert not clashes, f"two modules map to one test module: {clashes}"
-    present = {p.name for p in here.glob("test_*.py")} - {Path(__file__).name}
+    # test_docs.py tests the docs site's generators under docs/, not a source module
+    present = {p.name for p in here.glob("test_*.py")} - {Path(__file__).name, "test_docs.py"}
     missing = [f"src/spikeforge/{paths[0]} -> tests/{name}" for name, paths in
                sorted(expected.items()) if name not in present]  # fmt: skip
     orphans = sorted(present - set(expected))

@@ -130,11 +130,11 @@ READOUT_MODELS = {
 }
 #: The fix each refusal names, by readout kind.
 FIXES = {
-    "membrane": r"use train.objective=ce_membrane/ce_per_step/mse_membrane, or "
+    "membrane": r"use train.objective=ce_membrane/ce_per_step/mse_membrane/trevsnn, or "
     r"model.kwargs.readout=spiking$",
     "spikes": r"use train.objective=ce_rate/ce_temporal/mse_count/mse_temporal, or drop "
     r"model.kwargs.readout=spiking$",
-    "analog": r"use train.objective=ce_membrane/ce_per_step/mse_membrane$",
+    "analog": r"use train.objective=ce_membrane/ce_per_step/mse_membrane/trevsnn$",
 }
 
 

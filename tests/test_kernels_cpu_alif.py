@@ -16,11 +16,14 @@ from lif_backends import (
     alif_case,
     assert_alif_matches_reference,
 )
-from spikeforge.functional.alif import ALIFParameters
+from spikeforge.functional.alif import ALIFParameters, alif_sequence
 from spikeforge.functional.lif import LIFParameters
+from spikeforge.functional.state import ALIFState
 from spikeforge.kernels import dispatch
+from spikeforge.kernels._fused_common import AlifConfig, kernel_config
 from spikeforge.kernels.cpu import _build
 from spikeforge.kernels.cpu import alif as ca
+from spikeforge.kernels.cpu.lif import cfg_args
 from spikeforge.neurons import ALIF
 
 
@@ -111,3 +114,50 @@ def test_the_alif_neuron_on_the_fused_kernel_matches_the_reference(make):
     assert outs[0][0].sum() > 0 and torch.equal(outs[0][0], outs[1][0])
     for a, b in zip(outs[0][1], outs[1][1], strict=True):
         torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-5)
+
+
+# --- the custom ops: spikeforge::alif_forward / alif_backward ------------------------------
+def _op_args(dtype):
+    """``(x, v0, a0, k, th, b, cfg args...)``: a learnable ``1/τ``, ``V_th`` and ``b``."""
+    gen = torch.Generator().manual_seed(8)
+    x = torch.randn(6, 2, 4, generator=gen, dtype=dtype) + 0.6
+    v0, a0 = (torch.rand(2, 4, generator=gen, dtype=dtype) * 0.3 for _ in range(2))
+    k = torch.tensor(0.4, dtype=dtype, requires_grad=True)
+    th, b = ((torch.rand(4, generator=gen, dtype=dtype) + 0.5).requires_grad_() for _ in "tb")
+    p = ALIFParameters(LIFParameters(inv_tau=k, v_th=th, reset="subtract"), b=b, rho=0.8)
+    cfg, k_t, th_t = kernel_config(p.lif)
+    return x, v0, a0, k_t, th_t, b, (*cfg_args(cfg), 0.0, 0.8)
+
+
+def test_ops_pass_torch_library_opcheck():
+    """Schema, fake implementation vs real, autograd registration, AOT dispatch (float32;
+    the float64 results are checked bit for bit below)."""
+    x, v0, a0, k, th, b, cfg = _op_args(torch.float32)
+    torch.library.opcheck(ca.alif_forward_op, (x.requires_grad_(True), v0, a0, k, th, b, *cfg))
+    grads = (torch.randn_like(x), torch.randn_like(v0), torch.randn_like(a0))
+    params = tuple(t.detach() for t in (k, th, b))  # the backward op is not differentiable
+    for wants in ((True, True, True), (False, False, False)):
+        args = (x.detach(), v0, a0, *grads, *params, *cfg, *wants)
+        torch.library.opcheck(ca.alif_backward_op, args)
+
+
+def test_default_path_runs_the_op_and_equals_the_c_calls_bit_for_bit():
+    """``alif_sequence`` goes through ``torch.ops.spikeforge.alif_forward``; spikes, state
+    and gradients are exactly the direct C calls'."""
+    x, v0, a0, k, th, b, _ = _op_args(torch.float64)
+    p = ALIFParameters(LIFParameters(inv_tau=k, v_th=th, reset="subtract"), b=b, rho=0.8)
+    xg = x.clone().requires_grad_(True)
+    spikes, state = alif_sequence(xg, ALIFState(v0, a0), p)
+    assert "spikeforge_alif_forward" in type(spikes.grad_fn).__name__
+    gs = torch.randn_like(x)
+    got = torch.autograd.grad((spikes * gs).sum() + state.v.sum(), [xg, k, th, b])
+    lif_cfg, _, _ = kernel_config(p.lif)
+    cfg = AlifConfig(lif_cfg, 0.0, 0.8)
+    params = [t.detach() for t in (k, th, b)]
+    s_c, v_c, a_c = ca._forward(x, v0, a0, *params, cfg)
+    assert torch.equal(spikes, s_c) and torch.equal(state.v, v_c) and torch.equal(state.a, a_c)
+    grads = (gs, torch.ones_like(v0), torch.zeros_like(a0))
+    direct = ca.run_backward(x, v0, a0, *grads, *params, cfg, (True, True, True))
+    assert torch.equal(got[0], direct[0])
+    for g, d, t in zip(got[1:], direct[3:], (k, th, b), strict=True):
+        assert torch.equal(g, d.sum_to_size(t.shape))

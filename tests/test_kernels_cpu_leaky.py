@@ -133,3 +133,53 @@ def test_neurons_on_the_fused_kernels_match_the_reference(make):
     assert torch.equal(outs[0][0], outs[1][0])
     for a, b in zip(outs[0][1], outs[1][1], strict=True):
         torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-5)
+
+
+# --- the custom ops: spikeforge::leaky_forward / leaky_backward ----------------------------
+# no coefficient; the input saved for the coefficient's gradient; only the trajectory saved
+@pytest.mark.parametrize(
+    ("form", "dtype"),
+    [("integrate", torch.float32), ("lif", torch.float64), ("decay", torch.float32)],
+    ids=str,
+)
+def test_ops_pass_torch_library_opcheck(form, dtype):
+    """Schema, fake implementation vs real, autograd registration, AOT dispatch; the
+    backward op with and without the coefficient's gradient (``x`` is passed only then)."""
+    gen = torch.Generator().manual_seed(4)
+    x = torch.randn(5, 2, 3, generator=gen, dtype=dtype, requires_grad=True)
+    y0 = torch.randn(2, 3, generator=gen, dtype=dtype)
+    coef = (torch.rand(3, generator=gen, dtype=dtype) * 0.5 + 0.2).requires_grad_(True)
+    code = LEAKY_FORMS.index(form)
+    coef_t = coef if code != 0 else None
+    torch.library.opcheck(cl.leaky_forward_op, (x, y0, coef_t, 0.0, code, 0.1))
+    torch.library.opcheck(cl.leaky_forward_op, (x, y0, None, 0.4, code, 0.1))
+    y, _ = cl._run_forward(x, y0, None if coef_t is None else coef_t.detach(), 0.0, code, 0.1)
+    gy, gl = torch.randn_like(x), torch.randn_like(y0)
+    shapes = (list(x.shape), list(y0.shape))
+    plain = (None, None, None, gy, gl, None, 0.4, code, 0.1, False, *shapes)
+    torch.library.opcheck(cl.leaky_backward_op, plain)
+    if coef_t is not None:
+        saved_x = x.detach() if code == 1 else None
+        c = coef_t.detach()
+        args = (saved_x, y0, y, gy, None, c, 0.0, code, 0.1, True, *shapes)
+        torch.library.opcheck(cl.leaky_backward_op, args)
+
+
+def test_default_path_runs_the_op_and_equals_the_c_calls_bit_for_bit():
+    """``leaky_scan`` goes through ``torch.ops.spikeforge.leaky_forward``; trajectory and
+    gradients are exactly the direct C calls' (what the autograd Function returned)."""
+    gen = torch.Generator().manual_seed(6)
+    x = torch.randn(6, 2, 4, generator=gen, dtype=torch.float64)
+    y0 = torch.randn(2, 4, generator=gen, dtype=torch.float64)
+    c = (torch.rand(4, generator=gen, dtype=torch.float64) * 0.5 + 0.2).requires_grad_(True)
+    xg = x.clone().requires_grad_(True)
+    y, last = leaky_scan(xg, y0, LeakyParameters("lif", c, 0.1))
+    assert "spikeforge_leaky_forward" in type(y.grad_fn).__name__
+    gy = torch.randn(y.shape, generator=gen, dtype=torch.float64)
+    gx, gc = torch.autograd.grad((y * gy).sum() + last.sum(), [xg, c])
+    y_c, last_c = cl._run_forward(x, y0, c.detach(), 0.0, 1, 0.1)
+    assert torch.equal(y, y_c) and torch.equal(last, last_c)
+    direct = cl.run_backward(
+        x, y0, y_c, gy, torch.ones_like(y0), c.detach(), 0.0, 1, 0.1, True, x.shape, y0.shape
+    )
+    assert torch.equal(gx, direct[0]) and torch.equal(gc, direct[2].sum_to_size(c.shape))

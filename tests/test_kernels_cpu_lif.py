@@ -21,8 +21,13 @@ from lif_backends import (
     random_case_strategies,
     tensor_parameter_case,
 )
+from spikeforge.functional.alif import alif_sequence
+from spikeforge.functional.leaky import LeakyParameters, leaky_scan
 from spikeforge.functional.lif import LIFParameters, lif_sequence
+from spikeforge.functional.state import LIFState
+from spikeforge.kernels._fused_common import kernel_config
 from spikeforge.kernels.cpu import _build
+from spikeforge.kernels.cpu import lif as cpu_lif
 from spikeforge.kernels.cpu.lif import supports
 from spikeforge.surrogates import Surrogate
 
@@ -148,3 +153,135 @@ def test_supports_reports_what_it_cannot_do():
     assert torch.equal(s, lif_sequence(x, p=p, backend="torch")[0])
     with pytest.raises(ValueError, match="surrogate"):
         lif_sequence(x, p=p, backend="cpu")
+
+
+# --- the custom ops: spikeforge::lif_forward / lif_backward --------------------------------
+def _op_case(dtype, tensor_params: bool):
+    """``(x, v0, k_t, th_t, cfg)`` of a PLIF layer with a per-neuron threshold (or floats);
+    the tensor parameters are leaves that require grad."""
+    gen = torch.Generator().manual_seed(11)
+    x = torch.randn(6, 3, 5, generator=gen, dtype=dtype) + 0.6
+    v0 = torch.randn(3, 5, generator=gen, dtype=dtype) * 0.2
+    if tensor_params:
+        k = torch.tensor(0.3, dtype=dtype, requires_grad=True)
+        th = (torch.rand(5, generator=gen, dtype=dtype) + 0.5).requires_grad_(True)
+        p = LIFParameters(inv_tau=k, v_th=th, reset="subtract", v_reset=-0.1)
+    else:
+        p = LIFParameters(inv_tau=0.4, v_th=0.8)
+    cfg, k_t, th_t = kernel_config(p)
+    return x, v0, k_t, th_t, cfg
+
+
+@pytest.mark.parametrize(
+    ("dtype", "tensor_params"), [(torch.float32, False), (torch.float64, True)], ids=str
+)
+def test_ops_pass_torch_library_opcheck(dtype, tensor_params):
+    """Schema, fake (meta) implementation against the real one, autograd registration and
+    AOT dispatch, for the forward op and (called directly) the backward op."""
+    x, v0, k_t, th_t, cfg = _op_case(dtype, tensor_params)
+    x.requires_grad_(True)
+    torch.library.opcheck(cpu_lif.lif_forward_op, (x, v0, k_t, th_t, *cpu_lif.cfg_args(cfg)))
+    gs, gv = torch.randn_like(x), torch.randn_like(v0)
+    # once differentiable: the backward op has no autograd formula, so no input needs grad
+    k_t, th_t = (None if t is None else t.detach() for t in (k_t, th_t))
+    args = (x.detach(), v0, gs, gv, k_t, th_t, *cpu_lif.cfg_args(cfg))
+    for wants in ((tensor_params, tensor_params), (False, False)):
+        torch.library.opcheck(cpu_lif.lif_backward_op, (*args, *wants))
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64], ids=["f32", "f64"])
+def test_default_path_runs_the_op_and_equals_the_c_calls_bit_for_bit(dtype):
+    """``backend="auto"`` goes through ``torch.ops.spikeforge.lif_forward`` and its results
+    are exactly those of calling the C forward and backward directly (what the autograd
+    Function did before the ops): nothing is changed on the way."""
+    x, v0, k_t, th_t, cfg = _op_case(dtype, tensor_params=True)
+    xg = x.clone().requires_grad_(True)
+    p = LIFParameters(inv_tau=k_t, v_th=th_t, reset="subtract", v_reset=-0.1)
+    spikes, state = lif_sequence(xg, LIFState(v0), p)
+    assert "spikeforge_lif_forward" in type(spikes.grad_fn).__name__
+    gs = torch.randn_like(x)
+    gx, gk, gth = torch.autograd.grad((spikes * gs).sum() + state.v.sum(), [xg, k_t, th_t])
+    s_c, v_c = cpu_lif._forward(x, v0, k_t.detach(), th_t.detach(), cfg)
+    assert torch.equal(spikes, s_c) and torch.equal(state.v, v_c)
+    ones = torch.ones_like(v0)
+    direct = cpu_lif.run_backward(x, v0, gs, ones, k_t.detach(), th_t.detach(), cfg, True, True)
+    assert torch.equal(gx, direct[0])
+    assert torch.equal(gk, direct[2].sum_to_size(k_t.shape))
+    assert torch.equal(gth, direct[3].sum_to_size(th_t.shape))
+
+
+def test_only_the_final_membrane_used_gives_the_reference_gradient():
+    """The spikes' gradient arrives as None (grads are not materialised) and counts as 0."""
+    x = torch.randn(5, 2, 7, dtype=torch.float64) + 0.5
+    grads = []
+    for backend in ("cpu", "torch"):
+        xg = x.clone().requires_grad_(True)
+        _, state = lif_sequence(xg, backend=backend)
+        grads.append(torch.autograd.grad(state.v.sum(), xg)[0])
+    torch.testing.assert_close(grads[0], grads[1], rtol=1e-12, atol=1e-12)
+
+
+def test_the_constant_marker_is_the_one_torch_compiler_sets():
+    marked = torch.compiler.assume_constant_result(lambda: None)
+    assert (
+        vars(marked)
+        == vars(cpu_lif.constant_to_dynamo(lambda: None))
+        == {"_dynamo_marked_constant": True}
+    )
+    assert cpu_lif.library_reason._dynamo_marked_constant is True
+
+
+def test_library_reason_is_a_constant_to_dynamo(monkeypatch):
+    """A loader that has not run yet (its lock, ctypes) is not traced: dynamo takes the
+    availability as a constant, so the first call ever can be compiled without a break."""
+    monkeypatch.setattr(_build, "STATE", _build._State())
+    calls = _build.STATE.calls
+    p = LIFParameters()  # built outside: dynamo cannot construct the default surrogate
+
+    def f(x):
+        return lif_sequence(x, p=p)[0]
+
+    x = torch.randn(4, 2, 3) + 0.5
+    compiled = torch.compile(f, fullgraph=True, backend="eager")
+    assert torch.equal(compiled(x), lif_sequence(x, backend="torch")[0])
+    assert calls["forward"] == 1 and _build.STATE.tried  # the compiled call ran the kernel
+
+
+def test_define_op_registers_the_plain_function_not_a_dynamo_wrapper(monkeypatch):
+    """``torch.library.custom_op`` runs its kernels through ``torch._disable_dynamo``, whose
+    first call imports ``torch._dynamo`` (seconds, in every process); ``define_op``'s op
+    calls the function itself. The control op shows the probe sees that wrapper."""
+    import torch._dynamo
+
+    wrapped: list[object] = []
+    monkeypatch.setattr(torch._dynamo, "disable", lambda fn, *a, **k: wrapped.append(fn) or fn)
+
+    @cpu_lif.define_op("spikeforge_test::twice")
+    def twice(x: torch.Tensor) -> torch.Tensor:
+        return x * 2
+
+    assert str(twice._schema) == "spikeforge_test::twice(Tensor x) -> Tensor"
+    assert torch.equal(twice(torch.ones(2)), torch.full((2,), 2.0)) and wrapped == []
+
+    @torch.library.custom_op("spikeforge_test::thrice", mutates_args=())
+    def thrice(x: torch.Tensor) -> torch.Tensor:
+        return x * 3
+
+    assert torch.equal(thrice(torch.ones(2)), torch.full((2,), 3.0)) and len(wrapped) == 1
+
+
+@pytest.mark.parametrize("family", ["lif", "leaky", "alif"])
+def test_a_double_backward_is_refused_by_name(family):
+    """``create_graph=True`` gives a first gradient; differentiating it again raises,
+    naming the backward op, instead of returning wrong second derivatives."""
+    x = torch.randn(4, 2, 5, dtype=torch.float64, requires_grad=True)
+    zeros = torch.zeros(2, 5, dtype=torch.float64)
+    if family == "lif":
+        out = lif_sequence(x, backend="cpu")[1].v
+    elif family == "leaky":
+        out = leaky_scan(x, zeros, LeakyParameters("decay", 0.5), "cpu")[0]
+    else:
+        out = alif_sequence(x, backend="cpu")[1].v
+    (g,) = torch.autograd.grad(out.pow(2).sum(), x, create_graph=True)
+    with pytest.raises(RuntimeError, match=f"spikeforge::{family}_backward is differentiable once"):
+        g.sum().backward()

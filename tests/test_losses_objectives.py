@@ -280,6 +280,7 @@ def test_objective_registry():
         "mse_count",
         "mse_membrane",
         "mse_temporal",
+        "trevsnn",  # losses/trevsnn.py
     ]
     assert isinstance(OBJECTIVES.create("mse_count", correct_rate=1.0), MSECount)
     with pytest.raises(ValueError, match="ce_membrane, ce_per_step, ce_rate, ce_temporal"):

@@ -21,6 +21,7 @@ CAPABILITIES = {
     "joint_asnn": (False, False, False),
     "kd": (True, False, False),
     "lasnn": (True, True, False),
+    "mae": (False, False, True),
     "ottt": (False, False, False),
     "sltt": (False, False, True),
     "stdp": (False, False, False),

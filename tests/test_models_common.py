@@ -112,9 +112,16 @@ SMALL = {
     "eprop_rsnn": {"in_features": 6, "hidden": 4},
     "equilibrium_snn": {"in_features": 6, "width": 4, "neuron": "if"},
     "spikformer": {"embed_dim": 16, "depth": 1, "heads": 2, "input_size": 8},
+    "spikformer_v2": {"embed_dim": 16, "depth": 1, "heads": 2, "input_size": 8},
+    "spikformer_v2_tiny": {"input_size": 8},
+    "spikformer_v2_mae": {"embed_dim": 16, "depth": 1, "heads": 2, "input_size": 8},
+    "spikformer_v2_mae_tiny": {"input_size": 8},
     "spiking_vgg11": {"width_mult": 0.125},
     "spiking_vgg16": {"width_mult": 0.125},
     "spiking_vgg_small": {"width_mult": 0.25},
+    "trevsnn_tiny": {"channels": (4, 4, 4, 4)},
+    "trevsnn_small": {"channels": (4, 4, 4, 4)},
+    "trevsnn_cifar": {"channels": (4, 4, 4, 4)},
 }
 # ``converted`` (registered by the engine) is covered in test_engine_pretrained.py.
 ZOO = [name for name in MODELS.names() if name != "converted"]
@@ -127,8 +134,9 @@ def _small(name: str) -> dict:
 
 
 # Models without a surrogate gradient: ANN twins, the equilibrium net (implicit
-# gradients), STDP's winner-take-all net (nothing is differentiated).
-NO_SURROGATE = {"equilibrium_snn", "stdp_wta"}
+# gradients), STDP's winner-take-all net (nothing is differentiated), T-RevSNN (Q's
+# gradient is straight-through).
+NO_SURROGATE = {"equilibrium_snn", "stdp_wta", "trevsnn_tiny", "trevsnn_small", "trevsnn_cifar"}
 # stdp_wta accepts `surrogate` unchecked (it does not go through neuron_settings yet).
 UNCHECKED = {"stdp_wta"}
 

@@ -44,6 +44,9 @@ TINY: dict[str, dict] = {
     "spiking_vgg11": {"size": 32, "width_mult": 0.25},
     "spiking_vgg16": {"size": 32, "width_mult": 0.25},
 }
+# Spikformer V2: the same tiny transformer as spikformer, behind the conv stem.
+for _name in ("spikformer_v2", "spikformer_v2_tiny"):
+    TINY[_name] = {**TINY["spikformer"], "embed_dim": 16, "heads": 2}
 for _name in MODELS.names():
     if "resnet" in _name and not _name.startswith("ann_"):
         TINY[_name] = {"size": 16, "base_width": 8}
@@ -59,6 +62,11 @@ OWN_TESTS = {
     "equilibrium_snn": "test_models_equilibrium.py",  # IF only, implicit gradients
     "eprop_rsnn": "test_models_eprop_rsnn.py",  # e-prop's own LIF and readout
     "stdp_wta": "test_models_stdp_wta.py",  # WTA neurons, no gradients (STDP)
+    "spikformer_v2_mae": "test_models_spikformer_v2_mae.py",  # pretraining: no classes
+    "spikformer_v2_mae_tiny": "test_models_spikformer_v2_mae.py",
+    "trevsnn_tiny": "test_models_trevsnn.py",  # stateless Q, not an injected neuron
+    "trevsnn_small": "test_models_trevsnn.py",
+    "trevsnn_cifar": "test_models_trevsnn.py",
 }
 ZOO = [name for name in MODELS.names() if name not in OWN_TESTS]
 

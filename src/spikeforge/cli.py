@@ -1,5 +1,5 @@
-"""``spikeforge`` command line: list, demo, train, eval, energy, convert, report, run,
-config, download, data, bench."""
+"""``spikeforge`` command line: list, demo, train, eval, energy, export, convert, report,
+run, config, download, data, bench."""
 
 from __future__ import annotations
 
@@ -24,6 +24,7 @@ LISTABLE = {
 
 # `spikeforge bench NAME ...` runs NAME's module main(argv).
 BENCHMARKS = {
+    "compile": "spikeforge.bench.compile",
     "conversion": "spikeforge.bench.conversion",
     "equilibrium": "spikeforge.bench.equilibrium",
     "neurons": "spikeforge.bench.neurons",
@@ -33,6 +34,7 @@ BENCHMARKS = {
     "reference_results": "spikeforge.bench.reference_results",
     "stdp": "spikeforge.bench.stdp",
     "temporal_gradients": "spikeforge.bench.temporal_gradients",
+    "trevsnn_memory": "spikeforge.bench.trevsnn_memory",
     "variants": "spikeforge.bench.variants",
 }
 
@@ -105,6 +107,19 @@ def _cmd_energy(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_export(args: argparse.Namespace) -> int:
+    from .export import export_checkpoint
+
+    try:
+        out, shape = export_checkpoint(
+            args.checkpoint, args.out, args.format, dt=args.dt, approximate=args.approximate
+        )
+    except ModuleNotFoundError as error:  # the optional nir package: one line, exit 2
+        raise ValueError(str(error)) from None
+    print(f"wrote {out} ({args.format}, input shape {list(shape)}, dt={args.dt:g})")
+    return 0
+
+
 def _cmd_report(args: argparse.Namespace) -> int:
     from .engine.inspect import write_run_report
 
@@ -155,8 +170,10 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
 
 def _run_pipeline(pipeline: Any, args: argparse.Namespace) -> dict[str, Any]:
+    # no --dataset: the pipeline function's own default dataset
+    dataset = {} if args.dataset is None else {"dataset": args.dataset}
     return pipeline.run(
-        dataset=args.dataset,
+        **dataset,
         config=args.config,
         run_dir=args.run_dir,
         timesteps=args.timesteps,
@@ -293,6 +310,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", metavar="PATH")
     p.set_defaults(func=_cmd_energy)
 
+    p = sub.add_parser("export", help="write a checkpoint's model as NIR (spikeforge.export)")
+    p.add_argument("--checkpoint", required=True)
+    p.add_argument("--format", default="nir", choices=["nir"])
+    p.add_argument("--dt", type=float, default=1.0, help="Euler step of the NIR ODEs (τ_N = τ·dt)")
+    p.add_argument("--approximate", action="store_true", help="export a soft reset as hard (warns)")
+    p.add_argument("out", help="file to write, e.g. model.nir")
+    p.set_defaults(func=_cmd_export)
+
     p = sub.add_parser("convert", help="convert an ANN checkpoint to an SNN: accuracy vs T")
     p.add_argument("--checkpoint", required=True, help="checkpoint of a train.method=ann run")
     p.add_argument("--dataset", help="dataset to calibrate and test on (default: the ANN's)")
@@ -318,7 +343,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("run", help="run a multi-stage pipeline (resumable)")
     p.add_argument("pipeline", help=f"a registered pipeline: {_pipeline_names()}")
     p.add_argument(
-        "--dataset", default="digits", help="picks the config NAME_<dataset> (default digits)"
+        "--dataset",
+        help="picks the config NAME_<dataset> (default: the pipeline's own, e.g. lasnn "
+        "digits, spikingbert sst2)",
     )
     p.add_argument("--config", help="pipeline YAML or shipped config name")
     p.add_argument("--timesteps", type=int, help="the students' T (default: the config's)")

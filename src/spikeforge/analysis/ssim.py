@@ -41,11 +41,13 @@ def ssim(
     """Mean SSIM of ``x`` and ``y``.
 
     Args:
-        x, y: maps ``[H, W]`` or batches ``[N, H, W]`` / ``[N, C, H, W]`` of equal shape.
+        x: a map ``[H, W]`` or a batch ``[N, H, W]`` / ``[N, C, H, W]``.
+        y: the map or batch to compare with, of the same shape as ``x``.
         window: ``"gaussian"`` (σ = ``sigma``) or ``"uniform"``.
         window_size: window side (clipped to the map size).
         data_range: ``L``, the value range (1 for firing rates).
-        k1, k2: stabilising constants.
+        k1: stabilising constant of the means' term (``C1 = (k1 L)²``).
+        k2: stabilising constant of the variances' term (``C2 = (k2 L)²``).
 
     Returns:
         Scalar tensor (mean over windows, and over batch/channels if given).

@@ -13,3 +13,5 @@ from .objectives import first_spike_time as first_spike_time
 from .regularizers import REGULARIZERS as REGULARIZERS
 from .regularizers import L1Rate as L1Rate
 from .regularizers import RateBounds as RateBounds
+from .trevsnn import LastStepDecoder as LastStepDecoder
+from .trevsnn import TRevSNNLoss as TRevSNNLoss

@@ -13,6 +13,7 @@ from .distill import LaSNN as LaSNN
 from .distill import ResponseKD as ResponseKD
 from .eprop import Eprop as Eprop
 from .hybrid import HybridMethod as HybridMethod
+from .mae import MaskedImagePretraining as MaskedImagePretraining
 from .online import SLTT as SLTT
 from .ottt import OTTT as OTTT
 from .stdp import stdp_update as stdp_update

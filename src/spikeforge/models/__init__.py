@@ -11,7 +11,10 @@ from . import or_resnet as or_resnet
 from . import resnet as resnet
 from . import sew_resnet as sew_resnet
 from . import spikformer as spikformer
+from . import spikformer_v2 as spikformer_v2
+from . import spikformer_v2_mae as spikformer_v2_mae
 from . import stdp_wta as stdp_wta
+from . import trevsnn as trevsnn
 from . import vgg as vgg
 from .registry import MODELS as MODELS
 from .registry import create as create

@@ -9,8 +9,14 @@ from ..functional.lif import LIFParameters
 from ..functional.readout import li_initial_state, li_sequence, li_step
 from ..functional.state import LIState
 from ..kernels import BACKENDS
+from ..surrogates import ATan
 from .base import SpikingNeuron
 from .registry import NEURONS
+
+# LI never fires, so its surrogate is never used; passing one instance instead of letting
+# LIFParameters build its default keeps `forward` traceable by torch.compile (dynamo cannot
+# run a dataclass default_factory inside a compiled graph).
+_UNUSED_SURROGATE = ATan()
 
 
 @NEURONS.register("li")
@@ -43,8 +49,10 @@ class LI(SpikingNeuron):
 
     def _dynamics(self) -> LIFParameters:
         if self.tau is None:
-            return LIFParameters(charge="if")
-        return LIFParameters(inv_tau=1.0 / self.tau, decay_input=self.decay_input)
+            return LIFParameters(charge="if", surrogate=_UNUSED_SURROGATE)
+        return LIFParameters(
+            inv_tau=1.0 / self.tau, decay_input=self.decay_input, surrogate=_UNUSED_SURROGATE
+        )
 
     def initial_state(self, x_t: torch.Tensor) -> LIState:
         return li_initial_state(x_t, self._dynamics())

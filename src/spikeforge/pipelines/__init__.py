@@ -8,6 +8,11 @@ trainer with stage-level resume (:mod:`.runner`) and summarised in one table
 
 - ``lasnn``: teacher ANN -> intermediate ANN -> conversion -> layer-wise distillation
   (:func:`~spikeforge.pipelines.lasnn.run_lasnn`).
+- ``spikingbert``: BERT-style teacher -> spiking students (no teacher, prediction KD,
+  internal + prediction KD) -> T_conv sweep on SST-2
+  (:func:`~spikeforge.pipelines.spikingbert.run_spikingbert`).
+- ``mae``: Spikformer V2 masked-image pretraining -> fine-tuning vs scratch vs v1
+  (:func:`~spikeforge.pipelines.mae.run_mae`).
 """
 
 from collections.abc import Callable
@@ -18,6 +23,12 @@ from .._registry import Registry
 from .lasnn import format_table as format_table
 from .lasnn import load_config as load_config
 from .lasnn import run_lasnn as run_lasnn
+from .mae import format_table as mae_table
+from .mae import load_config as mae_config
+from .mae import run_mae as run_mae
+from .spikingbert import format_table as spikingbert_table
+from .spikingbert import load_config as spikingbert_config
+from .spikingbert import run_spikingbert as run_spikingbert
 
 
 @dataclass(frozen=True)
@@ -39,5 +50,23 @@ PIPELINES.register("lasnn")(
         format_table,
         "teacher ANN, conversion, layer-wise ANN-to-SNN distillation",
         ("teacher", "intermediate", "conversion", "students"),
+    )
+)
+PIPELINES.register("spikingbert")(
+    Pipeline(
+        run_spikingbert,
+        spikingbert_config,
+        spikingbert_table,
+        "BERT-style teacher, SpikingBERT students distilled on SST-2, T_conv sweep",
+        ("teacher", "students", "sweep"),
+    )
+)
+PIPELINES.register("mae")(
+    Pipeline(
+        run_mae,
+        mae_config,
+        mae_table,
+        "Spikformer V2 masked-image pretraining, fine-tuning vs scratch vs Spikformer v1",
+        ("pretrain", "finetune"),
     )
 )

@@ -8,6 +8,7 @@ from . import fsdd as fsdd
 from . import mnist as mnist
 from . import nmnist as nmnist
 from . import shd as shd
+from . import sst2 as sst2
 from .base import ArrayDataset as ArrayDataset
 from .base import LazyDataset as LazyDataset
 from .base import event_frames as event_frames

@@ -34,6 +34,13 @@ The library is cached per (source, flags, compiler, CPU) in ``$SPIKEFORGE_CACHE`
 ``~/.cache/spikeforge/kernels``; the compiler is ``$SPIKEFORGE_CC`` (default ``gcc``).
 If it cannot be built, ``supports`` returns the reason, ``backend="auto"`` falls back to
 the reference and one ``RuntimeWarning`` per process names the cause.
+
+Each family is a pair of ``torch.library`` custom ops wrapping the ctypes calls
+(``spikeforge::lif_forward`` / ``lif_backward``, ``alif_*``, ``leaky_*``): the forward
+op has a fake implementation (output shapes and dtypes) and an autograd formula whose
+backward calls the backward op. The registered kernels call the forward ops, so eager
+results are the C code's, and ``torch.compile(model, fullgraph=True)`` and
+``torch.export`` see each kernel as one graph node instead of breaking on ctypes.
 """
 
 from __future__ import annotations

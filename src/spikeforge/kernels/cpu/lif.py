@@ -1,4 +1,10 @@
-"""The fused ``"lif"`` kernel for the ``"cpu"`` backend: autograd wrapper around the C code.
+"""The fused ``"lif"`` kernel for the ``"cpu"`` backend: the C code wrapped as the
+``torch.library`` custom ops ``spikeforge::lif_forward`` and ``spikeforge::lif_backward``.
+
+As custom ops (with fake implementations giving shapes and dtypes, and an autograd
+formula whose backward is the backward op) the kernel is one opaque node that
+``torch.compile(..., fullgraph=True)`` and ``torch.export`` trace without a graph break;
+eager results are those of the C code, unchanged.
 
 Saved for backward: nothing new. Autograd keeps references to the layer's own inputs
 ``x`` and ``v0`` (and tensor parameters); backward recomputes the membrane ``H`` block by
@@ -11,12 +17,13 @@ input: one element per neuron-step (4 B in float32), plus ``v0`` (one per neuron
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from typing import Any
 
 import torch
 
-from ...functional.lif import LIFParameters
-from .._fused_common import KernelConfig, dynamics_reason, fused_lif, lif_autograd
+from ...functional.lif import LIFParameters, lif_sequence_reference
+from .._fused_common import KernelConfig, dynamics_reason, kernel_config
 from . import _build
 from ._pool import POOL
 
@@ -35,6 +42,17 @@ def input_reason(x: torch.Tensor) -> str | None:
     return None
 
 
+def constant_to_dynamo(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """What ``torch.compiler.assume_constant_result`` does (dynamo calls ``fn`` while
+    tracing and bakes in its result), without importing ``torch._dynamo`` (and with it
+    triton) when spikeforge is imported; a test checks torch still marks functions so."""
+    fn._dynamo_marked_constant = True  # type: ignore[attr-defined]
+    return fn
+
+
+# Availability is fixed per process: under torch.compile dynamo calls this once while
+# tracing and bakes in the answer, rather than tracing into the loader (its lock, ctypes).
+@constant_to_dynamo
 def library_reason() -> str | None:
     """Why the C library is unavailable (warned once per process), or ``None``."""
     reason = _build.unavailable_reason()
@@ -131,10 +149,20 @@ def _forward(
     return spikes.reshape(x.shape), v.reshape(v0.shape)
 
 
-def _backward(ctx: Any, g_spikes: torch.Tensor | None, g_v: torch.Tensor | None) -> tuple[Any, ...]:
-    """Gradients of ``(x, v0, k_t, th_t, cfg)`` (see :func:`.._fused_common.lif_autograd`)."""
-    x, v0, k_t, th_t = ctx.saved_tensors
-    cfg: KernelConfig = ctx.cfg
+def run_backward(
+    x: torch.Tensor,
+    v0: torch.Tensor,
+    g_spikes: torch.Tensor | None,
+    g_v: torch.Tensor | None,
+    k_t: torch.Tensor | None,
+    th_t: torch.Tensor | None,
+    cfg: KernelConfig,
+    want_k: bool,
+    want_th: bool,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
+    """The C backward: ``(dL/dx [T, B, ...], dL/dv0 [B, ...], dL/dinv_tau, dL/dv_th)``,
+    the last two per neuron ``[B, ...]`` (not yet summed to the parameter's shape) and
+    ``None`` unless wanted. A missing output gradient counts as zero."""
     steps = x.shape[0]
     xs = x.detach().contiguous().reshape(steps, -1)
     n = xs.shape[1]
@@ -143,8 +171,6 @@ def _backward(ctx: Any, g_spikes: torch.Tensor | None, g_v: torch.Tensor | None)
     gvt = torch.zeros_like(v0c) if g_v is None else g_v.contiguous().reshape(n)
     k_arr, ks = _param_array(k_t, cfg.k, v0)
     th_arr, ts = _param_array(th_t, cfg.th, v0)
-    want_k = k_t is not None and ctx.needs_input_grad[2] and cfg.charge != 0
-    want_th = th_t is not None and ctx.needs_input_grad[3]
     gx = POOL.empty(xs.shape, xs.dtype)
     gv0 = torch.empty_like(v0c)
     gk = torch.empty_like(v0c) if want_k else None
@@ -181,16 +207,153 @@ def _backward(ctx: Any, g_spikes: torch.Tensor | None, g_v: torch.Tensor | None)
     if rc != 0:
         raise RuntimeError(f"spikeforge cpu lif backward failed (code {rc})")
     _build.STATE.calls["backward"] += 1
-    gk_out = None if gk is None else gk.reshape(v0.shape).sum_to_size(k_t.shape)
-    gth_out = None if gth is None else gth.reshape(v0.shape).sum_to_size(th_t.shape)
-    return gx.reshape(x.shape), gv0.reshape(v0.shape), gk_out, gth_out, None
+    per_neuron = [None if g is None else g.reshape(v0.shape) for g in (gk, gth)]
+    return gx.reshape(x.shape), gv0.reshape(v0.shape), per_neuron[0], per_neuron[1]
 
 
-_LIFFunction = lif_autograd(_forward, _backward)
+# --- the torch.library custom ops (what torch.compile and torch.export see) -------------
+# The C functions take raw pointers, which neither dynamo nor export can trace; as custom
+# ops they are single opaque graph nodes with a fake implementation (shapes and dtypes
+# only) and an autograd formula whose backward is itself an op calling the C backward.
+# The KernelConfig travels as its fields, since an op's schema takes no dataclass.
+_EMPTY_GRAD = (0,)  # the shape an op returns for a parameter gradient nobody wants
+
+
+def define_op(qualname: str) -> Callable[[Callable[..., Any]], Any]:
+    """Decorator: define the custom op ``qualname`` with the schema of the function's
+    annotations and the function as its CPU kernel; gives the op (an ``OpOverload``,
+    called like the function).
+
+    Not ``torch.library.custom_op``: that wraps the kernel in ``torch._disable_dynamo``,
+    which imports ``torch._dynamo`` (and with it triton) at the kernel's first call —
+    seconds in every process that runs a fused neuron, compiled or not. Dynamo never
+    traces into an op's kernel anyway; the schema, fake and autograd registrations are
+    the same ``torch.library`` ones."""
+
+    def decorator(fn: Callable[..., Any]) -> Any:
+        torch.library.define(qualname, torch.library.infer_schema(fn, mutates_args=()))
+        torch.library.impl(qualname, "cpu", fn)
+        namespace, name = qualname.split("::")
+        return getattr(getattr(torch.ops, namespace), name).default
+
+    return decorator
+
+
+def differentiable_once(qualname: str) -> None:
+    """Give the backward op ``qualname`` an autograd formula that refuses: the C kernels
+    have no second derivative, and an op without any formula would only warn and let a
+    double backward (``create_graph=True``) return wrong gradients."""
+
+    def refuse(ctx: Any, *grads: Any) -> tuple[Any, ...]:
+        raise RuntimeError(
+            f"{qualname} is differentiable once: the fused CPU kernels have no second "
+            "derivative (use backend='torch' for a double backward)"
+        )
+
+    torch.library.register_autograd(qualname, refuse)
+
+
+def cfg_args(cfg: KernelConfig) -> tuple[int, int, bool, int, float, float, float, float, float]:
+    """``cfg`` as the ops' scalar arguments, in :class:`KernelConfig`'s field order."""
+    return (
+        cfg.charge, cfg.reset, cfg.detach, cfg.sid, cfg.a, cfg.b, cfg.v_reset, cfg.k, cfg.th
+    )  # fmt: skip
+
+
+@define_op("spikeforge::lif_forward")
+def lif_forward_op(
+    x: torch.Tensor,
+    v0: torch.Tensor,
+    k_t: torch.Tensor | None,
+    th_t: torch.Tensor | None,
+    charge: int,
+    reset: int,
+    detach: bool,
+    sid: int,
+    a: float,
+    b: float,
+    v_reset: float,
+    k: float,
+    th: float,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Fused LIF forward: unscaled spikes ``[T, B, ...]`` and the final membrane
+    ``[B, ...]`` (``x``, ``v0`` of one dtype; ``k_t``/``th_t`` broadcast to ``[B, ...]``)."""
+    cfg = KernelConfig(charge, reset, detach, sid, a, b, v_reset, k, th)
+    return _forward(x, v0, k_t, th_t, cfg)
+
+
+@torch.library.register_fake("spikeforge::lif_forward")
+def _(x, v0, k_t, th_t, charge, reset, detach, sid, a, b, v_reset, k, th):
+    return x.new_empty(x.shape), v0.new_empty(v0.shape)
+
+
+@define_op("spikeforge::lif_backward")
+def lif_backward_op(
+    x: torch.Tensor,
+    v0: torch.Tensor,
+    g_spikes: torch.Tensor | None,
+    g_v: torch.Tensor | None,
+    k_t: torch.Tensor | None,
+    th_t: torch.Tensor | None,
+    charge: int,
+    reset: int,
+    detach: bool,
+    sid: int,
+    a: float,
+    b: float,
+    v_reset: float,
+    k: float,
+    th: float,
+    want_k: bool,
+    want_th: bool,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Fused LIF backward: ``dL/dx``, ``dL/dv0`` and the per-neuron ``[B, ...]`` gradients
+    of ``inv_tau`` and ``v_th`` (an empty ``[0]`` tensor where not wanted: an op returns
+    no ``None``)."""
+    cfg = KernelConfig(charge, reset, detach, sid, a, b, v_reset, k, th)
+    gx, gv0, gk, gth = run_backward(x, v0, g_spikes, g_v, k_t, th_t, cfg, want_k, want_th)
+    empty = x.new_empty(_EMPTY_GRAD)
+    return gx, gv0, empty if gk is None else gk, empty.clone() if gth is None else gth
+
+
+@torch.library.register_fake("spikeforge::lif_backward")
+def _(x, v0, g_spikes, g_v, k_t, th_t, charge, reset, detach, sid, a, b, v_reset, k, th,
+      want_k, want_th):  # fmt: skip
+    grads = [v0.new_empty(v0.shape if want else _EMPTY_GRAD) for want in (want_k, want_th)]
+    return x.new_empty(x.shape), v0.new_empty(v0.shape), *grads
+
+
+def _setup_context(ctx: Any, inputs: tuple[Any, ...], output: Any) -> None:
+    # only references to the inputs: the C backward recomputes the membrane from them
+    x, v0, k_t, th_t, *cfg = inputs
+    ctx.set_materialize_grads(False)  # an unused output's gradient stays None
+    ctx.save_for_backward(x, v0, k_t, th_t)
+    ctx.cfg = tuple(cfg)
+
+
+def _autograd_backward(ctx: Any, g_spikes: Any, g_v: Any) -> tuple[Any, ...]:
+    x, v0, k_t, th_t = ctx.saved_tensors
+    charge = ctx.cfg[0]
+    want_k = k_t is not None and ctx.needs_input_grad[2] and charge != 0  # IF has no τ
+    want_th = th_t is not None and ctx.needs_input_grad[3]
+    gx, gv0, gk, gth = lif_backward_op(x, v0, g_spikes, g_v, k_t, th_t, *ctx.cfg, want_k, want_th)
+    gk_out = gk.sum_to_size(k_t.shape) if want_k else None
+    gth_out = gth.sum_to_size(th_t.shape) if want_th else None
+    return (gx, gv0, gk_out, gth_out) + (None,) * len(ctx.cfg)
+
+
+torch.library.register_autograd(
+    "spikeforge::lif_forward", _autograd_backward, setup_context=_setup_context
+)
+differentiable_once("spikeforge::lif_backward")
 
 
 def lif_sequence_cpu(
     x: torch.Tensor, v0: torch.Tensor, p: LIFParameters
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Fused IF/LIF/PLIF over ``[T, B, ...]``: unscaled spikes and the final membrane."""
-    return fused_lif(x, v0, p, _LIFFunction, _forward)
+    """Fused IF/LIF/PLIF over ``[T, B, ...]`` through ``torch.ops.spikeforge.lif_forward``:
+    unscaled spikes ``[T, B, ...]`` and the final membrane ``[B, ...]``."""
+    if v0.dtype != x.dtype or v0.device != x.device or v0.shape != x.shape[1:]:
+        return lif_sequence_reference(x, v0, p)  # type promotion / broadcasting: reference
+    cfg, k_t, th_t = kernel_config(p)
+    return lif_forward_op(x, v0, k_t, th_t, *cfg_args(cfg))

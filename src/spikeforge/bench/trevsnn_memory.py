@@ -1,0 +1,343 @@
+"""T-RevSNN training memory and time per step: reversible vs BPTT of the same network.
+
+One training step (forward, the ``trevsnn`` loss, backward) of ``trevsnn_cifar`` on
+CIFAR-sized inputs ``[T, B, 3, 32, 32]`` (random pixels: memory and time do not depend on
+the values), swept over blocks per stage (1, 2, 4, 8 at T = 4) and over T (2, 4, 8 at 2
+blocks), each trained reversibly (``reversible=True``) and by plain BPTT
+(``reversible=False``), plus a SEW-ResNet-18 of similar parameter count under BPTT. Per
+row:
+
+- ``saved_mib``: what autograd keeps for backward after the forward — the distinct
+  storages passed to ``torch.autograd.graph.saved_tensors_hooks`` (the reversible
+  Function's ``save_for_backward`` goes through them too), parameters excluded, plus the
+  Function's random-number states (T·4 CPU generator states). Deterministic.
+- ``peak_mib``: how far the process's resident set rose during the whole step
+  (:func:`~spikeforge.bench.rss.resident_peak_extra_bytes`: activations, the recomputed
+  block in backward, gradients, allocator slack); ``None`` without Linux's counters. Each
+  row runs in a fresh Python process with glibc's mmap threshold fixed
+  (``MALLOC_MMAP_THRESHOLD_``), so rows do not share freed memory.
+- ``grad_mib``: the parameters' gradients, part of every step's peak (they grow with the
+  blocks per stage under any training), so ``peak − grad`` is the rest.
+- ``seconds``: median wall time of the step over ``--repeats`` runs.
+
+A second table counts dense operations per time step (MACs as an ANN would do them, from
+:func:`~spikeforge.models.trevsnn.step_operations`, eval mode) at a fixed total budget of
+8 blocks per stage split over T columns (T, blocks) = (2, 4), (4, 2), (8, 1): whether the
+cost of a step stays constant as T grows (the paper's "O(1)" reading) or shrinks.
+
+Usage::
+
+    spikeforge bench trevsnn_memory --quick           # small and fast, prints only
+    spikeforge bench trevsnn_memory --out benchmarks/results
+
+Writes ``trevsnn_memory.json`` / ``.md`` only with ``--out DIR``; always prints the tables.
+Records the machine and its load average.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from ..losses import TRevSNNLoss
+from ..models import create
+from ..models.trevsnn import step_operations
+from .results import command
+from .rss import resident_peak_extra_bytes
+
+NAME = "trevsnn_memory"
+MIB = 2**20
+MMAP_THRESHOLD = 131072  # bytes; fixed so the allocator does not move it between rows
+
+FULL = {"batch": 32, "size": 32, "channels": (16, 32, 64, 128), "repeats": 3}
+QUICK = {"batch": 4, "size": 16, "channels": (4, 8, 8, 8), "repeats": 1}
+BLOCKS = (1, 2, 4, 8)
+STEPS = (2, 4, 8)
+BUDGET = ((2, 4), (4, 2), (8, 1))  # (T, blocks): 8 blocks per stage in all
+
+
+def trevsnn(settings: dict[str, Any], blocks: int, steps: int, reversible: bool) -> nn.Module:
+    torch.manual_seed(0)
+    return create(
+        "trevsnn_cifar",
+        num_classes=10,
+        in_channels=3,
+        input_size=settings["size"],
+        channels=settings["channels"],
+        blocks=blocks,
+        timesteps=steps,
+        reversible=reversible,
+    )
+
+
+def resnet_like(settings: dict[str, Any], params: int) -> tuple[nn.Module, int]:
+    """SEW-ResNet-18 whose base width gives the parameter count nearest ``params``."""
+    best: tuple[int, int] | None = None
+    for width in range(4, 129, 2):
+        torch.manual_seed(0)
+        model = create(
+            "sew_resnet18",
+            num_classes=10,
+            in_channels=3,
+            base_width=width,
+            input_size=settings["size"],
+        )
+        n = sum(p.numel() for p in model.parameters())
+        if best is None or abs(n - params) < abs(best[1] - params):
+            best = (width, n)
+        if n > params:
+            break
+    assert best is not None
+    torch.manual_seed(0)
+    model = create(
+        "sew_resnet18",
+        num_classes=10,
+        in_channels=3,
+        base_width=best[0],
+        input_size=settings["size"],
+    )
+    return model, best[0]
+
+
+def _inputs(settings: dict[str, Any], steps: int) -> tuple[torch.Tensor, torch.Tensor]:
+    g = torch.Generator().manual_seed(0)
+    b, s = settings["batch"], settings["size"]
+    x = torch.rand(b, 3, s, s, generator=g)
+    return x.unsqueeze(0).expand(steps, *x.shape), torch.randint(0, 10, (b,), generator=g)
+
+
+def saved_bytes(model: nn.Module, x: torch.Tensor) -> int:
+    """Distinct non-parameter storages autograd keeps after ``model(x)`` (one forward)."""
+    params = {p.untyped_storage().data_ptr() for p in model.parameters()}
+    storages: dict[int, int] = {}
+
+    def pack(t: torch.Tensor) -> torch.Tensor:
+        s = t.untyped_storage()
+        if s.data_ptr() not in params:
+            storages[s.data_ptr()] = s.nbytes()
+        return t
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        out = model(x)
+    del out
+    extra = 0
+    if getattr(model, "reversible", False):  # RNG states kept on the Function's ctx
+        extra = 4 * model.timesteps * torch.get_rng_state().nbytes
+    return sum(storages.values()) + extra
+
+
+def measure(
+    model: nn.Module, x: torch.Tensor, y: torch.Tensor, loss: Callable, repeats: int
+) -> dict[str, Any]:
+    """``saved_mib``, ``peak_mib``, ``seconds`` of one training step (see the docstring)."""
+    model.train()
+
+    def step() -> None:
+        model.zero_grad(set_to_none=True)
+        loss(model(x), y).backward()
+
+    step()  # warm-up: first-call allocations and lazy initialisation
+    saved = saved_bytes(model, x)
+    model.zero_grad(set_to_none=True)
+    peak = resident_peak_extra_bytes(step)
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        step()
+        times.append(time.perf_counter() - start)
+    return {
+        "params": sum(p.numel() for p in model.parameters()),
+        "grad_mib": sum(p.numel() * p.element_size() for p in model.parameters()) / MIB,
+        "saved_mib": saved / MIB,
+        "peak_mib": None if peak is None else peak / MIB,
+        "seconds": statistics.median(times),
+    }
+
+
+def measure_case(settings: dict[str, Any], case: dict[str, Any]) -> dict[str, Any]:
+    """One row, measured in this process: ``case`` is ``{"blocks", "T", "reversible"}``
+    for T-RevSNN, or ``{"resnet_width", "T"}`` for the SEW-ResNet-18 baseline."""
+    torch.set_num_threads(int(case.get("threads", 1)))
+    x, y = _inputs(settings, case["T"])
+    if "resnet_width" in case:
+        torch.manual_seed(0)
+        model = create(
+            "sew_resnet18",
+            num_classes=10,
+            in_channels=3,
+            base_width=case["resnet_width"],
+            input_size=settings["size"],
+        )
+        ce = nn.CrossEntropyLoss(label_smoothing=0.1)
+        return measure(model, x, y, lambda out, y: ce(out.mean(0), y), settings["repeats"])
+    model = trevsnn(settings, case["blocks"], case["T"], case["reversible"])
+    return measure(model, x, y, TRevSNNLoss(label_smoothing=0.1), settings["repeats"])
+
+
+def _fresh(settings: dict[str, Any], case: dict[str, Any]) -> dict[str, Any]:
+    """:func:`measure_case` in a fresh Python process, glibc's mmap threshold fixed: the
+    resident peak of one row is then not lowered by memory an earlier row left free, nor
+    raised by the allocator moving its threshold (as ``tests/test_methods_online.py``)."""
+    env = {**os.environ, "MALLOC_MMAP_THRESHOLD_": str(MMAP_THRESHOLD), "OMP_NUM_THREADS": "1"}
+    payload = json.dumps(
+        {"settings": {**settings, "channels": list(settings["channels"])}, "case": case}
+    )
+    code = (
+        "import json, sys; from spikeforge.bench.trevsnn_memory import measure_case; "
+        "a = json.loads(sys.argv[1]); print(json.dumps(measure_case(a['settings'], a['case'])))"
+    )
+    run = subprocess.run(
+        [sys.executable, "-c", code, payload], env=env, capture_output=True, text=True
+    )
+    if run.returncode != 0:
+        raise RuntimeError(f"measuring {case} failed: {run.stderr.strip().splitlines()[-1:]}")
+    return json.loads(run.stdout.strip().splitlines()[-1])
+
+
+def memory_rows(settings: dict[str, Any], threads: int = 1) -> list[dict[str, Any]]:
+    """Every T-RevSNN case, reversible and BPTT, then the SEW-ResNet-18 of the nearest
+    parameter count to T-RevSNN at 2 blocks and T = 4; each in a fresh process."""
+    rows = []
+    cases = [(b, 4) for b in BLOCKS] + [(2, t) for t in STEPS if t != 4]
+    for blocks, steps in cases:
+        for reversible in (True, False):
+            case = {"blocks": blocks, "T": steps, "reversible": reversible, "threads": threads}
+            mode = "reversible" if reversible else "BPTT"
+            row = _fresh(settings, case)
+            rows.append(
+                {"model": "T-RevSNN", "training": mode, "blocks": blocks, "T": steps, **row}
+            )
+    target = next(r["params"] for r in rows if (r["blocks"], r["T"]) == (2, 4))
+    _, width = resnet_like(settings, target)
+    row = _fresh(settings, {"resnet_width": width, "T": 4, "threads": threads})
+    rows.append(
+        {
+            "model": f"SEW-ResNet-18 (width {width})",
+            "training": "BPTT",
+            "blocks": None,
+            "T": 4,
+            **row,
+        }
+    )
+    return rows
+
+
+def budget_rows(settings: dict[str, Any]) -> list[dict[str, Any]]:
+    rows = []
+    for steps, blocks in BUDGET:
+        model = trevsnn(settings, blocks, steps, True)
+        x, _ = _inputs(settings, steps)
+        parts = step_operations(model, x[:, :2])
+        per_step = [c.total_macs for c in parts["steps"]]
+        rows.append(
+            {
+                "T": steps,
+                "blocks": blocks,
+                "params": sum(p.numel() for p in model.parameters()),
+                "stem_macs": parts["stem"].total_macs,
+                "macs_per_step": per_step,
+                "head_macs": parts["head"].total_macs,
+                "total_macs": parts["stem"].total_macs + sum(per_step) + parts["head"].total_macs,
+            }
+        )
+    return rows
+
+
+def _mib(v: float | None) -> str:
+    return "n/a" if v is None else f"{v:.1f}"
+
+
+def markdown(result: dict[str, Any]) -> str:
+    meta = result["meta"]
+    lines = [
+        "# T-RevSNN: training memory and time per step",
+        "",
+        f"Command: `{meta['command']}`; {meta['date']}; {meta['platform']}, "
+        f"{meta['cpu_count']} CPUs, torch {meta['torch']}, {meta['threads']} thread(s); load "
+        f"average {meta['load_average_start'][0]:.1f} at the start, "
+        f"{meta['load_average_end'][0]:.1f} at the end. Batch {meta['settings']['batch']}, "
+        f"{meta['settings']['size']}×{meta['settings']['size']} inputs, channels "
+        f"{list(meta['settings']['channels'])}.",
+        "",
+        "| model | training | blocks/stage | T | parameters | saved for backward (MiB) "
+        "| peak step (MiB) | of which gradients (MiB) | s/step |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in result["memory"]:
+        lines.append(
+            f"| {r['model']} | {r['training']} | {r['blocks'] or '-'} | {r['T']} | {r['params']:,} "
+            f"| {_mib(r['saved_mib'])} | {_mib(r['peak_mib'])} | {_mib(r['grad_mib'])} "
+            f"| {r['seconds']:.3f} |"
+        )
+    lines += [
+        "",
+        "Dense MACs per sample at a fixed budget of 8 blocks per stage over T columns "
+        "(eval mode; the stem once, then each step's column, then the last head):",
+        "",
+        "| T | blocks/column | parameters | stem MACs | MACs per step | head MACs | total MACs |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for r in result["budget"]:
+        steps = ", ".join(f"{m:,.0f}" for m in r["macs_per_step"])
+        lines.append(
+            f"| {r['T']} | {r['blocks']} | {r['params']:,} | {r['stem_macs']:,.0f} | {steps} "
+            f"| {r['head_macs']:,.0f} | {r['total_macs']:,.0f} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``spikeforge bench trevsnn_memory [--quick] [--threads K] [--out DIR]``."""
+    parser = argparse.ArgumentParser(
+        prog=f"spikeforge bench {NAME}", description=(__doc__ or NAME).splitlines()[0]
+    )
+    parser.add_argument("--quick", action="store_true", help="tiny sizes, one repeat (smoke test)")
+    parser.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
+    parser.add_argument("--out", metavar="DIR", help="write trevsnn_memory.json/.md here")
+    args = parser.parse_args(argv)
+    if args.threads < 1:
+        parser.error(f"--threads must be >= 1, got {args.threads}")
+    torch.set_num_threads(args.threads)
+    settings = QUICK if args.quick else FULL
+    given = list(argv) if argv is not None else []
+    load_start = os.getloadavg()
+    memory = memory_rows(settings, args.threads)
+    budget = budget_rows(settings)
+    meta = {
+        "command": command(NAME, [a for a in given if not a.startswith("--out")]),
+        "date": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
+        "platform": platform.platform(),
+        "cpu_count": os.cpu_count(),
+        "torch": torch.__version__,
+        "threads": args.threads,
+        "mmap_threshold": MMAP_THRESHOLD,
+        "settings": {**settings, "channels": list(settings["channels"])},
+        "load_average_start": load_start,
+        "load_average_end": os.getloadavg(),
+    }
+    result = {"meta": meta, "memory": memory, "budget": budget}
+    text = markdown(result)
+    print(text, end="")
+    if args.out:
+        out = Path(args.out)
+        out.mkdir(parents=True, exist_ok=True)
+        (out / f"{NAME}.json").write_text(json.dumps(result, indent=2))
+        (out / f"{NAME}.md").write_text(text)
+        print(f"wrote {out / NAME}.json and .md")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,216 @@
+r"""TinyBERT-style distillation of a transformer ANN into SpikingBERT (METHODS §12), and
+the text training loop that every stage of ``spikeforge run spikingbert`` uses.
+
+Layer mapping: with ``N`` teacher and ``M`` student layers (``N = r·M``), student layer
+``k`` learns from teacher layer ``r·k`` (``k = 0`` the embedding output for hidden
+states; attention of student layer ``k ≥ 1`` from teacher layer ``r·k``).
+
+Losses (sums over the mapped layers of per-layer means):
+
+- attention: ``MSE(S_s, S_t)`` on the **pre-softmax** scores with every entry ``≤ −100``
+  (the −10000 mask) set to 0 in both — the student's scores come from the steady-state
+  map ``f`` at the spiking rates;
+- hidden: ``MSE(W_Td·a_k, h_t[r·k])``, ``W_Td`` a learned ``Linear(H_s, H_t)``;
+- prediction: ``mean(−softmax(z_t/τ)·log_softmax(z_s/τ))``, a mean over batch *and*
+  classes (as TinyBERT's code), τ = 1.
+
+Stages: ``"internal"`` (attention + hidden), ``"prediction"`` (soft CE), ``"supervised"``
+(cross-entropy on labels: the teacher's own training and the no-teacher student). The
+teacher runs in ``eval`` mode under ``no_grad`` with ``requires_grad`` off: it never gets
+a gradient.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.utils.data import DataLoader
+
+from ..._validation import check_choice
+from ...models.spiking_bert import SpikingBert, mean_rates, operation_counts
+
+STAGES = ("supervised", "internal", "prediction")
+MASKED_SCORE = -100.0
+
+
+def layer_map(student_layers: int, teacher_layers: int) -> list[int]:
+    """Teacher hidden-state index for student indices ``0..M`` (0: embeddings):
+    ``[0, r, 2r, …, N]`` with ``r = N / M``; ``N`` must be a multiple of ``M``."""
+    if student_layers < 1 or teacher_layers % student_layers:
+        raise ValueError(
+            f"teacher layers ({teacher_layers}) must be a multiple of student layers "
+            f"({student_layers})"
+        )
+    ratio = teacher_layers // student_layers
+    return [ratio * k for k in range(student_layers + 1)]
+
+
+def mask_scores(scores: torch.Tensor) -> torch.Tensor:
+    """``scores`` with entries ``≤ −100`` (masked keys) set to 0."""
+    return torch.where(scores <= MASKED_SCORE, torch.zeros_like(scores), scores)
+
+
+def attention_loss(
+    student: list[torch.Tensor], teacher: list[torch.Tensor], mapping: list[int]
+) -> torch.Tensor:
+    """Σ_k MSE(student scores of layer k, teacher scores of layer ``mapping[k]``), both
+    masked by :func:`mask_scores`; scores ``[B, heads, L, L]`` (same heads and L)."""
+    total = student[0].new_zeros(())
+    for k, s in enumerate(student, start=1):
+        t = teacher[mapping[k] - 1]
+        if s.shape != t.shape:
+            raise ValueError(
+                f"student layer {k} scores {tuple(s.shape)} vs teacher layer {mapping[k]} "
+                f"{tuple(t.shape)}: the attention loss needs equal heads and lengths"
+            )
+        total = total + F.mse_loss(mask_scores(s), mask_scores(t))
+    return total
+
+
+def hidden_loss(
+    student: list[torch.Tensor],
+    teacher: list[torch.Tensor],
+    mapping: list[int],
+    projection: nn.Module,
+) -> torch.Tensor:
+    """Σ_k MSE(``projection(student[k])``, ``teacher[mapping[k]]``), k = 0..M."""
+    total = student[0].new_zeros(())
+    for k, s in enumerate(student):
+        total = total + F.mse_loss(projection(s), teacher[mapping[k]])
+    return total
+
+
+def soft_cross_entropy(
+    student: torch.Tensor, teacher: torch.Tensor, tau: float = 1.0
+) -> torch.Tensor:
+    """``mean(−softmax(z_t/τ)·log_softmax(z_s/τ))`` over every element ``[B, C]``."""
+    return (-torch.softmax(teacher / tau, -1) * torch.log_softmax(student / tau, -1)).mean()
+
+
+class SpikingBertDistiller(nn.Module):
+    """The stage losses of one student (``W_Td`` lives here, the teacher is frozen).
+
+    Args:
+        student: the :class:`SpikingBert` (or any model whose output has ``logits``).
+        teacher: a model returning ``logits``, ``hidden`` and ``scores``, or ``None``
+            (stage ``"supervised"`` only).
+        stage: one of :data:`STAGES`.
+        tau: the prediction loss's temperature.
+    """
+
+    def __init__(
+        self, student: nn.Module, teacher: nn.Module | None, stage: str, tau: float = 1.0
+    ) -> None:
+        super().__init__()
+        self.stage = check_choice(stage, "stage", STAGES)
+        if teacher is None and stage != "supervised":
+            raise ValueError(f"stage {stage!r} distills from a teacher; got teacher=None")
+        self.student, self.tau = student, float(tau)
+        self.teacher = [teacher]  # in a list: not a submodule (no parameters, no state_dict)
+        self.projection: nn.Module | None = None
+        self.mapping: list[int] = []
+        if teacher is not None:
+            teacher.eval()
+            teacher.requires_grad_(False)
+            s_hidden = student.classifier.in_features
+            t_hidden = teacher.classifier.in_features
+            self.projection = nn.Linear(s_hidden, t_hidden)
+            self.mapping = layer_map(len(student.layers), len(teacher.layers))
+
+    def loss(
+        self, tokens: torch.Tensor, mask: torch.Tensor, labels: torch.Tensor
+    ) -> tuple[torch.Tensor, dict[str, float]]:
+        """The stage's loss on one batch and its parts."""
+        out = self.student(tokens, mask)
+        if self.stage == "supervised":
+            loss = F.cross_entropy(out.logits, labels)
+            return loss, {"ce": float(loss.detach())}
+        teacher = self.teacher[0]
+        assert teacher is not None and self.projection is not None
+        with torch.no_grad():
+            t = teacher(tokens, mask)
+        if self.stage == "prediction":
+            loss = soft_cross_entropy(out.logits, t.logits, self.tau)
+            return loss, {"soft_ce": float(loss.detach())}
+        att = attention_loss(out.scores, t.scores, self.mapping)
+        hid = hidden_loss(out.hidden, t.hidden, self.mapping, self.projection)
+        return att + hid, {"attention": float(att.detach()), "hidden": float(hid.detach())}
+
+
+def train_epoch(
+    distiller: SpikingBertDistiller,
+    loader: DataLoader,
+    optimizer: torch.optim.Optimizer,
+    grad_clip: float | None = 1.0,
+    max_batches: int | None = None,
+    log: Callable[[str], None] | None = None,
+) -> dict[str, float]:
+    """One pass over ``loader`` (``(tokens, mask, labels)`` batches); mean loss parts."""
+    distiller.student.train()
+    sums: dict[str, float] = {}
+    count, started = 0, time.perf_counter()
+    for step, (tokens, mask, labels) in enumerate(loader):
+        if max_batches is not None and step >= max_batches:
+            break
+        loss, parts = distiller.loss(tokens, mask, labels)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        if grad_clip is not None:
+            params = [p for g in optimizer.param_groups for p in g["params"]]
+            nn.utils.clip_grad_norm_(params, grad_clip)
+        optimizer.step()
+        for k, v in parts.items():
+            sums[k] = sums.get(k, 0.0) + v
+        count += 1
+        if log is not None and step % 200 == 0:
+            shown = ", ".join(f"{k} {v:.4f}" for k, v in parts.items())
+            log(f"  batch {step}/{len(loader)}: {shown} ({time.perf_counter() - started:.0f} s)")
+    return {k: v / max(count, 1) for k, v in sums.items()}
+
+
+@torch.no_grad()
+def evaluate(model: nn.Module, loader: DataLoader, t_conv: int | None = None) -> dict[str, Any]:
+    """Accuracy on ``loader``; for a :class:`SpikingBert` also its firing rates per
+    sub-layer (means over samples) and the operation counts / energy of
+    :func:`~spikeforge.models.spiking_bert.operation_counts`. ``t_conv`` overrides the
+    model's simulation steps for this evaluation only."""
+    model.eval()
+    spiking = isinstance(model, SpikingBert)
+    saved = model.t_conv if spiking else None
+    if spiking and t_conv is not None:
+        model.t_conv = t_conv
+    correct = total = 0
+    rate_sums: dict[str, float] = {}
+    ops: dict[str, float] = {}
+    try:
+        for tokens, mask, labels in loader:
+            out = model(tokens, mask)
+            correct += int((out.logits.argmax(-1) == labels).sum())
+            total += len(labels)
+            if spiking:
+                for k, v in mean_rates(out.rates, mask).items():
+                    rate_sums[k] = rate_sums.get(k, 0.0) + v * len(labels)
+                for k, v in operation_counts(model, out.rates, mask).items():
+                    ops[k] = ops.get(k, 0.0) + v
+    finally:
+        if spiking:
+            model.t_conv = saved
+    result: dict[str, Any] = {"accuracy": correct / max(total, 1), "samples": total}
+    if spiking:
+        rates = {k: v / total for k, v in rate_sums.items()}
+        norm_ops = ops["synaptic_ops"] / ops["ann_ops"]
+        result.update(
+            t_conv=model.t_conv if t_conv is None else t_conv,
+            firing_rates=rates,
+            firing_rate=sum(rates.values()) / len(rates),
+            norm_ops=norm_ops,
+            energy_ratio=5.1 / norm_ops if norm_ops > 0 else float("inf"),
+            snn_energy_uj=ops["snn_energy_uj"] / total,
+            ann_energy_uj=ops["ann_energy_uj"] / total,
+        )
+    return result

@@ -1,0 +1,164 @@
+"""The SpikingBERT pipeline: its config checks, its table, and a tiny run end to end
+(stages, resume, refusal of other settings) through the library and the CLI."""
+
+import json
+
+import pytest
+
+from spikeforge.cli import main
+from spikeforge.data.paths import find_shared_data
+from spikeforge.pipelines import PIPELINES
+from spikeforge.pipelines.spikingbert import format_table, load_config, run_spikingbert
+
+SHARED = find_shared_data()
+pytestmark = [
+    pytest.mark.usefixtures("one_thread"),
+    pytest.mark.skipif(
+        SHARED is None or not (SHARED / "sst2").is_dir(), reason="shared SST-2 files absent"
+    ),
+]
+
+TINY = [
+    "data.train_samples=48",
+    "data.eval_samples=24",
+    "data.batch_size=16",
+    "teacher_model={hidden: 16, layers: 2, heads: 2, intermediate: 16}",
+    "student_model={hidden: 16, layers: 1, heads: 2, intermediate: 16, t_conv: 4}",
+    "teacher.epochs=1",
+    "scratch.epochs=1",
+    "internal_kd.epochs=1",
+    "prediction_kd.epochs=1",
+    "prediction_only.epochs=1",
+    "sweep=[2, 4]",
+]
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory, one_thread):
+    run_dir = tmp_path_factory.mktemp("spikingbert") / "run"
+    return run_dir, run_spikingbert(run_dir=run_dir, overrides=TINY, log=None)
+
+
+def test_config_is_checked():
+    config = load_config("sst2")
+    assert config.student_model.t_conv == 16 and config.teacher_model.layers == 6
+    assert load_config("sst2", quick=True).data.train_samples == 6000
+    with pytest.raises(ValueError, match="multiple of"):
+        load_config("sst2", overrides=["teacher_model.layers=5"])
+    with pytest.raises(ValueError, match="unknown variants"):
+        load_config("sst2", overrides=["only=[nope]"])
+    with pytest.raises(ValueError, match="epochs"):
+        load_config("sst2", overrides=["scratch.epochs=0"])
+    with pytest.raises(ValueError, match="stop_after"):
+        run_spikingbert(stop_after="students")
+    assert "spikingbert" in PIPELINES.names()
+
+
+def test_tiny_run_has_every_row_stage_and_output(tiny_run):
+    run_dir, result = tiny_run
+    assert result["status"] == "complete"
+    rows = {r["row"]: r for r in result["rows"]}
+    assert result["rows"][0]["row"].startswith("teacher ANN")
+    assert {
+        "spiking student, no teacher",
+        "+ prediction-layer KD only",
+        "+ internal-layer and prediction KD (full recipe)",
+    } <= set(rows)
+    for row in result["rows"][1:]:
+        assert 0 <= row["accuracy"] <= 1 and 0 < row["firing_rate"] < 1
+        assert row["energy_ratio"] > 0 and row["t_conv"] == 4
+    assert [r["t_conv"] for r in result["sweep"]] == [2, 4]
+    # the sweep at the students' own T_conv repeats the full recipe's evaluation
+    full = rows["+ internal-layer and prediction KD (full recipe)"]
+    assert result["sweep"][1]["accuracy"] == full["accuracy"]
+    for stage in (
+        "teacher",
+        "students/scratch/seed0",
+        "students/internal_kd/seed0",
+        "students/full/seed0",
+        "sweep/seed0",
+    ):
+        assert (run_dir / stage / "result.json").is_file(), stage
+    assert (run_dir / "students/full/seed0/last.pt").is_file()
+    saved = json.loads((run_dir / "results.json").read_text())
+    assert saved["rows"][0]["accuracy"] == result["rows"][0]["accuracy"]
+    assert "T_conv=2" in (run_dir / "results.md").read_text()
+    assert (run_dir / "report.html").is_file()
+    assert "full recipe" in format_table(result) and result["claims"]
+
+
+def test_rerun_skips_finished_stages_and_refuses_other_settings(tiny_run):
+    run_dir, result = tiny_run
+    lines = []
+    again = run_spikingbert(run_dir=run_dir, overrides=TINY, log=lines.append)
+    assert sum("done already" in line for line in lines) == 6
+    assert again["rows"] == result["rows"]
+    with pytest.raises(ValueError, match="other settings"):
+        run_spikingbert(run_dir=run_dir, overrides=[*TINY, "teacher.lr=0.01"], log=None)
+
+
+@pytest.mark.slow
+def test_an_interrupted_stage_resumes_at_its_epoch_and_ends_bit_identical(tmp_path, monkeypatch):
+    import torch
+
+    import spikeforge.pipelines.spikingbert as module
+
+    args = [*TINY, "only=[scratch]", "scratch.epochs=2"]
+    whole = run_spikingbert(run_dir=tmp_path / "whole", overrides=args, log=None)
+    real, calls = module.train_epoch, []
+
+    def stop_in_epoch_two(*a, **k):
+        calls.append(1)
+        if len(calls) == 3:  # teacher epoch 1, student epoch 1, then the student's 2nd
+            raise KeyboardInterrupt
+        return real(*a, **k)
+
+    monkeypatch.setattr(module, "train_epoch", stop_in_epoch_two)
+    with pytest.raises(KeyboardInterrupt):
+        run_spikingbert(run_dir=tmp_path / "cut", overrides=args, log=None)
+    stage = tmp_path / "cut/students/scratch/seed0"
+    assert torch.load(stage / "last.pt", weights_only=True)["epoch"] == 1
+    assert not (stage / "result.json").exists()
+    monkeypatch.setattr(module, "train_epoch", real)
+    lines = []
+    resumed = run_spikingbert(run_dir=tmp_path / "cut", overrides=args, log=lines.append)
+    assert any("resuming after epoch 1" in line for line in lines)
+    assert resumed["rows"][1]["accuracy"] == whole["rows"][1]["accuracy"]
+    a = torch.load(tmp_path / "whole/students/scratch/seed0/model.pt", weights_only=True)
+    b = torch.load(stage / "model.pt", weights_only=True)
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+@pytest.mark.slow
+def test_cli_quick_run_end_to_end(tmp_path, capsys):
+    code = main(
+        [
+            "run",
+            "spikingbert",
+            "--quick",
+            "--run-dir",
+            str(tmp_path / "q"),
+            "--json",
+            str(tmp_path / "q.json"),
+        ]
+    )
+    assert code == 0
+    out = capsys.readouterr().out
+    assert "full recipe" in out and "teacher ANN" in out
+    assert json.loads((tmp_path / "q.json").read_text())["status"] == "complete"
+
+
+def test_cli_tiny_run_end_to_end(tmp_path, capsys):
+    args = ["run", "spikingbert", "--run-dir", str(tmp_path / "r"), "--timesteps", "3"]
+    assert main([*args, "only=[scratch]", *TINY]) == 0
+    out = capsys.readouterr().out
+    assert "spiking student, no teacher" in out and "| 3 |" in out  # --timesteps: T_conv
+
+
+def test_feedback_from_the_config_runs_the_fixed_point_solve(tmp_path):
+    args = [*TINY, "only=[scratch]", "student_model.feedback=true", "student_model.pool=cls"]
+    result = run_spikingbert(run_dir=tmp_path / "fb", overrides=args, log=None)
+    stage = json.loads((tmp_path / "fb/students/scratch/seed0/result.json").read_text())
+    assert stage["adjoint_solves"] == 3  # one per training batch (48 phrases / 16)
+    assert 0 <= stage["unconverged_solves"] <= 3
+    assert result["status"] == "complete"
