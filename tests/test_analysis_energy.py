@@ -57,6 +57,24 @@ def test_norm_ops_by_hand(counts):
     assert report.spikingbert_ratio == pytest.approx(5.1 / 0.25)
 
 
+def test_a_model_of_distinct_step_networks_has_a_twin_that_runs_every_step(counts):
+    class Columns(nn.Module):  # each step its own sub-network, as T-RevSNN's columns
+        distinct_step_networks = True
+
+        def __init__(self):
+            super().__init__()
+            self.net = nn.Linear(4, 3, bias=False)
+
+        def forward(self, x):
+            return self.net(x)
+
+    distinct = count_operations(Columns(), torch.ones(T, 2, 4))
+    assert distinct.distinct_steps and not counts.distinct_steps
+    report = estimate_energy(distinct)
+    assert report.ann_pj == pytest.approx(4.6 * 12 * T)  # 12 MACs per step, all T steps
+    assert report.layers[0].ann_pj == pytest.approx(4.6 * 12 * T)
+
+
 def test_given_ann_counts_replace_the_twin(counts):
     ann = OpCounts([OpRecord("fc", 0, "mm", "MAC", macs=1000, sops=1000, calls=1)], 1, 2)
     report = estimate_energy(counts, ann_counts=ann)

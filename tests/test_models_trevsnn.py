@@ -217,7 +217,10 @@ def test_the_digits_config_trains_through_the_cli_and_energy_reads_it(tmp_path, 
     table = capsys.readouterr().out
     assert "columns.3.levels.3" in table and "heads.3.fc1" in table
     assert "heads.0" not in table  # eval runs only the last head
-    assert json.loads(out.read_text())
+    energy = json.loads(out.read_text())
+    # the ANN twin runs every column once (each step is its own sub-network): E_MAC · MACs
+    dense = sum(row["macs"] for row in energy["layers"])
+    assert energy["ann_pj"] == pytest.approx(energy["preset"]["e_mac_pj"] * dense)
 
 
 @pytest.mark.slow

@@ -21,6 +21,10 @@
 # the count of saved tensors below needs no timing and is deterministic.
 
 # %%
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
 import torch
 
 from spikeforge.bench.trevsnn_memory import saved_bytes
@@ -75,6 +79,15 @@ for blocks in (1, 2, 4):
         f"{blocks} block(s) per stage: reversible {saved[blocks, True]:6.2f} MiB, "
         f"BPTT {saved[blocks, False]:6.2f} MiB"
     )
+blocks = [1, 2, 4]
+plt.figure(figsize=(5, 3))
+plt.plot(blocks, [saved[b, False] for b in blocks], "o-", label="BPTT")
+plt.plot(blocks, [saved[b, True] for b in blocks], "s-", label="reversible")
+plt.xticks(blocks)
+plt.xlabel("blocks per stage")
+plt.ylabel("kept for backward (MiB)")
+plt.legend()
+plt.tight_layout()
 assert saved[2, False] > 10 * saved[2, True]  # the shipped size: far less kept for backward
 assert saved[4, True] <= 1.1 * saved[1, True]  # flat in the depth of each stage
 assert saved[4, False] > 2 * saved[1, False]  # BPTT's grows with it

@@ -219,7 +219,9 @@ def estimate_energy(
         preset: a name in :data:`ENERGY_PRESETS`, an :class:`EnergyPreset`, or
             ``{"e_mac": pJ, "e_ac": pJ}``.
         ann_counts: counts of a separate ANN (every op a MAC, all its steps). Default:
-            the SNN itself at ``T = 1`` (per-layer ANN energies ``E_MAC · MACs / T``).
+            the SNN itself at ``T = 1`` (per-layer ANN energies ``E_MAC · MACs / T``);
+            when ``counts.distinct_steps`` (every step a different sub-network, as
+            T-RevSNN's columns) the twin runs every step's network once: ``E_MAC · MACs``.
     """
     if not isinstance(counts, OpCounts):
         raise TypeError(f"counts must be OpCounts, got {type(counts).__name__}")
@@ -227,14 +229,15 @@ def estimate_energy(
         raise TypeError(f"ann_counts must be OpCounts or None, got {type(ann_counts).__name__}")
     p = get_preset(preset)
     steps = counts.steps
+    twin_steps = 1 if counts.distinct_steps else steps  # how often the twin repeats a step
     layers = []
     for row in counts.per_sample():
         e_op = p.e_ac if row["kind"] == AC else p.e_mac
-        twin = None if ann_counts is not None else p.e_mac * row["macs"] / steps
+        twin = None if ann_counts is not None else p.e_mac * row["macs"] / twin_steps
         layers.append(LayerEnergy(snn_pj=e_op * row["sops"], ann_pj=twin, **row))
     snn = sum(layer.snn_pj for layer in layers)
     if ann_counts is None:
-        ann = p.e_mac * counts.total_macs / steps
+        ann = p.e_mac * counts.total_macs / twin_steps
     else:
         ann = p.e_mac * ann_counts.total_macs
     dense_per_step = counts.total_macs / steps

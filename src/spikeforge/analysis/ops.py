@@ -169,11 +169,15 @@ class OpCounts:
         records: one :class:`OpRecord` per op site, in first-execution order.
         steps: ``T`` of the counted input.
         batch_size: ``B`` of the counted input; ``per_sample`` values divide by it.
+        distinct_steps: each of the ``T`` steps ran a different sub-network (a model
+            that sets ``distinct_step_networks = True``, e.g. T-RevSNN's columns), so the
+            ANN twin runs all of them once instead of one step's network.
     """
 
     records: list[OpRecord] = field(default_factory=list)
     steps: int = 1
     batch_size: int = 1
+    distinct_steps: bool = False
 
     def label(self, record: OpRecord) -> str:
         """Display only: the module path, suffixed ``#i`` if the module runs several ops
@@ -554,4 +558,9 @@ def count_operations(
     counter = _Counter(storages)
     with torch.no_grad(), _module_scopes(model, counter), counter:
         model(*args)
-    return OpCounts(list(counter.records.values()), steps=steps, batch_size=batch_size)
+    return OpCounts(
+        list(counter.records.values()),
+        steps=steps,
+        batch_size=batch_size,
+        distinct_steps=bool(getattr(model, "distinct_step_networks", False)),
+    )

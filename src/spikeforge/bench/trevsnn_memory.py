@@ -316,7 +316,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     memory = memory_rows(settings, args.threads)
     budget = budget_rows(settings)
     meta = {
-        "command": command(NAME, [a for a in given if not a.startswith("--out")]),
+        "command": command(NAME, given),  # with --out: the command that wrote the files
         "date": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
         "platform": platform.platform(),
         "cpu_count": os.cpu_count(),

@@ -293,6 +293,9 @@ class TRevSNN(nn.Module):
     """
 
     readout_kind = "membrane"
+    # Each step is its own column (sub-network): the ANN twin of the energy counter runs
+    # every column once, not one step's network (see analysis.energy.estimate_energy).
+    distinct_step_networks = True
 
     def __init__(
         self,
