@@ -194,7 +194,7 @@ def test_run_cells_records_output_in_order_and_raises(tmp_path):
 
 
 def test_run_cells_embeds_each_cells_figures(tmp_path):
-    pytest.importorskip("matplotlib", reason="the plot extra (installed by make docs)")
+    pytest.importorskip("matplotlib", reason="matplotlib (in the test extra)")
     script = tmp_path / "t.py"
     script.write_text(
         "# %%\nimport matplotlib\nmatplotlib.use('Agg')\nimport matplotlib.pyplot as plt\n"
