@@ -166,24 +166,36 @@ class EquilibriumSpikingLayer(nn.Module):
     def _solve_adjoint(
         self, f0: torch.Tensor, a0: torch.Tensor, grad: torch.Tensor
     ) -> torch.Tensor:
-        """``g = (I - J_fᵀ)⁻¹ grad`` by iterating ``g ← grad + J_fᵀ g``."""
-        g = grad
-        self.last_solver_iters = 0
+        """``g = (I - J_fᵀ)⁻¹ grad`` (:func:`solve_adjoint`), counted."""
         self.solves += 1
-        while self.last_solver_iters < self.solver_iters:
-            self.last_solver_iters += 1
-            (jtg,) = torch.autograd.grad(f0, a0, g, retain_graph=True)
-            new = grad + jtg
-            step = float((new - g).abs().max())
-            g = new
-            if step < self.tol * float(g.abs().max()):
-                return g
-            if not math.isfinite(step):
-                break
-        # Not converged: J_f is not a contraction at a* (W grew in training), so the
-        # iteration's partial sum is no solution; the phantom gradient is a bounded one.
-        self.unconverged_solves += 1
-        return grad
+        g, self.last_solver_iters, converged = solve_adjoint(
+            f0, a0, grad, self.solver_iters, self.tol
+        )
+        self.unconverged_solves += not converged
+        return g
+
+
+def solve_adjoint(
+    f0: torch.Tensor, z0: torch.Tensor, grad: torch.Tensor, iters: int, tol: float
+) -> tuple[torch.Tensor, int, bool]:
+    """``w = (I − J_fᵀ)⁻¹ grad`` by iterating ``w ← grad + J_fᵀ w`` (``f0 = f(z0)`` with a
+    graph to ``z0``, shapes of ``z0``); returns ``(w, iterations, converged)``.
+
+    Not converged (``J_f`` is no contraction at the fixed point, e.g. the weights grew in
+    training): the iteration's partial sum is no solution, so ``grad`` itself — the
+    bounded phantom gradient — is returned.
+    """
+    w = grad
+    for k in range(1, iters + 1):
+        (jtw,) = torch.autograd.grad(f0, z0, w, retain_graph=True)
+        new = grad + jtw
+        step = float((new - w).abs().max())
+        w = new
+        if step <= tol * max(float(w.abs().max()), 1e-30):
+            return w, k, True
+        if not math.isfinite(step):
+            break
+    return grad, iters, False
 
 
 class EquilibriumSNN(nn.Module):

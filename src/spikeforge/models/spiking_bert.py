@@ -28,8 +28,8 @@ SNN's spiking rate as its value and the gradient of ``f`` at those rates as its 
 solve ``x = J_fᵀ x + ∂L/∂a*`` is ``x = ∂L/∂a*`` (``J_f = 0``). With ``feedback=True`` the
 last layer's spikes feed back into layer 0's current through ``F`` (``Emb + F s_N[t−1]``),
 ``a_N* = f(a_N*)`` is a real fixed point and its gradient is solved by iteration
-(``solve_adjoint``, as :mod:`.equilibrium` solves it); an unconverged solve falls back to
-the incoming gradient and is counted.
+(:func:`.equilibrium.solve_adjoint`, the equilibrium layer's solver); an unconverged
+solve falls back to the incoming gradient and is counted.
 """
 
 from __future__ import annotations
@@ -42,6 +42,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .._validation import check_choice
+from .equilibrium import solve_adjoint
 
 SUBLAYERS = ("key", "value", "attention", "self_output", "intermediate", "output")
 EQUILIBRIA = ("spikes", "iterate")
@@ -61,24 +62,6 @@ def if_step(
     v = v + current
     s = (v >= v_th).to(current.dtype)
     return s, v - v_th * s
-
-
-def solve_adjoint(
-    f0: torch.Tensor, z0: torch.Tensor, grad: torch.Tensor, iters: int, tol: float
-) -> tuple[torch.Tensor, int, bool]:
-    """``w = (I − J_fᵀ)⁻¹ grad`` by ``w ← grad + J_fᵀ w`` (``f0 = f(z0)`` with a graph to
-    ``z0``); returns ``(w, iterations, converged)``, ``w = grad`` when not converged."""
-    w = grad
-    for k in range(1, iters + 1):
-        (jtw,) = torch.autograd.grad(f0, z0, w, retain_graph=True)
-        new = grad + jtw
-        step = float((new - w).abs().max())
-        w = new
-        if step <= tol * max(float(w.abs().max()), 1e-30):
-            return w, k, True
-        if not math.isfinite(step):
-            break
-    return grad, iters, False
 
 
 def straight_through(value: torch.Tensor, rate: torch.Tensor | None) -> torch.Tensor:
