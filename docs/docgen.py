@@ -237,18 +237,26 @@ def config_keys(notes: dict[str, str] | None = None) -> Iterator[ConfigKey]:
     notes = notes or {}
     root = Config()
     for section in dataclasses.fields(Config):
-        value = getattr(root, section.name)
-        comments = field_comments(type(value))
-        for f in dataclasses.fields(value):
-            key = f"{section.name}.{f.name}"
-            meaning = " ".join(m for m in (comments.get(f.name, ""), notes.get(key, "")) if m)
-            yield ConfigKey(
-                key,
-                str(f.type),
-                _yaml_value(getattr(value, f.name)),
-                _limits(f.metadata.get("check", {})),
-                meaning,
-            )
+        yield from _section_keys(getattr(root, section.name), section.name, notes)
+
+
+def _section_keys(value: Any, where: str, notes: dict[str, str]) -> Iterator[ConfigKey]:
+    """The keys of one (possibly nested: ``data.augment``) config dataclass."""
+    comments = field_comments(type(value))
+    for f in dataclasses.fields(value):
+        key = f"{where}.{f.name}"
+        inner = getattr(value, f.name)
+        if dataclasses.is_dataclass(inner):  # a sub-section: list its own keys
+            yield from _section_keys(inner, key, notes)
+            continue
+        meaning = " ".join(m for m in (comments.get(f.name, ""), notes.get(key, "")) if m)
+        yield ConfigKey(
+            key,
+            str(f.type),
+            _yaml_value(inner),
+            _limits(f.metadata.get("check", {})),
+            meaning,
+        )
 
 
 def config_page(notes: dict[str, str]) -> str:

@@ -143,6 +143,88 @@ def test_report_renders_in_headless_chromium(tmp_path):
     assert 0.02 * total < non_white < 0.6 * total  # drawn content, not blank nor a solid fill
 
 
+FIGURES = [
+    {"kind": "log_xy", "name": "acc_t", "section": "Accuracy vs T", "title": "acc", "base": 2,
+     "curves": [{"label": "conv", "x": [2, 4, 8], "y": [0.2, 0.5, 0.9]}],
+     "points": [{"label": "lasnn", "x": 4, "y": 0.8}], "note": "read the T off the curve"},
+    {"kind": "heatmaps", "name": "att", "section": "Attention", "title": "maps",
+     "columns": ["map"], "rows": [{"label": "x", "cells": [{"map": [[1.0, 1.0], [1.0, 1.0]]}]}]},
+    {"kind": "heatmaps", "name": "att2", "section": "Attention", "title": "maps 2",
+     "columns": ["map"], "rows": [{"label": "y", "cells": [{"map": [[0.0]]}]}]},
+]  # fmt: skip
+
+
+def test_figures_are_drawn_after_meta_under_their_sections():
+    html = render_report({"meta": {"T": 4}, "figures": FIGURES, "distillation": [{"a": 1}]})
+    headings = re.findall(r"<h2>(.*?)</h2>", html)
+    assert headings == ["Accuracy vs T", "Attention", "Distillation"]  # one heading per run
+    assert '<p class="note">read the T off the curve</p>' in html
+    assert html.count('class="heatmap"') == 2 and html.count('data-figure="att') == 2
+    for svg in re.findall(r"<svg.*?</svg>", html, flags=re.S):
+        ET.fromstring(svg)
+    assert "<script" not in html.lower() and "https://" not in html
+
+
+def unfiltered(png: bytes) -> tuple[int, int, int, list[bytearray]]:
+    """(width, height, bytes per pixel, unfiltered rows) of an 8-bit RGB/RGBA PNG."""
+    pos, idat, header = 8, b"", None
+    while pos < len(png):
+        (length,) = struct.unpack(">I", png[pos : pos + 4])
+        kind, body = png[pos + 4 : pos + 8], png[pos + 8 : pos + 8 + length]
+        pos += 12 + length
+        if kind == b"IHDR":
+            header = struct.unpack(">IIBBBBB", body)
+        elif kind == b"IDAT":
+            idat += body
+    width, height, _, color, _, _, _ = header
+    bpp = 3 if color == 2 else 4
+    raw, stride = zlib.decompress(idat), width * bpp
+    prev, lines = bytearray(stride), []
+    for y in range(height):
+        filt = raw[y * (stride + 1)]
+        line = bytearray(raw[y * (stride + 1) + 1 : (y + 1) * (stride + 1)])
+        for i in range(stride):
+            a = line[i - bpp] if i >= bpp else 0
+            b, c = prev[i], prev[i - bpp] if i >= bpp else 0
+            if filt == 1:
+                line[i] = (line[i] + a) & 255
+            elif filt == 2:
+                line[i] = (line[i] + b) & 255
+            elif filt == 3:
+                line[i] = (line[i] + (a + b) // 2) & 255
+            elif filt == 4:
+                p = a + b - c
+                pa, pb, pc = abs(p - a), abs(p - b), abs(p - c)
+                line[i] = (line[i] + (a if pa <= pb and pa <= pc else b if pb <= pc else c)) & 255
+        lines.append(line)
+        prev = line
+    return width, height, bpp, lines
+
+
+@pytest.mark.skipif(
+    shutil.which("chromium") is None, reason="chromium not installed (apt-get install chromium)"
+)
+def test_figure_heatmaps_render_in_headless_chromium(tmp_path):
+    # The heatmaps are PNG data URIs inside inline SVG: a browser must paint them. A map
+    # of ones is the colormap's top colour (yellow 253, 231, 37) over 72×72 CSS pixels.
+    path = tmp_path / "report.html"
+    write_report(path, {"title": "figures", "figures": FIGURES})
+    png = tmp_path / "shot.png"
+    cmd = ["chromium", "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
+           "--disable-background-networking", "--disable-component-update", "--disable-sync",
+           f"--user-data-dir={tmp_path / 'profile'}", f"--screenshot={png}",
+           "--window-size=1000,1200", path.resolve().as_uri()]  # fmt: skip
+    subprocess.run(cmd, check=True, capture_output=True, timeout=120)
+    _, _, bpp, lines = unfiltered(png.read_bytes())
+    yellow = sum(
+        1
+        for line in lines
+        for i in range(0, len(line), bpp)
+        if abs(line[i] - 253) < 8 and abs(line[i + 1] - 231) < 8 and line[i + 2] < 60
+    )
+    assert yellow > 0.8 * 72 * 72  # the all-ones map, painted
+
+
 def test_energy_section_of_an_ann_says_what_applies():
     ann = nn.Sequential(fold(nn.Linear(6, 5)), fold(nn.ReLU()), fold(nn.Linear(5, 3)))
     with torch.no_grad():  # positive: the ReLU output is analog, never all-zero "spikes"

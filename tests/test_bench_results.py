@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import importlib
+import json
 from pathlib import Path
 
 import pytest
@@ -55,3 +56,11 @@ def test_the_default_folder_is_not_the_committed_results():
 def test_the_recorded_command_is_the_cli_one():
     assert results.command("x", ["--a", "b c"]) == "spikeforge bench x --a 'b c'"
     assert results.arguments(["--q"]) == ["--q"]
+
+
+def test_write_results_writes_the_json_and_the_markdown_into_a_new_folder(tmp_path, capsys):
+    out = tmp_path / "a" / "b"
+    results.write_results(out, "thing", {"rows": [1, 2.5]}, "# table\n")
+    assert json.loads((out / "thing.json").read_text()) == {"rows": [1, 2.5]}
+    assert (out / "thing.md").read_text() == "# table\n"
+    assert capsys.readouterr().out == f"wrote {out / 'thing'}.json and .md\n"

@@ -51,3 +51,16 @@ def test_shipped_files_have_the_glue_counts():
     texts, labels = read_tsv(root / "dev.tsv")
     assert len(texts) == 872 and sum(labels) == 444
     assert texts[0] == "it 's a charming and often affecting journey ."
+
+
+def test_a_wordpiece_vocabulary_by_name(tmp_path):
+    write(tmp_path, "label\tsentence\n0\tUnaffable!\n", "text\tlabel\nthe cafe\t1\n")
+    vocab = tmp_path / "vocab.txt"
+    vocab.write_text("\n".join(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "un", "##aff", "##able", "!"]))
+    train = sst2("train", str(tmp_path), tokenizer=f"wordpiece:{vocab}", max_len=5)
+    assert train.tokenizer.decode(train[0][0]) == ["[CLS]", "un", "##aff", "##able", "[SEP]"]
+    assert load_dataset("sst2", "test", data_dir=str(tmp_path), tokenizer="word").lengths == [4]
+    with pytest.raises(ValueError, match=r"tokenizer must be 'word' or 'wordpiece:<minilm"):
+        sst2("train", str(tmp_path), tokenizer="bpe")
+    with pytest.raises(ValueError, match="tokenizer must be"):
+        sst2("train", str(tmp_path), tokenizer="wordpiece:")

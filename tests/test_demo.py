@@ -20,7 +20,11 @@ def test_demo_runs_the_lasnn_pipeline_on_digits(tmp_path):
     assert all(0.0 < r["firing_rate"] < 1.0 for r in result["rows"] if r["T"] is not None)
     text = format_result(result)
     assert "LaSNN pipeline on digits" in text and "| teacher ANN |" in text
-    assert (tmp_path / "demo" / "report.html").is_file()
+    html = (tmp_path / "demo" / "report.html").read_text()
+    for heading in ("Accuracy vs time steps", "Accuracy vs energy per inference",
+                    "Training curves", "Attention maps: teacher vs student",
+                    "Per-layer firing rates"):  # fmt: skip
+        assert f"<h2>{heading}</h2>" in html  # the demo's report tells the same story
 
 
 def test_cli_demo_keeps_its_interface(tmp_path, capsys, monkeypatch):

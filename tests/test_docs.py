@@ -100,11 +100,21 @@ def test_api_index_links_every_page():
 
 # -- config reference ------------------------------------------------------------------
 def _all_keys() -> set[str]:
+    """Every leaf key; a nested section (``data.augment``) contributes its own keys."""
+
+    def leaves(value, where):
+        for f in dataclasses.fields(value):
+            inner = getattr(value, f.name)
+            if dataclasses.is_dataclass(inner):
+                yield from leaves(inner, f"{where}.{f.name}")
+            else:
+                yield f"{where}.{f.name}"
+
     root = Config()
     return {
-        f"{section.name}.{f.name}"
+        key
         for section in dataclasses.fields(Config)
-        for f in dataclasses.fields(getattr(root, section.name))
+        for key in leaves(getattr(root, section.name), section.name)
     }
 
 
@@ -131,6 +141,11 @@ def test_config_reference_reads_types_defaults_limits_and_comments():
     assert keys["model.surrogate"].meaning.startswith("a registered surrogate's name")
     assert keys["train.amp"].default == "false"
     assert keys["data.name"].meaning == ""  # no comment, no note given
+    # a nested section lists its own keys, with their comments and limits
+    crop = keys["data.augment.crop_padding"]
+    assert (crop.type, crop.default, crop.limits) == ("int", "0", "≥ 0")
+    assert crop.meaning.startswith("random H×W crop after zero padding")
+    assert "data.augment" not in keys
 
 
 def test_field_comments_reads_above_and_beside(tmp_path, monkeypatch):

@@ -1,3 +1,4 @@
+import contextlib
 import csv
 import json
 import math
@@ -424,3 +425,137 @@ def test_population_coding_trains_from_a_config(tmp_path, one_thread):
     assert metrics["decoder"] == "population" and metrics["accuracy"] == final["test_acc"]
     first = evaluate_checkpoint(tmp_path / "pop" / "last.pt", ["model.decoder=first_spike"])
     assert first["decoder"] == "first_spike" and 0.0 <= first["accuracy"] <= 1.0
+
+
+# -- data.augment: training batches only, before encoding, resume-exact ----------------
+AUGMENT = ["data.augment.crop_padding=2", "data.augment.flip=true"]
+
+
+def test_augmented_run_resumes_bit_exactly_and_augmentation_changes_training(tmp_path):
+    extra = [*AUGMENT, "data.encoder=poisson", "train.checkpoint_every=2", "train.epochs=1"]
+    whole = make_trainer(config(tmp_path, *extra), tmp_path / "whole")
+    whole.fit()
+    make_trainer(config(tmp_path, *extra, "train.max_steps=3"), tmp_path / "broken").fit()
+    resumed = make_trainer(config(tmp_path, *extra), tmp_path / "broken")
+    resumed.fit(resume=True)
+    for name, tensor in weights(whole).items():
+        assert torch.equal(tensor, resumed.model.state_dict()[name]), name
+    # the same run without augmentation ends elsewhere: the augment was really applied
+    plain = make_trainer(config(tmp_path, *extra[2:]), tmp_path / "plain")
+    plain.fit()
+    assert any(not torch.equal(t, weights(plain)[k]) for k, t in weights(whole).items())
+
+
+def model_inputs(trainer):
+    """Record every input ``[T, B, ...]`` the trainer's model is called with."""
+    seen = []
+    trainer.model.register_forward_pre_hook(lambda module, args: seen.append(args[0].clone()))
+    return seen
+
+
+def test_augment_applies_to_training_batches_before_encoding_never_to_evaluation(tmp_path):
+    trainer = make_trainer(config(tmp_path, *AUGMENT), tmp_path / "a")
+    assert trainer.augment.crop_padding == 2 and trainer.augment.flip
+    seen = model_inputs(trainer)
+    indices = torch.arange(8)
+    trainer._train_batch(indices)
+    x, _ = trainer._load(trainer.train_set, indices)
+    # the per-batch generator of (seed, epoch 0, batch 0), as _train_batch seeds it
+    from spikeforge.engine.trainer import _mix
+
+    generator = torch.Generator().manual_seed(_mix(trainer.config.train.seed, 0, 0, 1, 0))
+    want = trainer.augment(x, generator)
+    assert not torch.equal(want, x)
+    assert torch.equal(seen[0], want.unsqueeze(0).expand_as(seen[0]))  # direct: T copies
+    # evaluation sees the images as they are
+    seen.clear()
+    small = torch.utils.data.Subset(trainer.test_set, range(8))
+    trainer.evaluate(small)
+    x, _ = trainer._load(trainer.test_set, torch.arange(8))
+    assert torch.equal(seen[0], x.unsqueeze(0).expand_as(seen[0]))
+
+
+@pytest.mark.parametrize("method", ["kd", "lasnn"])
+def test_teacher_and_student_see_the_same_augmented_batch(tmp_path, digits_ann_checkpoint, method):
+    pairs = ["distill.pairs=[[layers.1, '1'], [layers.5, '3']]"] if method == "lasnn" else []
+    distill = [f"distill.teacher={digits_ann_checkpoint}", f"train.method={method}", *pairs]
+    trainer = make_trainer(config(tmp_path, *AUGMENT, *distill), tmp_path / method)
+    student = model_inputs(trainer)
+    teacher = []
+    trainer.method.teacher.register_forward_pre_hook(lambda m, args: teacher.append(args[0]))
+    indices = torch.arange(16)
+    trainer._train_batch(indices)
+    x, _ = trainer._load(trainer.train_set, indices)
+    assert not torch.equal(student[0][0], x)  # augmented ...
+    torch.testing.assert_close(teacher[0], student[0].mean(0), rtol=0, atol=0)  # ... for both
+
+
+def test_augment_is_refused_for_non_image_data_and_bad_values_with_exit_2(tmp_path, capsys):
+    from spikeforge.cli import main
+
+    with pytest.raises(ValueError, match=r"config key data.augment.crop_padding must be >= 0"):
+        config(tmp_path, "data.augment.crop_padding=-1")
+    with pytest.raises(ValueError, match=r"unknown config key data.augment.crop; valid keys"):
+        config(tmp_path, "data.augment.crop=4")
+    run = [f"train.run_dir={tmp_path}", "train.progress=false"]
+    assert main(["train", *run, "data.augment.flip=maybe"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "data.augment.flip expects bool, got 'maybe'" in err and "\n" not in err
+    rows = ["--config", "seq_mnist_small_mlp"]  # 28 steps of 28 pixels: a sequence
+    assert main(["train", *rows, *run, "data.augment.flip=true"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "data.augment needs a static image dataset" in err and "temporal" in err
+    assert "\n" not in err
+
+
+# -- train.memory: what the forward keeps for backward; the training is the same --------
+def test_memory_modes_train_digits_to_bit_identical_weights(tmp_path, monkeypatch):
+    import spikeforge.engine.trainer as trainer_module
+
+    real = trainer_module.memory_mode
+    entered = []
+
+    def recording(model, mode):  # the real context, noting the mode and what it packed
+        with real(model, mode) as stats:
+            yield stats
+        entered.append((mode, None if stats is None else stats.tensors_packed))
+
+    monkeypatch.setattr(trainer_module, "memory_mode", contextlib.contextmanager(recording))
+    final, convs = {}, {}
+    extra = ["train.max_steps=3", "data.batch_size=64", "data.encoder=poisson"]
+    for mode in ("full", "compact", "checkpoint"):
+        trainer = make_trainer(config(tmp_path, *extra, f"train.memory={mode}"), tmp_path / mode)
+        initial = weights(trainer)
+        calls = []
+        trainer.model[0].register_forward_hook(lambda *args, calls=calls: calls.append(1))
+        trainer.fit()
+        final[mode], convs[mode] = weights(trainer), len(calls)
+    for mode in ("compact", "checkpoint"):
+        for name, tensor in final["full"].items():
+            assert torch.equal(final[mode][name], tensor), (mode, name)
+    assert [mode for mode, _ in entered] == ["full"] * 3 + ["compact"] * 3 + ["checkpoint"] * 3
+    assert all(packed > 0 for mode, packed in entered if mode != "full")  # spikes as bits
+    # checkpoint ran the first Conv-BN again in each backward: 3 steps, 6 forwards
+    assert convs == {"full": 3, "compact": 3, "checkpoint": 6}
+    assert not torch.equal(final["checkpoint"]["0.layer.0.weight"], initial["0.layer.0.weight"])
+
+
+def test_memory_default_is_compact_and_bad_values_exit_2_with_one_line(tmp_path, capsys):
+    from spikeforge.cli import main
+    from spikeforge.engine.config import TrainConfig
+    from spikeforge.layers import MEMORY_MODES
+
+    assert config(tmp_path).train.memory == "compact"
+    field = TrainConfig.__dataclass_fields__["memory"]
+    assert field.metadata["check"]["choices"] == MEMORY_MODES  # one list of modes
+    run = [f"train.run_dir={tmp_path}", "train.progress=false", "train.max_steps=1"]
+    assert main(["train", *run, "train.memory=bogus"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "config key train.memory must be one of full, compact, checkpoint, got 'bogus'" in err
+    assert "\n" not in err
+    # step-by-step methods carry neuron state between calls: no recomputation for them
+    with pytest.raises(ValueError, match="method sltt calls backward itself"):
+        make_trainer(config(tmp_path, "train.method=sltt", "train.memory=checkpoint"), tmp_path)
+    assert main(["train", *run, "train.method=sltt", "train.memory=checkpoint"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "use train.memory=compact or full" in err and "\n" not in err

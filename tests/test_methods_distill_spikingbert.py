@@ -10,6 +10,7 @@ from spikeforge.methods.distill.spikingbert import (
     SpikingBertDistiller,
     attention_loss,
     evaluate,
+    group_heads,
     hidden_loss,
     layer_map,
     mask_scores,
@@ -51,6 +52,27 @@ def test_scores_at_or_below_minus_100_are_zeroed_in_both():
     loss = attention_loss(student, teacher, layer_map(2, 6))
     expected = ((1.0 - 3.0) ** 2 + 0.0) / 2 + ((2.0 - 0.0) ** 2 + 0.0) / 2
     assert loss.item() == pytest.approx(expected)
+
+
+def test_teacher_heads_are_averaged_in_groups_onto_fewer_student_heads():
+    t = torch.arange(2 * 6 * 2 * 2, dtype=torch.float64).reshape(2, 6, 2, 2)
+    grouped = group_heads(t, 2)  # teacher heads 0-2 -> student head 0, 3-5 -> 1
+    assert grouped.shape == (2, 2, 2, 2)
+    torch.testing.assert_close(grouped[:, 0], (t[:, 0] + t[:, 1] + t[:, 2]) / 3)
+    torch.testing.assert_close(grouped[:, 1], (t[:, 3] + t[:, 4] + t[:, 5]) / 3)
+    assert torch.equal(group_heads(t, 6), t)
+    with pytest.raises(
+        ValueError, match=r"teacher heads \(6\) must be a multiple of student heads \(4\)"
+    ):
+        group_heads(t, 4)
+    # one layer each, 3 teacher heads onto 1 student head, key 1 masked (−10000) in both:
+    # the teacher's masked entries become 0 before the mean, the student's too
+    student = [torch.tensor([[[[1.0, -10000.0]]]])]
+    teacher = [torch.tensor([[[[0.0, -10000.0]], [[3.0, -9999.0]], [[6.0, -10001.0]]]])]
+    loss = attention_loss(student, teacher, layer_map(1, 1))
+    assert loss.item() == pytest.approx(((1.0 - 3.0) ** 2 + 0.0) / 2)
+    with pytest.raises(ValueError, match="teacher heads a multiple of student heads"):
+        attention_loss([torch.zeros(1, 2, 1, 2)], [torch.zeros(1, 3, 1, 2)], layer_map(1, 1))
 
 
 def test_hidden_loss_projects_the_student_to_the_mapped_teacher_layer():

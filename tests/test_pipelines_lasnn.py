@@ -70,6 +70,74 @@ def test_pipeline_writes_json_markdown_and_report(tiny_run):
     assert set(conversion["timesteps"]) == {"4", "8", "16"}
 
 
+def report_figures(html: str) -> dict:
+    """``{figure name: parsed <svg>}`` of a report's figures, and its headings."""
+    import re
+    import xml.etree.ElementTree as ET
+
+    found = {}
+    for svg in re.findall(r"<svg data-figure=.*?</svg>", html, flags=re.S):
+        tree = ET.fromstring(svg)
+        found[tree.get("data-figure")] = tree
+    return found
+
+
+def test_report_tells_the_story_in_figures(tiny_run):
+    from pathlib import Path
+
+    ns = "{http://www.w3.org/2000/svg}"
+    run_dir = Path(tiny_run["run_dir"])
+    html = (run_dir / "report.html").read_text()
+    for heading in ("Accuracy vs time steps", "Accuracy vs energy per inference",
+                    "Training curves", "Attention maps: teacher vs student",
+                    "Per-layer firing rates"):  # fmt: skip
+        assert f"<h2>{heading}</h2>" in html
+    figures = report_figures(html)
+    # accuracy vs T: the conversion curve at its 3 T, every student a point at T = 4
+    acc_t = figures["accuracy_vs_T"]
+    curve = acc_t.findall(f".//{ns}circle[@class='curve-point']")
+    assert sorted(int(c.get("data-x")) for c in curve) == [4, 8, 16]
+    students = [r for r in tiny_run["rows"] if "variant" in r]
+    points = acc_t.findall(f".//{ns}path[@class='point']")
+    assert [(p.get("data-label"), p.get("data-x")) for p in points] == [
+        (r["row"], "4") for r in students
+    ]
+    for point, row in zip(points, students, strict=True):
+        assert float(point.get("data-y")) == pytest.approx(row["accuracy"])
+    hlines = [h.get("data-label") for h in acc_t.findall(f".//{ns}line[@class='hline']")]
+    assert hlines == ["teacher ANN", "intermediate ANN"]
+    # accuracy vs energy: one point per table row
+    energy = figures["accuracy_vs_energy"].findall(f".//{ns}path[@class='point']")
+    assert len(energy) == len(tiny_run["rows"])
+    # attention: per LaSNN variant, 4 images x (input + teacher/student per pair of 2)
+    for label in ("LaSNN (activation attention)", "LaSNN (gradient attention)"):
+        maps = figures[f"attention_{label}"].findall(f".//{ns}image[@class='heatmap']")
+        assert len(maps) == 4 * (1 + 2 * 2)
+        assert sum(m.get("data-kind") == "map" for m in maps) == 16
+    # training curves: three panels (train loss, test loss, test accuracy), a line for
+    # the teacher, the intermediate ANN and every student variant in each
+    names = {"teacher ANN", "intermediate ANN", *(r["row"] for r in students)}
+    for panel in range(3):
+        chart = figures[f"training_curves/{panel}"]
+        assert names <= {t.text for t in chart.iter(f"{ns}text")}
+        assert len(chart.findall(f".//{ns}circle")) == len(names)  # one epoch each
+    # firing rates: a bar per (student, layer) it has, at the run's recorded rate
+    bars = [t.text for t in figures["firing_rates"].iter(f"{ns}title")][1:]  # [0]: figure's
+    recorded = [
+        (layer, rate)
+        for r in students
+        for layer, rate in json.loads(
+            (run_dir / "students" / r["variant"] / "seed0" / "result.json").read_text()
+        )["layer_firing_rates"].items()
+    ]
+    assert len(bars) == len(recorded)
+    assert sorted(bars) == sorted(f"{layer}: {rate:.4g}" for layer, rate in recorded)
+    pictures = sorted(p.name for p in (run_dir / "figures").iterdir())
+    pytest.importorskip("matplotlib")
+    assert "accuracy_vs_T.png" in pictures and "accuracy_vs_T.pdf" in pictures
+    assert len(pictures) == 2 * 6  # 2 curves-of-points, curves, 2 attention, rates
+
+
 @pytest.mark.parametrize("student", ["scratch", "feature_kd", "lasnn_activation", "joint_asnn"])
 def test_student_checkpoints_reopen_in_eval_energy_and_report(tiny_run, student, capsys):
     from pathlib import Path
@@ -188,6 +256,17 @@ def test_config_errors_are_named(tmp_path):
     for dataset in ("mnist-small", "cifar10-small"):
         name = dataset.replace("-", "")
         assert load_config(dataset).base["data"]["name"].replace("-", "") == name
+
+
+def test_cifar10_small_config_augments_every_training_stage(tmp_path):
+    from spikeforge.pipelines.lasnn import LaSNNPipeline
+
+    config = load_config("cifar10-small", run_dir=tmp_path)
+    pipeline = LaSNNPipeline(config, lambda line: None)
+    stages = [pipeline.teacher, pipeline.intermediate, *pipeline.students.values()]
+    for stage in stages:
+        assert (stage.data.augment.crop_padding, stage.data.augment.flip) == (4, True)
+    assert pipeline.teacher.data.name == "cifar10-small"
 
 
 def test_cli_run_help_and_stop_after(tmp_path, capsys):

@@ -159,3 +159,19 @@ def test_write_puts_the_table_json_and_report_in_the_run_directory(tmp_path):
     assert [r["row"] for r in saved["rows"]] == [r["row"] for r in result["rows"]]
     html = (tmp_path / "report.html").read_text()
     assert "LaSNN pipeline on digits" in html and "LaSNN (activation attention)" in html
+
+
+def test_write_draws_the_figures_into_the_report_and_saves_them_as_files(tmp_path):
+    from spikeforge.pipelines.lasnn_report import energy_figure
+
+    table = _table()
+    result = _result(table)
+    written = table.write(tmp_path, result, [energy_figure(result["rows"])])
+    html = (tmp_path / "report.html").read_text()
+    assert "<h2>Accuracy vs energy per inference</h2>" in html
+    assert html.count('class="point"') == sum(1 for r in result["rows"] if r["energy_uj"])
+    assert table.write(tmp_path / "plain", result) == []  # no figures: no files
+    assert not (tmp_path / "plain" / "figures").exists()
+    pytest.importorskip("matplotlib")
+    assert sorted(p.name for p in written) == ["accuracy_vs_energy.pdf", "accuracy_vs_energy.png"]
+    assert all(p.parent == tmp_path / "figures" for p in written)

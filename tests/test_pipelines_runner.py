@@ -78,6 +78,23 @@ def test_free_keys_do_not_count(tmp_path):
     assert set(FREE_KEYS) == {"train", "data"} and "device" in FREE_KEYS["train"]
 
 
+def test_an_option_added_since_the_stage_ran_counts_only_when_not_at_its_default(tmp_path):
+    """A stage directory written before ``data.augment`` existed resumes when the option
+    is left at its default, and is refused when it is turned on."""
+    run = _run(tmp_path)
+    run.claim("stage", _settings(tmp_path))  # the old settings: no "augment" key
+    defaults = {"data": {"augment": {"crop_padding": 0, "flip": False}}}
+    later = _settings(tmp_path)
+    later["data"]["augment"] = {"crop_padding": 0, "flip": False}
+    assert run.claim("stage", later, defaults=defaults) is None
+    later["data"]["augment"] = {"crop_padding": 4, "flip": True}
+    with pytest.raises(ValueError, match=r"data.augment: None -> \{'crop_padding': 4"):
+        run.claim("stage", later, defaults=defaults)
+    with pytest.raises(ValueError, match="data.augment"):  # without defaults: a change
+        run.claim("stage", _settings(tmp_path) | {"data": later["data"]})
+    assert "memory" in FREE_KEYS["train"]  # bit-identical gradients in every mode
+
+
 def test_a_moved_run_directory_keeps_its_claims(tmp_path):
     old = tmp_path / "old"
     _run(old).claim("stage", _settings(old))

@@ -162,3 +162,33 @@ def test_feedback_from_the_config_runs_the_fixed_point_solve(tmp_path):
     assert stage["adjoint_solves"] == 3  # one per training batch (48 phrases / 16)
     assert 0 <= stage["unconverged_solves"] <= 3
     assert result["status"] == "complete"
+
+
+def test_an_interrupted_teacher_with_dropout_resumes_bit_identical(tmp_path, monkeypatch):
+    # the teacher draws dropout masks: resuming must restore the saved RNG, not reseed
+    import torch
+
+    import spikeforge.pipelines.spikingbert as module
+
+    args = [*TINY, "only=[scratch]", "teacher.epochs=2"]
+    run_spikingbert(run_dir=tmp_path / "whole", overrides=args, stop_after="teacher", log=None)
+    real, calls = module.train_epoch, []
+
+    def stop_in_epoch_two(*a, **k):
+        calls.append(1)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return real(*a, **k)
+
+    monkeypatch.setattr(module, "train_epoch", stop_in_epoch_two)
+    with pytest.raises(KeyboardInterrupt):
+        run_spikingbert(run_dir=tmp_path / "cut", overrides=args, log=None)
+    monkeypatch.setattr(module, "train_epoch", real)
+    lines = []
+    run_spikingbert(
+        run_dir=tmp_path / "cut", overrides=args, stop_after="teacher", log=lines.append
+    )
+    assert any("resuming after epoch 1" in line for line in lines)
+    a = torch.load(tmp_path / "whole/teacher/model.pt", weights_only=True)
+    b = torch.load(tmp_path / "cut/teacher/model.pt", weights_only=True)
+    assert all(torch.equal(a[k], b[k]) for k in a)

@@ -32,8 +32,10 @@ BENCHMARKS = {
     "parallel": "spikeforge.bench.parallel",
     "parallel_accuracy": "spikeforge.bench.parallel_accuracy",
     "reference_results": "spikeforge.bench.reference_results",
+    "spikingbert_steps": "spikeforge.bench.spikingbert_steps",
     "stdp": "spikeforge.bench.stdp",
     "temporal_gradients": "spikeforge.bench.temporal_gradients",
+    "training_memory": "spikeforge.bench.training_memory",
     "trevsnn_memory": "spikeforge.bench.trevsnn_memory",
     "variants": "spikeforge.bench.variants",
 }

@@ -12,7 +12,10 @@ optional; unknown keys raise, so a typo does not silently drop a section):
 - ``rasters`` / ``traces``: ``{layer: [T][n]}`` spikes / membrane of chosen neurons;
 - ``ssim``: ``[(layer_a, layer_b, value), ...]`` (:func:`successive_ssim`);
 - ``conversion``: ``[{"T": 4, "acc": ..}, ...]`` accuracy vs time steps;
-- ``distillation``: ``[{...}, ...]`` comparison rows; ``tables``: ``{title: rows}``.
+- ``distillation``: ``[{...}, ...]`` comparison rows; ``tables``: ``{title: rows}``;
+- ``figures``: ``[spec, ...]`` (:mod:`.figures`: log-axis scatter/curves, line panels,
+  bars, heatmap grids), each drawn under its ``section`` heading (consecutive specs with
+  the same ``section`` share it) with its optional ``note`` below; placed after ``meta``.
 
 Tensors are accepted anywhere a list is (converted with ``tolist``).
 """
@@ -27,6 +30,7 @@ from html import escape
 from typing import Any
 
 from .energy import EnergyReport, format_energy
+from .figures import render_figure
 from .svg import bar_chart, line_chart, raster_plot
 
 SECTIONS = (
@@ -41,6 +45,7 @@ SECTIONS = (
     "conversion",
     "distillation",
     "tables",
+    "figures",
 )
 
 CSS = """
@@ -205,6 +210,20 @@ def _conversion(rows: list[Mapping[str, Any]]) -> str:
     return chart + _table(rows)
 
 
+def _figures(specs: list[Mapping[str, Any]]) -> list[str]:
+    parts: list[str] = []
+    heading = None
+    for spec in specs:
+        section = str(spec.get("section", spec.get("title", "")))
+        if section != heading:
+            parts.append(f"<h2>{escape(section)}</h2>")
+            heading = section
+        parts.append(f'<div class="charts">{render_figure(spec)}</div>')
+        if spec.get("note"):
+            parts.append(f'<p class="note">{escape(str(spec["note"]))}</p>')
+    return parts
+
+
 def render_report(data: Mapping[str, Any]) -> str:
     """The report HTML as a string (see the module docstring for ``data``)."""
     if not isinstance(data, Mapping):
@@ -220,6 +239,7 @@ def render_report(data: Mapping[str, Any]) -> str:
     if data.get("meta"):
         meta = data["meta"]
         parts.append(_table([{"key": k, "value": v} for k, v in meta.items()]))
+    parts += _figures(_rows(data.get("figures") or [], "figures"))
     if data.get("curves"):
         parts += ["<h2>Training curves</h2>", _curves(_rows(data["curves"], "curves"))]
     if data.get("firing_rates"):

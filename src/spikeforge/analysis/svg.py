@@ -62,8 +62,10 @@ def line_chart(
     ylabel: str = "",
     width: int = 520,
     height: int = 300,
+    legend_width: int = 120,
 ) -> str:
-    """Lines of ``{name: (xs, ys)}`` with axes, ticks and a legend."""
+    """Lines of ``{name: (xs, ys)}`` with axes, ticks and a legend (``legend_width``
+    pixels at the right: widen it for long series names)."""
     if not series:
         raise ValueError("line_chart needs at least one series")
     for name, (xs, ys) in series.items():
@@ -77,7 +79,7 @@ def line_chart(
     yt = nice_ticks(min(ys_all), max(ys_all))
     x0, x1 = xt[0], max(xt[-1], xt[0] + 1e-12)
     y0, y1 = yt[0], max(yt[-1], yt[0] + 1e-12)
-    left, right, top, bottom = 56, 120, 26, 40
+    left, right, top, bottom = 56, legend_width, 26, 40
     pw, ph = width - left - right, height - top - bottom
 
     def px(x: float) -> float:

@@ -9,10 +9,12 @@ recorded in a result is ``spikeforge bench NAME ...`` with the options it was gi
 from __future__ import annotations
 
 import argparse
+import json
 import shlex
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 SCRATCH = Path("runs") / "bench"
 COMMITTED = Path("benchmarks") / "results"
@@ -53,3 +55,12 @@ def out_dir(path: str | Path) -> Path:
 def command(name: str, argv: Sequence[str]) -> str:
     """``spikeforge bench NAME ARGS...`` as a shell would take it."""
     return shlex.join(["spikeforge", "bench", name, *argv])
+
+
+def write_results(out: str | Path, name: str, result: Any, text: str) -> None:
+    """``result`` as ``OUT/NAME.json`` and the Markdown ``text`` as ``OUT/NAME.md`` (the
+    folder created if needed), then says so on stdout."""
+    folder = out_dir(out)
+    (folder / f"{name}.json").write_text(json.dumps(result, indent=2))
+    (folder / f"{name}.md").write_text(text)
+    print(f"wrote {folder / name}.json and .md")

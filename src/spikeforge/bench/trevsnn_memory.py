@@ -45,7 +45,6 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Sequence
-from pathlib import Path
 from typing import Any
 
 import torch
@@ -54,7 +53,7 @@ from torch import nn
 from ..losses import TRevSNNLoss
 from ..models import create
 from ..models.trevsnn import step_operations
-from .results import command
+from .results import command, write_results
 from .rss import resident_peak_extra_bytes
 
 NAME = "trevsnn_memory"
@@ -331,11 +330,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     text = markdown(result)
     print(text, end="")
     if args.out:
-        out = Path(args.out)
-        out.mkdir(parents=True, exist_ok=True)
-        (out / f"{NAME}.json").write_text(json.dumps(result, indent=2))
-        (out / f"{NAME}.md").write_text(text)
-        print(f"wrote {out / NAME}.json and .md")
+        write_results(args.out, NAME, result, text)
     return 0
 
 

@@ -15,12 +15,28 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
+from functools import partial
+from typing import Protocol
 
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
 PAD, UNK, CLS, SEP = "[PAD]", "[UNK]", "[CLS]", "[SEP]"
 SPECIALS = (PAD, UNK, CLS, SEP)
+
+
+class Tokenizer(Protocol):
+    """What a text dataset needs of a tokenizer (:class:`WordTokenizer`, or
+    :class:`~spikeforge.data.wordpiece.WordPieceTokenizer` for a pretrained vocabulary)."""
+
+    max_len: int
+
+    def encode(self, text: str) -> torch.Tensor: ...  # int64 ids [L], [CLS] … [SEP]
+
+    def __len__(self) -> int: ...
+
+    @property
+    def pad_id(self) -> int: ...
 
 
 class WordTokenizer:
@@ -108,10 +124,11 @@ def pad_batch(
 
 
 def collate_text(
-    batch: Sequence[tuple[torch.Tensor, int]],
+    batch: Sequence[tuple[torch.Tensor, int]], pad_id: int = 0
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """``[(ids [L_i], label), ...]`` -> ``(tokens [B, L], mask [B, L], labels [B])``."""
-    tokens, mask = pad_batch([ids for ids, _ in batch])
+    """``[(ids [L_i], label), ...]`` -> ``(tokens [B, L], mask [B, L], labels [B])``,
+    padded with ``pad_id``."""
+    tokens, mask = pad_batch([ids for ids, _ in batch], pad_id)
     return tokens, mask, torch.tensor([int(y) for _, y in batch], dtype=torch.int64)
 
 
@@ -178,11 +195,15 @@ class LengthBatchSampler(Sampler[list[int]]):
 
 def make_text_loader(dataset: Dataset, batch_size: int, shuffle: bool, seed: int = 0) -> DataLoader:
     """A loader of ``(tokens [B, L], mask [B, L], labels [B])`` batched by length;
-    ``dataset`` must have ``lengths`` (a list of sample lengths)."""
+    ``dataset`` must have ``lengths`` (a list of sample lengths); padding is its
+    tokenizer's ``pad_id`` (0 without a tokenizer)."""
     lengths = getattr(dataset, "lengths", None)
     if lengths is None:
         raise TypeError(
             f"make_text_loader needs a text dataset with .lengths, got {type(dataset).__name__}"
         )
     sampler = LengthBatchSampler(lengths, batch_size, shuffle=shuffle, seed=seed)
-    return DataLoader(dataset, batch_sampler=sampler, collate_fn=collate_text)
+    pad_id = getattr(getattr(dataset, "tokenizer", None), "pad_id", 0)
+    return DataLoader(
+        dataset, batch_sampler=sampler, collate_fn=partial(collate_text, pad_id=pad_id)
+    )

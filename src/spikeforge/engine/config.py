@@ -96,6 +96,16 @@ DEVICE_PATTERN = r"auto|cpu|mps|cuda|cuda:\d+"
 
 
 @dataclass
+class AugmentConfig:
+    """Training-time augmentation of static image batches ``[B, C, H, W]`` before encoding
+    (:class:`~spikeforge.data.augment.ImageAugment`); refused for non-image data."""
+
+    # random H×W crop after zero padding by this many pixels on every side; 0: no crop
+    crop_padding: int = bounded(0, low=0)
+    flip: bool = False  # random horizontal flip (probability 1/2)
+
+
+@dataclass
 class DataConfig:
     """Which dataset, how it is batched and encoded into ``[T, B, ...]``."""
 
@@ -107,6 +117,8 @@ class DataConfig:
     encoder: str = "direct"  # "none" for datasets that already yield [T, ...]
     encoder_options: dict[str, Any] = field(default_factory=dict)
     options: dict[str, Any] = field(default_factory=dict)  # dataset-specific
+    # training batches only (never evaluation, calibration or teacher inputs of their own)
+    augment: AugmentConfig = field(default_factory=AugmentConfig)
 
 
 @dataclass
@@ -164,6 +176,12 @@ class TrainConfig:
     tensorboard: bool = True  # also log to RUN_DIR/tensorboard when tensorboard is installed
     # stop after this many optimiser steps (tests, smoke runs)
     max_steps: int | None = bounded(None, low=0)
+    # what the forward of a training step keeps for backward, gradients bit-identical in
+    # all three: full (plain autograd), compact (spikes kept as bits, batch-norm outputs
+    # recomputed; layers/memory.py), checkpoint (compact, and each block recomputed in
+    # backward from its input: layers/recompute.py; not with methods that backpropagate
+    # themselves, e.g. sltt)
+    memory: str = bounded("compact", choices=("full", "compact", "checkpoint"))
 
 
 @dataclass

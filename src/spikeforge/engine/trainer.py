@@ -31,6 +31,8 @@ from .._schedule import (
 )
 from ..analysis import FiringRateMonitor
 from ..data import time_major_collate
+from ..data.augment import ImageAugment, check_image_dataset
+from ..layers.recompute import memory_mode
 from ..methods import Method
 from .build import build_decoder, build_encoder, build_optimizer, build_schedule, decoder_name
 from .checkpoint import (
@@ -40,7 +42,7 @@ from .checkpoint import (
     load_model_state,
     save_checkpoint,
 )
-from .config import Config
+from .config import Config, TrainConfig
 from .distributed import all_reduce_sum, average_gradients, init_from_env, shard
 from .interrupts import StopRequest, TrainingInterruptedError, deferred_interrupts
 from .run_log import RunLog
@@ -60,6 +62,27 @@ def _mix(*numbers: int) -> int:
     for n in numbers:
         value = (value * 0x100000001B3 ^ (n & 0xFFFFFFFFFFFFFFFF)) & 0x7FFFFFFFFFFFFFFF
     return value
+
+
+def _check_memory(train: TrainConfig, method: Method, sync_batch_norm: bool) -> None:
+    """Refuse ``train.memory=checkpoint`` where recomputing blocks in backward cannot
+    replay the forward."""
+    if train.memory != "checkpoint":
+        return
+    if getattr(method, "backpropagates", False):
+        raise ValueError(
+            f"train.memory=checkpoint recomputes blocks during backward, but method "
+            f"{train.method} calls backward itself (the step-by-step methods carry neuron "
+            "state from call to call, which a recomputation cannot replay): use "
+            "train.memory=compact or full"
+        )
+    if sync_batch_norm:
+        # SyncBatchNorm would all-gather again inside the backward's recomputation: not
+        # tried on several GPUs, so not allowed until it is.
+        raise ValueError(
+            "train.memory=checkpoint is not supported with several CUDA processes "
+            "(SyncBatchNorm in a recomputed block): use train.memory=compact or full"
+        )
 
 
 @dataclass
@@ -124,6 +147,11 @@ class Trainer:
             raise ValueError(
                 f"dataset {d.name!r} yields static samples; data.encoder must name an encoder"
             )
+        # training batches only: evaluate() and the methods' own set-up never see it
+        augment = ImageAugment(d.augment.crop_padding, d.augment.flip)
+        self.augment = augment if augment.active else None
+        if self.augment is not None:
+            check_image_dataset(train_set, d.name)
         self.steps_per_epoch = math.ceil(len(train_set) / d.batch_size)
         self.method_params = list(self.method.parameters())  # e.g. feature-KD adapters
         params = list(self.model.parameters()) + self.method_params
@@ -144,6 +172,7 @@ class Trainer:
                 f"scaler); this run is on {self.device}"
             )
         self.scaler = torch.amp.GradScaler("cuda", enabled=config.train.amp)
+        _check_memory(config.train, method, self.dist.enabled and self.device.type == "cuda")
 
     # -- data -------------------------------------------------------------------------
     def _batch_indices(self, epoch: int) -> list[torch.Tensor]:
@@ -343,6 +372,8 @@ class Trainer:
         generator = torch.Generator().manual_seed(
             _mix(cfg.seed, pos.epoch, pos.batch, 1, self.dist.rank)
         )
+        if self.augment is not None:  # before encoding: every step shows the same view
+            x = self.augment(x, generator)
         inputs, y = self.encode(x, generator), y.to(self.device)
         set_progress(
             self.scheduled,
@@ -350,7 +381,12 @@ class Trainer:
         )
         # before the method runs: online methods backpropagate inside it, step by step
         self.optimizer.zero_grad(set_to_none=True)
-        with torch.autocast(self.device.type, dtype=torch.float16, enabled=cfg.amp):
+        # train.memory: what the forward keeps for backward (the backward may run later,
+        # outside the context, or inside the method for methods that call it themselves)
+        with (
+            torch.autocast(self.device.type, dtype=torch.float16, enabled=cfg.amp),
+            memory_mode(self.model, cfg.memory),
+        ):
             terms = self.method(self.train_model, inputs, y)
         loss = terms["loss"]
         if not torch.isfinite(loss):

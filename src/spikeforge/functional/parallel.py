@@ -23,11 +23,15 @@ sequences).
 from __future__ import annotations
 
 import math
+from typing import NamedTuple
 
 import torch
 import torch.nn.functional as F
 
 from .._validation import check_sequence
+from ..surrogates import Surrogate
+from .backends import dispatch, register_kernel
+from .spike import spike
 
 Scalar = float | torch.Tensor
 
@@ -245,3 +249,51 @@ def shift_in_time(x: torch.Tensor, steps: int = 1) -> torch.Tensor:
         return x
     pad = torch.zeros_like(x[: min(steps, x.shape[0])])
     return torch.cat([pad, x[: x.shape[0] - steps]], dim=0)[: x.shape[0]]
+
+
+# --- threshold spikes of a temporal product: the "psn" kernel family ---------------------
+
+
+class PSNParameters(NamedTuple):
+    """What the ``"psn"`` kernels take besides ``x``: spikes ``Θ(W X + b)``.
+
+    ``weight`` ``[T, T]``; ``bias`` ``[T]`` (one value per output step, e.g. ``-threshold``)
+    or ``None``; ``surrogate`` the backward of the Heaviside step; ``grad_band``
+    ``(lag_lo, lag_hi)``: the lags ``t - i`` at which ``weight``'s gradient is used (the
+    caller's promise, e.g. ``(0, k - 1)`` for a banded causal weight) — a fused kernel may
+    leave the gradient outside it at 0; ``None`` = everywhere.
+    """
+
+    weight: torch.Tensor
+    bias: torch.Tensor | None
+    surrogate: Surrogate
+    grad_band: tuple[int, int] | None = None
+
+
+@register_kernel("psn", "torch")
+def threshold_spikes_reference(x: torch.Tensor, p: PSNParameters) -> torch.Tensor:
+    """The ``"torch"`` kernel: ``spike(W X + b)`` by one ``addmm``, ``x`` ``[T, B, ...]`` ->
+    spikes ``[T, B, ...]`` (``grad_band`` is ignored: the full gradient is exact anyway)."""
+    return spike(temporal_matmul(p.weight, x, p.bias), p.surrogate)
+
+
+def threshold_spikes(x: torch.Tensor, p: PSNParameters, backend: str = "auto") -> torch.Tensor:
+    r"""Spikes ``S = Θ(W X + b)`` of ``x`` ``[T, B, ...]`` (fires at ``≥ 0``), surrogate
+    gradient ``p.surrogate`` — the PSN family's membrane and firing in one call.
+
+    ``backend``: ``"torch"`` (:func:`threshold_spikes_reference`), ``"cpu"`` (the fused C
+    kernel: the product, threshold and surrogate blocked over neurons so that no
+    ``[T, N]`` intermediate is stored; results equal to rounding — see
+    :mod:`spikeforge.kernels.cpu.psn`), or ``"auto"`` (a fused kernel that supports the
+    input, else ``"torch"``).
+    """
+    check_sequence(x, "x")
+    T = x.shape[0]
+    if p.weight.dim() != 2 or p.weight.shape != (T, T):
+        raise ValueError(
+            f"weight must be [T, T] with T = {T} (the input's time steps), "
+            f"got shape {tuple(p.weight.shape)}"
+        )
+    if p.bias is not None and p.bias.shape != (T,):
+        raise ValueError(f"bias must be None or [T] with T = {T}, got shape {tuple(p.bias.shape)}")
+    return dispatch("psn", backend, x, p)(x, p)

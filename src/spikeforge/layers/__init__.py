@@ -1,5 +1,15 @@
 """Building blocks over ``[T, B, ...]``: time folding for stateless layers, tdBN."""
 
+from .memory import MemoryStats as MemoryStats
+from .memory import PackedSpikes as PackedSpikes
+from .memory import compact_activations as compact_activations
+from .memory import pack_spikes as pack_spikes
+from .memory import unpack_spikes as unpack_spikes
+from .recompute import MEMORY_MODES as MEMORY_MODES
+from .recompute import RecomputePlan as RecomputePlan
+from .recompute import checkpoint_blocks as checkpoint_blocks
+from .recompute import memory_mode as memory_mode
+from .recompute import plan_recompute as plan_recompute
 from .residual import CONNECT_FUNCTIONS as CONNECT_FUNCTIONS
 from .residual import SpikeJoin as SpikeJoin
 from .residual import SynAGate as SynAGate

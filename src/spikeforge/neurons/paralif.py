@@ -14,6 +14,15 @@ Toeplitz GEMM, ``"auto"`` picks by T
 Spikes: ``spike_fn`` ∈ SB, TRB, GS, D, SD, TD, TRD, T, ST, TT, TRT
 (:mod:`spikeforge.functional.paralif`).
 
+The threshold mode ``"T"`` of the feed-forward neuron with the Toeplitz integration
+(``method="direct"``, or ``"auto"`` below the FFT switch) is the PSN form
+``Θ(W X - θ)`` with a fixed ``W``: it runs as one ``"psn"`` kernel
+(:func:`~spikeforge.functional.parallel.threshold_spikes`, ``backend``), fused on CPU.
+The other modes put a nonlinearity (ST/TT/TRT), a difference over time (D*) or random
+sampling (SB/TRB/GS, whose draws must follow torch's generator) between the product and
+the spike, and the recurrent variant feeds spikes back into a second integration: they
+run in torch.
+
 Recurrent ParaLIF (paper Eq. 21-24, as in the official code): with a learnable
 ``W_rec`` ``[N, N]``,
 
@@ -31,6 +40,7 @@ import torch
 from torch import nn
 
 from .._validation import check_choice, check_finite, check_positive, check_sequence
+from ..functional.backends import BACKENDS
 from ..functional.paralif import (
     DELTA_MODES,
     THRESHOLD_MODES,
@@ -39,7 +49,15 @@ from ..functional.paralif import (
     normaliser,
     paralif_spikes,
 )
-from ..functional.parallel import LEAKY_METHODS, leaky_impulse_response, leaky_integrate
+from ..functional.parallel import (
+    FFT_MIN_STEPS,
+    LEAKY_METHODS,
+    PSNParameters,
+    leaky_impulse_response,
+    leaky_integrate,
+    threshold_spikes,
+    toeplitz_from_kernel,
+)
 from ..surrogates import FastSigmoid, SurrogateLike, get_surrogate
 from .psn import ParallelNeuron
 from .registry import NEURONS
@@ -91,6 +109,8 @@ class ParaLIF(_LeakyIntegrator):
         surrogate: backward of the deterministic modes; default fast sigmoid with
             α = 100 (the official SuperSpike scale).
         gs_tau: Gumbel-Softmax temperature.
+        backend: kernel of the ``"T"`` mode in Toeplitz form (see the module doc):
+            ``"auto"`` (fused on CPU where it applies), ``"torch"``, ``"cpu"``.
     """
 
     def __init__(
@@ -105,9 +125,11 @@ class ParaLIF(_LeakyIntegrator):
         method: str = "auto",
         surrogate: SurrogateLike | None = None,
         gs_tau: float = 1.0,
+        backend: str = "auto",
     ) -> None:
         super().__init__(tau_mem, tau_syn, method)
         self.spike_fn = check_spike_mode(spike_fn)
+        self.backend = check_choice(backend, "backend", BACKENDS)
         check_positive(gs_tau, "gs_tau")
         check_finite(v_th, "v_th")
         check_finite(delta_th, "delta_th")
@@ -160,8 +182,22 @@ class ParaLIF(_LeakyIntegrator):
         hidden = self.fire(torch.cat([torch.zeros_like(m[:1]), m[:-1]]))
         return m + self.integrate(x + self.recurrent(hidden))
 
+    def _threshold_form(self, T: int) -> bool:
+        """Whether the spikes are ``Θ(W X - θ)`` with the Toeplitz ``W`` (the PSN form)."""
+        method = self.method
+        if method == "auto":
+            method = "fft" if T >= FFT_MIN_STEPS else "direct"
+        return self.spike_fn == "T" and self.recurrent is None and method == "direct"
+
     def _parallel(self, x: torch.Tensor) -> torch.Tensor:
-        return self.fire(self.membrane(x))
+        if not self._threshold_form(x.shape[0]):
+            return self.fire(self.membrane(x))
+        check_sequence(x, f"{type(self).__name__} input")
+        T = x.shape[0]
+        impulse = leaky_impulse_response(T, self.beta, self.alpha, dtype=x.dtype, device=x.device)
+        weight = toeplitz_from_kernel(torch.flip(impulse, dims=(0,)), T)  # as leaky_integrate
+        bias = (-self.threshold).expand(T)
+        return threshold_spikes(x, PSNParameters(weight, bias, self.surrogate), self.backend)
 
     def extra_repr(self) -> str:
         parts = [f"spike_fn={self.spike_fn!r}", f"tau_mem={self.tau_mem}"]
@@ -170,6 +206,8 @@ class ParaLIF(_LeakyIntegrator):
         if self.recurrent is not None:
             parts.append(f"recurrent_features={self.recurrent.in_features}")
         parts.append(f"method={self.method!r}")
+        if self.backend != "auto":
+            parts.append(f"backend={self.backend!r}")
         return ", ".join(parts)
 
 

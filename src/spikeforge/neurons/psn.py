@@ -15,7 +15,12 @@ computes all T steps at once with one GEMM over ``[T, B·N]``:
   causal, streamable (the state is the last k-1 inputs).
 
 All neurons here take ``[T, B, ...]`` and fire at ``H - B >= 0`` with the chosen
-surrogate gradient. :class:`ParallelNeuron` is the shared base (also used by PSU and
+surrogate gradient. Whenever the membrane is one product ``W X`` (PSN, masked PSN, sliding
+PSN in its GEMM form) the product, threshold and surrogate run as one ``"psn"`` kernel
+(:func:`~spikeforge.functional.parallel.threshold_spikes`): ``backend="auto"`` takes the
+fused CPU kernel for CPU float32/float64 inputs (no ``[T, N]`` intermediate stored, see
+:mod:`spikeforge.kernels.cpu.psn`), ``"torch"`` the plain ``addmm`` + spike.
+:class:`ParallelNeuron` is the shared base (also used by PSU and
 ParaLIF): these neurons carry no state between calls unless they say otherwise.
 """
 
@@ -30,13 +35,16 @@ from torch import nn
 
 from .._schedule import check_ramp, linear_ramp
 from .._validation import check_choice, check_finite, check_sequence
+from ..functional.backends import BACKENDS
 from ..functional.parallel import (
+    PSNParameters,
     causal_band_mask,
     causal_conv_shift,
     causal_conv_time,
     kernel_to_causal_filter,
     lif_kernel_matrix,
     temporal_matmul,
+    threshold_spikes,
     toeplitz_from_kernel,
 )
 from ..functional.spike import spike
@@ -123,6 +131,8 @@ class PSN(ParallelNeuron):
         tau: membrane time constant of the ``"lif"`` initialisation.
         v_th: initial threshold ``B`` (every step).
         surrogate: surrogate gradient name or object.
+        backend: kernel of ``Θ(W X - B)``: ``"auto"`` (the fused CPU kernel where it
+            applies, else torch), ``"torch"``, ``"cpu"`` (raises where it cannot run).
 
     Shapes: input ``[T, B, ...]`` -> spikes ``[T, B, ...]``; ``weight`` ``[T, T]``,
     ``threshold`` ``[T]``.
@@ -135,10 +145,13 @@ class PSN(ParallelNeuron):
         tau: float = 2.0,
         v_th: float = 1.0,
         surrogate: SurrogateLike = "atan",
+        backend: str = "auto",
     ) -> None:
         super().__init__()
         self.T = _check_steps_arg(T)
         check_choice(init, "init", ("lif", "kaiming"))
+        check_choice(backend, "backend", BACKENDS)
+        self.backend = backend
         check_finite(tau, "tau")  # the "lif" init also needs tau >= 1 (checked there)
         check_finite(v_th, "v_th")
         self.init = init
@@ -156,11 +169,22 @@ class PSN(ParallelNeuron):
         self._check_steps(x, self.T)
         return temporal_matmul(self.effective_weight(), x, -self.threshold)
 
+    def grad_band(self) -> tuple[int, int] | None:
+        """Lags ``t - i`` where the effective weight's gradient reaches a parameter
+        (``None``: all of them)."""
+        return None
+
     def _parallel(self, x: torch.Tensor) -> torch.Tensor:
-        return spike(self.membrane(x), self.surrogate)
+        check_sequence(x, f"{type(self).__name__} input")
+        self._check_steps(x, self.T)
+        p = PSNParameters(
+            self.effective_weight(), -self.threshold, self.surrogate, self.grad_band()
+        )
+        return threshold_spikes(x, p, self.backend)
 
     def extra_repr(self) -> str:
-        return f"T={self.T}, init={self.init!r}, surrogate={self.surrogate}"
+        backend = "" if self.backend == "auto" else f", backend={self.backend!r}"
+        return f"T={self.T}, init={self.init!r}, surrogate={self.surrogate}{backend}"
 
 
 #: Default ``mask_schedule`` of :class:`MaskedPSN`: λ ramps 0 → 1 over the first eighth
@@ -204,7 +228,7 @@ class MaskedPSN(PSN):
         mask_schedule: ``[start, end]``, ``0 <= start <= end <= 1``: λ's ramp, as
             fractions of training (default ``[0, 0.125]`` unless ``mask_progress`` is
             given).
-        init, tau, v_th, surrogate: as :class:`PSN`.
+        init, tau, v_th, surrogate, backend: as :class:`PSN`.
     """
 
     def __init__(
@@ -217,8 +241,9 @@ class MaskedPSN(PSN):
         tau: float = 2.0,
         v_th: float = 1.0,
         surrogate: SurrogateLike = "atan",
+        backend: str = "auto",
     ) -> None:
-        super().__init__(T, init=init, tau=tau, v_th=v_th, surrogate=surrogate)
+        super().__init__(T, init=init, tau=tau, v_th=v_th, surrogate=surrogate, backend=backend)
         self.k = _check_steps_arg(k, "k")
         if mask_progress is not None and mask_schedule is not None:
             raise ValueError(
@@ -265,6 +290,11 @@ class MaskedPSN(PSN):
     def schedule_values(self) -> dict[str, float]:
         """``{"mask_progress": λ}`` when λ is scheduled (nothing for a fixed λ)."""
         return {} if self.mask_schedule is None else {"mask_progress": self.mask_progress}
+
+    def grad_band(self) -> tuple[int, int] | None:
+        """At λ = 1 only the band ``0 <= t - i < k`` of the effective weight reaches
+        ``weight`` (the mask zeroes the rest), so a fused kernel may skip the rest."""
+        return (0, self.k - 1) if float(self._mask_progress) >= 1.0 else None
 
     def effective_weight(self) -> torch.Tensor:
         lam = self._mask_progress
@@ -324,6 +354,10 @@ class SlidingPSN(ParallelNeuron):
         backend: ``"gemm"`` (Toeplitz matmul), ``"conv"`` (causal ``conv1d``),
             ``"shift"`` (k shifted multiply-adds) or ``"auto"`` (:func:`sliding_backend`).
         surrogate: surrogate gradient.
+        kernel: kernel of the GEMM form when a whole sequence is run from rest
+            (``forward``, ``run(x)``): ``"auto"`` (the fused CPU ``"psn"`` kernel where it
+            applies), ``"torch"``, ``"cpu"``; the other forms and streaming with a state
+            always run in torch.
     """
 
     streaming = True
@@ -336,11 +370,14 @@ class SlidingPSN(ParallelNeuron):
         v_th: float = 1.0,
         backend: str = "auto",
         surrogate: SurrogateLike = "atan",
+        kernel: str = "auto",
     ) -> None:
         super().__init__()
         self.k = _check_steps_arg(k, "k")
         check_choice(init, "init", ("exp", "lif", "kaiming"))
         check_choice(backend, "backend", SLIDING_BACKENDS)
+        check_choice(kernel, "kernel", BACKENDS)
+        self.kernel = kernel
         check_finite(tau, "tau")  # the "lif" init also needs tau >= 1 (checked there)
         check_finite(v_th, "v_th")
         self.init = init
@@ -376,7 +413,15 @@ class SlidingPSN(ParallelNeuron):
         return temporal_matmul(self.toeplitz(x.shape[0]), x)
 
     def _parallel(self, x: torch.Tensor) -> torch.Tensor:
-        return spike(self.charge(x) - self.threshold, self.surrogate)
+        T = x.shape[0]
+        form = sliding_backend(T, self.k) if self.backend == "auto" else self.backend
+        if form != "gemm":
+            return spike(self.charge(x) - self.threshold, self.surrogate)
+        # H - B = W X - B with the Toeplitz W: one "psn" kernel call; only the lags
+        # 0..k-1 of W's gradient reach the k taps.
+        bias = (-self.threshold).expand(T)
+        p = PSNParameters(self.toeplitz(T), bias, self.surrogate, (0, self.k - 1))
+        return threshold_spikes(x, p, self.kernel)
 
     # Streaming: the state is a tuple of the last k-1 inputs, oldest first, each [B, ...].
 
@@ -419,6 +464,8 @@ class SlidingPSN(ParallelNeuron):
         return out[0], state
 
     def extra_repr(self) -> str:
+        kernel = "" if self.kernel == "auto" else f", kernel={self.kernel!r}"
         return (
-            f"k={self.k}, init={self.init!r}, backend={self.backend!r}, surrogate={self.surrogate}"
+            f"k={self.k}, init={self.init!r}, backend={self.backend!r}, "
+            f"surrogate={self.surrogate}{kernel}"
         )

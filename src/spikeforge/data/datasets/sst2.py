@@ -6,6 +6,9 @@ names, so either order reads. ``split="test"`` is the dev set (GLUE's test label
 not public). Samples are token ids ``[L]`` (int64) from a word-level tokenizer whose
 vocabulary is built from the train split (:class:`~spikeforge.data.text.WordTokenizer`)
 unless one is given; batch them with :func:`~spikeforge.data.text.make_text_loader`.
+``tokenizer="wordpiece:minilm"`` (or ``"wordpiece:<vocab.txt or model folder>"``) uses a
+pretrained model's WordPiece vocabulary instead
+(:class:`~spikeforge.data.wordpiece.WordPieceTokenizer`).
 """
 
 from __future__ import annotations
@@ -18,7 +21,8 @@ from torch.utils.data import Dataset
 from ..errors import DataFileError
 from ..paths import locate
 from ..registry import DATASETS, check_split
-from ..text import WordTokenizer
+from ..text import Tokenizer, WordTokenizer
+from ..wordpiece import WordPieceTokenizer
 
 FILES = {"train": "sst2/train.tsv", "test": "sst2/dev.tsv"}
 TEXT_COLUMNS = ("sentence", "text")
@@ -59,7 +63,7 @@ class TextDataset(Dataset):
     temporal = False
 
     def __init__(
-        self, texts: list[str], labels: list[int], tokenizer: WordTokenizer, classes: list[str]
+        self, texts: list[str], labels: list[int], tokenizer: Tokenizer, classes: list[str]
     ) -> None:
         if len(texts) != len(labels):
             raise ValueError(f"{len(texts)} texts but {len(labels)} labels; expected equal")
@@ -76,10 +80,24 @@ class TextDataset(Dataset):
 
 
 def sst2_tokenizer(
-    data_dir: str | None = None, min_freq: int = 1, max_vocab: int | None = None, max_len: int = 64
-) -> WordTokenizer:
-    """The word-level tokenizer with the vocabulary of the SST-2 train split (built once
-    per file, size and options in a process; the file's size and mtime are in the key)."""
+    data_dir: str | None = None,
+    min_freq: int = 1,
+    max_vocab: int | None = None,
+    max_len: int = 64,
+    kind: str = "word",
+) -> Tokenizer:
+    """``kind="word"``: the word-level tokenizer with the vocabulary of the SST-2 train
+    split (built once per file, size and options in a process; the file's size and mtime
+    are in the key). ``kind="wordpiece:<name>"``: the WordPiece tokenizer of a pretrained
+    model's vocabulary (``minilm``, a model folder or a ``vocab.txt``; ``min_freq`` and
+    ``max_vocab`` do not apply)."""
+    if kind.startswith("wordpiece:") and kind != "wordpiece:":
+        return WordPieceTokenizer.from_pretrained(kind.removeprefix("wordpiece:"), max_len)
+    if kind != "word":
+        raise ValueError(
+            f"tokenizer must be 'word' or 'wordpiece:<minilm | vocab.txt | model folder>', "
+            f"got {kind!r}"
+        )
     train = locate("sst2", list(FILES.values()), data_dir) / FILES["train"]
     stat = train.stat()
     key = (str(train.resolve()), stat.st_size, stat.st_mtime_ns, min_freq, max_vocab, max_len)
@@ -89,14 +107,14 @@ def sst2_tokenizer(
     return _TOKENIZERS[key]
 
 
-_TOKENIZERS: dict[tuple, WordTokenizer] = {}  # the tokenizer is read-only once built
+_TOKENIZERS: dict[tuple, Tokenizer] = {}  # the tokenizer is read-only once built
 
 
 @DATASETS.register("sst2")
 def sst2(
     split: str = "train",
     data_dir: str | None = None,
-    tokenizer: WordTokenizer | None = None,
+    tokenizer: Tokenizer | str | None = None,
     min_freq: int = 1,
     max_vocab: int | None = None,
     max_len: int = 64,
@@ -106,15 +124,16 @@ def sst2(
     """SST-2 ``split`` (``"test"`` = dev) as token ids.
 
     Args:
-        tokenizer: use this one; else one built from train (``min_freq``, ``max_vocab``,
-            ``max_len``).
+        tokenizer: use this one; a str names one (``"word"``: built from train with
+            ``min_freq``, ``max_vocab``, ``max_len``; ``"wordpiece:minilm"``: a pretrained
+            vocabulary, see :func:`sst2_tokenizer`); None: ``"word"``.
         samples: keep a seeded random subset of this many rows (quick runs).
     """
     check_split(split)
     root = locate("sst2", list(FILES.values()), data_dir)
     texts, labels = read_tsv(root / FILES[split])
-    if tokenizer is None:
-        tokenizer = sst2_tokenizer(data_dir, min_freq, max_vocab, max_len)
+    if tokenizer is None or isinstance(tokenizer, str):
+        tokenizer = sst2_tokenizer(data_dir, min_freq, max_vocab, max_len, tokenizer or "word")
     if samples is not None and samples < len(texts):
         keep = torch.randperm(len(texts), generator=torch.Generator().manual_seed(seed))[:samples]
         keep = sorted(keep.tolist())

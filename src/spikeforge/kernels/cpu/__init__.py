@@ -1,6 +1,7 @@
 """Fused multi-step CPU kernels: the ``"lif"`` family (IF, LIF both charge forms, PLIF), the
-``"alif"`` family (adaptive threshold, :mod:`.alif`) and the ``"leaky"`` family
-(first-order linear scans: LI readout, CuBa current; :mod:`.leaky`).
+``"alif"`` family (adaptive threshold, :mod:`.alif`), the ``"leaky"`` family
+(first-order linear scans: LI readout, CuBa current; :mod:`.leaky`) and the ``"psn"``
+family (spikes of a temporal product ``Θ(W X + b)``: the PSN neurons; :mod:`.psn`).
 
 Why plain C compiled at first use (``lif.c``, ``alif.c``, ``leaky.c``: OpenMP, ctypes)
 rather than the alternatives:
@@ -46,11 +47,12 @@ results are the C code's, and ``torch.compile(model, fullgraph=True)`` and
 from __future__ import annotations
 
 from ...functional.backends import register_kernel
-from . import alif, leaky
+from . import alif, leaky, psn
 from .lif import lif_sequence_cpu, supports
 
 register_kernel("lif", "cpu", supports=supports)(lif_sequence_cpu)
 register_kernel("leaky", "cpu", supports=leaky.supports)(leaky.leaky_scan_cpu)
 register_kernel("alif", "cpu", supports=alif.supports)(alif.alif_sequence_cpu)
+register_kernel("psn", "cpu", supports=psn.supports)(psn.psn_spikes_cpu)
 
 __all__ = ["lif_sequence_cpu", "supports"]

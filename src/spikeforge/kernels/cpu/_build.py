@@ -1,6 +1,6 @@
 """Compile the C kernels on first use, cache the shared library, load it with ctypes.
 
-One C file per kernel family (``lif.c``, ``alif.c``, ``leaky.c``; what they share is in
+One C file per kernel family (``lif.c``, ``alif.c``, ``leaky.c``, ``psn.c``; what they share is in
 ``sf_common.h``), each compiled as a float and a double half, all objects in parallel,
 then linked into one library.
 
@@ -33,7 +33,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 _HERE = Path(__file__).parent
-SOURCES = tuple(_HERE / name for name in ("lif.c", "alif.c", "leaky.c"))  # one per family
+SOURCES = tuple(
+    _HERE / name for name in ("lif.c", "alif.c", "leaky.c", "psn.c", "bits.c")
+)  # one per family; bits.c: spike tensors as bits (layers/memory.py)
 HEADERS = (_HERE / "sf_common.h", _HERE / "sf_instantiate.h")
 FLAGS = (
     "-O3",

@@ -31,6 +31,45 @@
 
 #define SF_INLINE static inline __attribute__((always_inline))
 
+/* Copy one computed row (in cache) to its place in a large output with non-temporal
+   stores: the output line is not read first (no read-for-ownership) and does not evict
+   the working set. Used only when the output is much larger than the caches (lif.c, psn.c). */
+static inline void sf_stream_row(void *dst_, const void *src_, size_t nbytes) {
+    char *dst = (char *)dst_;
+    const char *src = (const char *)src_;
+    size_t i = 0;
+#if defined(__AVX512F__)
+    while (i < nbytes && ((uintptr_t)(dst + i) & 63u)) {
+        dst[i] = src[i];
+        i++;
+    }
+    for (; i + 64 <= nbytes; i += 64)
+        _mm512_stream_si512((__m512i *)(dst + i), _mm512_loadu_si512((const void *)(src + i)));
+#elif defined(__AVX__)
+    while (i < nbytes && ((uintptr_t)(dst + i) & 31u)) {
+        dst[i] = src[i];
+        i++;
+    }
+    for (; i + 32 <= nbytes; i += 32)
+        _mm256_stream_si256((__m256i *)(dst + i),
+                            _mm256_loadu_si256((const __m256i *)(src + i)));
+#elif defined(__SSE2__)
+    while (i < nbytes && ((uintptr_t)(dst + i) & 15u)) {
+        dst[i] = src[i];
+        i++;
+    }
+    for (; i + 16 <= nbytes; i += 16)
+        _mm_stream_si128((__m128i *)(dst + i), _mm_loadu_si128((const __m128i *)(src + i)));
+#endif
+    if (i < nbytes) memcpy(dst + i, src + i, nbytes - i);
+}
+
+static inline void sf_stream_fence(void) {
+#if defined(__SSE2__)
+    _mm_sfence();
+#endif
+}
+
 #endif /* SF_COMMON_H */
 
 #ifdef SF_T /* ------------------------------------------------- per element type */

@@ -9,7 +9,13 @@ Losses (sums over the mapped layers of per-layer means):
 
 - attention: ``MSE(S_s, S_t)`` on the **pre-softmax** scores with every entry ``≤ −100``
   (the −10000 mask) set to 0 in both — the student's scores come from the steady-state
-  map ``f`` at the spiking rates;
+  map ``f`` at the spiking rates. Head counts: TinyBERT's loss is per head, so its
+  students keep the teacher's head count (TinyBERT-4: 12 heads, like BERT-base). Here a
+  student may have fewer heads than its teacher (MiniLM's 12 against the default
+  student's 4): when ``H_t = g·H_s`` the teacher's masked scores are averaged over each
+  group of ``g`` consecutive heads (:func:`group_heads`) — one target per student head, of
+  the same scale (``Q·Kᵀ/√d_h`` with the same ``d_h = 32`` in both for MiniLM's 384/12
+  and the student's 128/4), at no cost in student size;
 - hidden: ``MSE(W_Td·a_k, h_t[r·k])``, ``W_Td`` a learned ``Linear(H_s, H_t)``;
 - prediction: ``mean(−softmax(z_t/τ)·log_softmax(z_s/τ))``, a mean over batch *and*
   classes (as TinyBERT's code), τ = 1.
@@ -55,20 +61,37 @@ def mask_scores(scores: torch.Tensor) -> torch.Tensor:
     return torch.where(scores <= MASKED_SCORE, torch.zeros_like(scores), scores)
 
 
+def group_heads(scores: torch.Tensor, heads: int) -> torch.Tensor:
+    """Scores ``[B, H_t, L, L]`` -> ``[B, heads, L, L]``: the mean of each group of
+    ``H_t / heads`` consecutive heads (head ``h`` of the result: heads ``h·g … h·g+g−1``)."""
+    b, h_t, *rest = scores.shape
+    if heads < 1 or h_t % heads:
+        raise ValueError(
+            f"teacher heads ({h_t}) must be a multiple of student heads ({heads}) to "
+            "average them in groups"
+        )
+    return scores.reshape(b, heads, h_t // heads, *rest).mean(2)
+
+
 def attention_loss(
     student: list[torch.Tensor], teacher: list[torch.Tensor], mapping: list[int]
 ) -> torch.Tensor:
     """Σ_k MSE(student scores of layer k, teacher scores of layer ``mapping[k]``), both
-    masked by :func:`mask_scores`; scores ``[B, heads, L, L]`` (same heads and L)."""
+    masked by :func:`mask_scores`; scores ``[B, heads, L, L]`` (same L; a teacher with
+    ``g×`` the student's heads is averaged in groups of ``g`` after masking,
+    :func:`group_heads`)."""
     total = student[0].new_zeros(())
     for k, s in enumerate(student, start=1):
-        t = teacher[mapping[k] - 1]
+        t = mask_scores(teacher[mapping[k] - 1])
+        if s.dim() == t.dim() == 4 and s.shape[1] != t.shape[1] and t.shape[1] % s.shape[1] == 0:
+            t = group_heads(t, s.shape[1])
         if s.shape != t.shape:
             raise ValueError(
                 f"student layer {k} scores {tuple(s.shape)} vs teacher layer {mapping[k]} "
-                f"{tuple(t.shape)}: the attention loss needs equal heads and lengths"
+                f"{tuple(teacher[mapping[k] - 1].shape)}: the attention loss needs equal "
+                "lengths, and teacher heads a multiple of student heads"
             )
-        total = total + F.mse_loss(mask_scores(s), mask_scores(t))
+        total = total + F.mse_loss(mask_scores(s), t)
     return total
 
 
