@@ -47,7 +47,9 @@ def test_interrupted_mid_epoch_run_resumes_bit_exactly(tmp_path):
 
     assert timeless(resumed.history) == timeless(whole.history)
     # The mean train loss of the interrupted epoch includes the batches before the break.
-    assert load_checkpoint(tmp_path / "broken" / "last.pt")["epoch_loss"] == {"sum": 0, "count": 0}
+    empty = {"sum": 0, "count": 0, "correct": 0, "seen": 0}
+    assert load_checkpoint(tmp_path / "broken" / "last.pt")["epoch_loss"] == empty
+    assert [r["train_acc"] for r in resumed.history] == [r["train_acc"] for r in whole.history]
     train_losses = [r["train_loss"] for r in whole.history]
     assert [r["train_loss"] for r in resumed.history] == train_losses
     assert all(math.isfinite(loss) for loss in train_losses)
@@ -99,6 +101,35 @@ def test_history_records_the_mean_training_loss_and_progress_reports_it(tmp_path
     steps = trainer.steps_per_epoch
     assert f"epoch 2/2: {steps}/{steps} batches (100%)" in err and "loss" in err
     assert "evaluate: " in err and "\r" not in out + err
+
+
+def test_history_records_the_training_accuracy_of_the_epochs_batches(tmp_path):
+    """``train_acc``: the decoder evaluation uses, on each training forward's output
+    (counted over the epoch's batches), written to the logs like the loss."""
+    from spikeforge.engine.build import build_decoder
+
+    trainer = make_trainer(config(tmp_path, "data.batch_size=200"), tmp_path / "r")
+    decoder = build_decoder(trainer.config, trainer.model, trainer.method)
+    counts: dict[int, list[int]] = {}
+    forward = trainer.method.forward
+
+    def recording(model, inputs, y):
+        terms = forward(model, inputs, y)
+        if torch.is_grad_enabled():  # training batches only
+            right = int((decoder.predict(terms["output"].detach()) == y).sum())
+            tally = counts.setdefault(trainer.position.epoch, [0, 0])
+            tally[0], tally[1] = tally[0] + right, tally[1] + len(y)
+        return terms
+
+    trainer.method.forward = recording
+    trainer.fit()
+    expected = [counts[e][0] / counts[e][1] for e in sorted(counts)]
+    assert [r["train_acc"] for r in trainer.history] == expected
+    assert all(c[1] == len(trainer.train_set) for c in counts.values())  # every sample once
+    assert 0.1 < expected[1] <= 1.0 and expected[1] > expected[0]  # it learns
+    with (tmp_path / "r" / "metrics.csv").open() as f:
+        rows = list(csv.DictReader(f))
+    assert [float(r["train_acc"]) for r in rows] == expected
 
 
 def test_resuming_a_checkpoint_without_the_running_train_loss(tmp_path):

@@ -114,10 +114,10 @@ def test_report_tells_the_story_in_figures(tiny_run):
         maps = figures[f"attention_{label}"].findall(f".//{ns}image[@class='heatmap']")
         assert len(maps) == 4 * (1 + 2 * 2)
         assert sum(m.get("data-kind") == "map" for m in maps) == 16
-    # training curves: three panels (train loss, test loss, test accuracy), a line for
-    # the teacher, the intermediate ANN and every student variant in each
+    # training curves: four panels (train loss, test loss, train accuracy, test accuracy),
+    # a line for the teacher, the intermediate ANN and every student variant in each
     names = {"teacher ANN", "intermediate ANN", *(r["row"] for r in students)}
-    for panel in range(3):
+    for panel in range(4):
         chart = figures[f"training_curves/{panel}"]
         assert names <= {t.text for t in chart.iter(f"{ns}text")}
         assert len(chart.findall(f".//{ns}circle")) == len(names)  # one epoch each

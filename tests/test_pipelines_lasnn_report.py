@@ -81,7 +81,8 @@ def test_training_curves_read_every_stage_and_average_student_seeds(tmp_path):
         {"epoch": 1, "train_loss": 1.0, "test_loss": 0.9, "test_acc": 0.6},
         {"epoch": 2, "train_loss": 0.5, "test_loss": 0.6, "test_acc": 0.8}])  # fmt: skip
     write_metrics(
-        tmp_path / "s0", [{"epoch": 1, "train_loss": 2.0, "test_loss": 1, "test_acc": 0.4}]
+        tmp_path / "s0",
+        [{"epoch": 1, "train_loss": 2.0, "test_loss": 1, "train_acc": 0.5, "test_acc": 0.4}],
     )
     write_metrics(
         tmp_path / "s1", [{"epoch": 1, "train_loss": 3.0, "test_loss": 1, "test_acc": 0.6}]
@@ -94,11 +95,15 @@ def test_training_curves_read_every_stage_and_average_student_seeds(tmp_path):
             "never ran": [tmp_path / "absent"],
         }
     )
-    train, test_loss, test_acc = spec["panels"]
+    train, test_loss, train_acc, test_acc = spec["panels"]
     assert train["series"] == {"teacher": [[1.0, 2.0], [1.0, 0.5]], "kd": [[1.0], [2.5]]}
     assert test_acc["series"]["kd"] == [[1.0], [0.5]]
     assert test_loss["series"]["teacher"] == [[1.0, 2.0], [0.9, 0.6]]
-    assert render_figure(spec).count("<svg") == 3
+    assert train_acc["series"] == {"kd": [[1.0], [0.5]]}  # only the seed that logged it
+    assert render_figure(spec).count("<svg") == 4
+    # without train accuracy anywhere (runs from before it was logged): no such panel
+    spec = training_curves_figure({"kd": [tmp_path / "s1"]})
+    assert [p["title"] for p in spec["panels"]] == ["train loss", "test loss", "test accuracy"]
 
 
 def test_firing_rates_are_the_mean_over_seeds_per_layer():

@@ -159,9 +159,12 @@ class Trainer:
         self.schedule = build_schedule(config, self.optimizer, self.steps_per_epoch)
         self.position = Position()
         self._stop: StopRequest | None = None  # set while fit() runs
-        # Running sum and count of this process's batch losses in the epoch in progress
-        # (checkpointed, so a run resumed mid-epoch reports the same mean train loss).
+        # Running sum and count of this process's batch losses in the epoch in progress,
+        # and of its correct predictions and samples (checkpointed, so a run resumed
+        # mid-epoch reports the same mean train loss and accuracy).
         self.loss_sum, self.loss_count = 0.0, 0
+        self.correct_count, self.seen_count = 0, 0
+        self._train_decoder: nn.Module | None = None  # built at the first batch
         self.history: list[dict[str, Any]] = []
         self.best_accuracy = -1.0
         self.epochs_without_improvement = 0
@@ -196,11 +199,12 @@ class Trainer:
         return x if self.encoder is None else self.encoder(x, generator=generator)
 
     # -- checkpoints ------------------------------------------------------------------
-    def _payload(self, epoch_loss: tuple[float, int] | None = None) -> dict[str, Any]:
-        """The checkpoint's content; ``epoch_loss``: the running train loss (sum, batch
-        count) over all processes, this process's own when not given."""
-        loss_sum, loss_count = (
-            (self.loss_sum, self.loss_count) if epoch_loss is None else epoch_loss
+    def _payload(self, epoch_loss: tuple[float, int, int, int] | None = None) -> dict[str, Any]:
+        """The checkpoint's content; ``epoch_loss``: the running train loss and accuracy
+        (loss sum, batch count, correct, seen) over all processes, this process's own when
+        not given."""
+        loss_sum, loss_count, correct, seen = (
+            self._own_epoch_sums() if epoch_loss is None else epoch_loss
         )
         return {
             "config": self.config.to_dict(),
@@ -210,20 +214,24 @@ class Trainer:
             "schedule": self.schedule.state_dict(),
             "scaler": self.scaler.state_dict(),
             "position": vars(self.position).copy(),
-            "epoch_loss": {"sum": loss_sum, "count": loss_count},
+            "epoch_loss": {"sum": loss_sum, "count": loss_count, "correct": correct, "seen": seen},
             "history": self.history,
             "best_accuracy": self.best_accuracy,
             "epochs_without_improvement": self.epochs_without_improvement,
             "torch_rng": torch.get_rng_state(),
         }
 
-    def _epoch_loss(self) -> tuple[float, int]:
-        """The epoch's loss sum and batch count over all processes (a collective)."""
+    def _own_epoch_sums(self) -> tuple[float, int, int, int]:
+        return self.loss_sum, self.loss_count, self.correct_count, self.seen_count
+
+    def _epoch_loss(self) -> tuple[float, int, int, int]:
+        """The epoch's loss sum, batch count, correct predictions and samples over all
+        processes (a collective)."""
         if not self.dist.enabled:
-            return self.loss_sum, self.loss_count
-        sums = torch.tensor([self.loss_sum, self.loss_count], dtype=torch.float64)
-        total, count = all_reduce_sum(sums.to(self.device), self.dist).tolist()
-        return total, int(count)
+            return self._own_epoch_sums()
+        sums = torch.tensor(self._own_epoch_sums(), dtype=torch.float64)
+        total, count, correct, seen = all_reduce_sum(sums.to(self.device), self.dist).tolist()
+        return total, int(count), int(correct), int(seen)
 
     def save(self, name: str = "last.pt") -> Path:
         """Write a checkpoint (rank 0 only; the others hold identical state).
@@ -253,6 +261,9 @@ class Trainer:
         main = self.dist.is_main  # the checkpoint holds the sum over all processes
         self.loss_sum = float(epoch_loss["sum"]) if main else 0.0
         self.loss_count = int(epoch_loss["count"]) if main else 0
+        # from before train accuracy was logged: it then covers the batches after the resume
+        self.correct_count = int(epoch_loss.get("correct", 0)) if main else 0
+        self.seen_count = int(epoch_loss.get("seen", 0)) if main else 0
         self.history = list(payload["history"])
         self.best_accuracy = float(payload["best_accuracy"])
         self.epochs_without_improvement = int(payload["epochs_without_improvement"])
@@ -411,13 +422,25 @@ class Trainer:
         self.schedule.step()
         self.loss_sum += loss.detach().item()
         self.loss_count += 1
+        self._count_correct(terms["output"], y)
         pos.batch += 1
         pos.step += 1
+
+    def _count_correct(self, output: torch.Tensor, y: torch.Tensor) -> None:
+        """Add the batch's correct predictions, scored from the training forward's output
+        by the decoder :meth:`evaluate` uses (train mode: dropout and batch statistics as
+        in training, so it is the accuracy the optimiser saw, not a second evaluation)."""
+        if self._train_decoder is None:
+            self._train_decoder = build_decoder(self.config, self.model, self.method)
+        with torch.no_grad():
+            predicted = self._train_decoder.predict(output.detach())
+        self.correct_count += int((predicted == y).sum())
+        self.seen_count += len(y)
 
     def _end_epoch(self, seconds: float) -> bool:
         """Evaluate, log, checkpoint; returns whether to stop early."""
         cfg, pos = self.config.train, self.position
-        loss_sum, loss_count = self._epoch_loss()
+        loss_sum, loss_count, correct, seen = self._epoch_loss()
         train_loss = loss_sum / loss_count if loss_count else float("nan")
         metrics = self.evaluate(self.test_set)
         record = {
@@ -425,6 +448,8 @@ class Trainer:
             "step": pos.step,
             "lr": self.optimizer.param_groups[0]["lr"],
             "train_loss": train_loss,  # the mean of the epoch's batch losses
+            # the epoch's training predictions (train mode, on the augmented inputs)
+            "train_acc": correct / seen if seen else float("nan"),
             "test_loss": metrics["loss"],
             "test_acc": metrics["accuracy"],
             "seconds": round(seconds, 2),
@@ -456,6 +481,7 @@ class Trainer:
         pos.epoch += 1
         pos.batch = 0
         self.loss_sum, self.loss_count = 0.0, 0
+        self.correct_count, self.seen_count = 0, 0
         self.save()
         if improved:
             self.save("best.pt")

@@ -134,16 +134,18 @@ def training_curves_figure(stages: Mapping[str, Sequence[Path]]) -> dict[str, An
     """Spec of figure 3: ``stages`` ``{label: [stage directory per seed]}``."""
     runs = {label: [read_metrics(d) for d in dirs] for label, dirs in stages.items()}
     runs = {label: r for label, r in runs.items() if any(r)}
-    panels = [
-        {"title": title, "ylabel": key.replace("_", " "), "series": {}}
-        for key, title in (
-            ("train_loss", "train loss"),
-            ("test_loss", "test loss"),
-            ("test_acc", "test accuracy"),
-        )
-    ]
-    for panel, key in zip(panels, ("train_loss", "test_loss", "test_acc"), strict=True):
-        panel["series"] = {label: _mean_by_epoch(r, key) for label, r in runs.items()}
+    curves = (
+        ("train_loss", "train loss"),
+        ("test_loss", "test loss"),
+        ("train_acc", "train accuracy"),
+        ("test_acc", "test accuracy"),
+    )
+    panels = []
+    for key, title in curves:
+        series = {label: _mean_by_epoch(r, key) for label, r in runs.items()}
+        series = {label: xy for label, xy in series.items() if xy[0]}  # stages that log it
+        if series:  # (train accuracy: not in runs from before it was logged)
+            panels.append({"title": title, "ylabel": title, "series": series})
     return {
         "kind": "lines",
         "name": "training_curves",
@@ -152,7 +154,8 @@ def training_curves_figure(stages: Mapping[str, Sequence[Path]]) -> dict[str, An
         "panels": panels,
         "note": "Per epoch, from each stage's metrics.jsonl; students: mean over seeds. "
         "Train loss is the mean of the epoch's batch losses, which for a distilled "
-        "student includes its distillation terms.",
+        "student includes its distillation terms; train accuracy scores the training "
+        "forwards themselves (train mode, augmented inputs).",
     }
 
 
