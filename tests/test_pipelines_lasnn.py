@@ -258,14 +258,18 @@ def test_config_errors_are_named(tmp_path):
         assert load_config(dataset).base["data"]["name"].replace("-", "") == name
 
 
-def test_cifar10_small_config_augments_every_training_stage(tmp_path):
+def test_cifar10_small_config_augments_the_teacher_and_students_not_the_intermediate(
+    tmp_path,
+):
     from spikeforge.pipelines.lasnn import LaSNNPipeline
 
     config = load_config("cifar10-small", run_dir=tmp_path)
     pipeline = LaSNNPipeline(config, lambda line: None)
-    stages = [pipeline.teacher, pipeline.intermediate, *pipeline.students.values()]
-    for stage in stages:
+    for stage in [pipeline.teacher, *pipeline.students.values()]:
         assert (stage.data.augment.crop_padding, stage.data.augment.flip) == (4, True)
+    plain = pipeline.intermediate.data.augment  # it underfits: see the config's comment
+    assert (plain.crop_padding, plain.flip) == (0, False)
+    assert pipeline.intermediate.optim.lr == 0.01
     assert pipeline.teacher.data.name == "cifar10-small"
 
 
