@@ -228,6 +228,14 @@ def cases(settings: dict[str, Any], nets: Sequence[str] = NETS) -> list[dict[str
     return out
 
 
+def _batch(settings: dict[str, Any], case: dict[str, Any]) -> tuple[torch.Tensor, torch.Tensor]:
+    """The step's seeded input ``[T, B, 3, size, size]`` and labels ``[B]``."""
+    g = torch.Generator().manual_seed(0)
+    size = settings["size"]
+    x = torch.rand(case["T"], case["batch"], 3, size, size, generator=g)
+    return x, torch.randint(0, NUM_CLASSES, (case["batch"],), generator=g)
+
+
 def measure_case(settings: dict[str, Any], case: dict[str, Any]) -> dict[str, Any]:
     """One row measured in this process (see the module docstring), or
     ``{"unavailable": reason}`` when it cannot run here."""
@@ -237,10 +245,7 @@ def measure_case(settings: dict[str, Any], case: dict[str, Any]) -> dict[str, An
         subject = build(case["net"], case["impl"], settings["size"], case["memory"])
     except UnavailableError as exc:
         return {"unavailable": str(exc)}
-    g = torch.Generator().manual_seed(0)
-    size = settings["size"]
-    x = torch.rand(case["T"], case["batch"], 3, size, size, generator=g)
-    y = torch.randint(0, NUM_CLASSES, (case["batch"],), generator=g)
+    x, y = _batch(settings, case)
     model, params = subject.model, list(subject.model.parameters())
     model.train()
 
@@ -287,10 +292,7 @@ def paired_speed(settings: dict[str, Any], case: dict[str, Any]) -> dict[str, An
         contexts = {mode: memory_context(subject.model, mode) for mode in MEMORY_MODES}
     except UnavailableError as exc:
         return {"unavailable": str(exc)}
-    g = torch.Generator().manual_seed(0)
-    size = settings["size"]
-    x = torch.rand(case["T"], case["batch"], 3, size, size, generator=g)
-    y = torch.randint(0, NUM_CLASSES, (case["batch"],), generator=g)
+    x, y = _batch(settings, case)
     model = subject.model
     model.train()
 
