@@ -549,7 +549,9 @@ def test_memory_modes_train_digits_to_bit_identical_weights(tmp_path, monkeypatc
     def recording(model, mode):  # the real context, noting the mode and what it packed
         with real(model, mode) as stats:
             yield stats
-        entered.append((mode, None if stats is None else stats.tensors_packed))
+        entered.append(
+            (mode, *((None, None) if stats is None else (stats.tensors_packed, stats.bn_fused)))
+        )
 
     monkeypatch.setattr(trainer_module, "memory_mode", contextlib.contextmanager(recording))
     final, convs = {}, {}
@@ -564,8 +566,10 @@ def test_memory_modes_train_digits_to_bit_identical_weights(tmp_path, monkeypatc
     for mode in ("compact", "checkpoint"):
         for name, tensor in final["full"].items():
             assert torch.equal(final[mode][name], tensor), (mode, name)
-    assert [mode for mode, _ in entered] == ["full"] * 3 + ["compact"] * 3 + ["checkpoint"] * 3
-    assert all(packed > 0 for mode, packed in entered if mode != "full")  # spikes as bits
+    assert [mode for mode, _, _ in entered] == ["full"] * 3 + ["compact"] * 3 + ["checkpoint"] * 3
+    assert all(packed > 0 for mode, packed, _ in entered if mode != "full")  # spikes as bits
+    # compact: the LIF after each batch norm rebuilt its input in its backward kernel
+    assert all(fused > 0 for mode, _, fused in entered if mode == "compact")
     # checkpoint ran the first Conv-BN again in each backward: 3 steps, 6 forwards
     assert convs == {"full": 3, "compact": 3, "checkpoint": 6}
     assert not torch.equal(final["checkpoint"]["0.layer.0.weight"], initial["0.layer.0.weight"])

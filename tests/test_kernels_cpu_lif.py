@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import warnings
 
@@ -187,6 +188,9 @@ def test_ops_pass_torch_library_opcheck(dtype, tensor_params):
     args = (x.detach(), v0, gs, gv, k_t, th_t, *cpu_lif.cfg_args(cfg))
     for wants in ((tensor_params, tensor_params), (False, False)):
         torch.library.opcheck(cpu_lif.lif_backward_op, (*args, *wants))
+    # x [6, 3, 5] as batch norm's input with 5 channels of 1 element: the affine form
+    alpha, beta = torch.rand(5, dtype=dtype) + 0.5, torch.randn(5, dtype=dtype)
+    torch.library.opcheck(cpu_lif.lif_backward_op, (*args, False, False, alpha, beta, 5, 1))
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64], ids=["f32", "f64"])
@@ -285,3 +289,123 @@ def test_a_double_backward_is_refused_by_name(family):
     (g,) = torch.autograd.grad(out.pow(2).sum(), x, create_graph=True)
     with pytest.raises(RuntimeError, match=f"spikeforge::{family}_backward is differentiable once"):
         g.sum().backward()
+
+
+def _fma_reference(c, alpha, beta):
+    """``c·α + β`` per channel (dim 2 of ``[T, B, C, ...]``) in float64: for float32 input
+    the product is exact there, so rounding the sum to float32 is the one rounding of
+    ``fma`` (a double rounding differs in about one element in 2^29)."""
+    shape = (1, 1, -1) + (1,) * (c.dim() - 3)
+    return c.double() * alpha.double().view(shape) + beta.double().view(shape)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64], ids=["f32", "f64"])
+@pytest.mark.parametrize(
+    ("charge", "reset", "tensor_params"),
+    [(1, 0, False), (0, 1, False), (2, 2, False), (1, 0, True), (1, 1, True)],
+    ids=str,
+)
+def test_backward_with_batch_norm_affine_equals_backward_on_the_affine_output(
+    dtype, charge, reset, tensor_params, monkeypatch
+):
+    """The backward kernel fed batch norm's input and ``(α, β)`` gives exactly the
+    gradients of the plain backward fed the rebuilt input ``fma(c, α, β)`` (from
+    :func:`bn_affine`), also with blocks that cut through channels and with the τ / V_th
+    gradients (which read the input again)."""
+    g = torch.Generator().manual_seed(3)
+    steps, batch, channels, h, w = 5, 3, 6, 3, 5
+    c = torch.randn(steps, batch, channels, h, w, generator=g, dtype=dtype) * 2
+    alpha = torch.rand(channels, generator=g, dtype=dtype) + 0.5
+    beta = torch.randn(channels, generator=g, dtype=dtype) * 0.5
+    src = cpu_lif.BNAffine(c, alpha, beta, channels, h * w)
+    x = cpu_lif.bn_affine(src).reshape(c.shape)
+    if dtype == torch.float32:
+        assert torch.equal(x, _fma_reference(c, alpha, beta).float())
+    else:
+        assert torch.allclose(x, _fma_reference(c, alpha, beta), rtol=1e-14, atol=1e-14)
+    v0 = torch.rand(batch, channels, h, w, generator=g, dtype=dtype)
+    gs = torch.randn(c.shape, generator=g, dtype=dtype)
+    gv = torch.randn(v0.shape, generator=g, dtype=dtype)
+    k_t = th_t = None
+    if tensor_params:
+        k_t = torch.rand(1, channels, 1, 1, generator=g, dtype=dtype) * 0.5 + 0.2
+        th_t = torch.rand(channels, 1, 1, generator=g, dtype=dtype) + 0.5
+    p = LIFParameters(inv_tau=0.4, v_th=0.8, v_reset=-0.1)
+    cfg = dataclasses.replace(kernel_config(p)[0], charge=charge, reset=reset)
+    for block in ("7", ""):  # 7 neurons: blocks start mid-channel; "": the default size
+        monkeypatch.setenv("SPIKEFORGE_CPU_BLOCK", block)
+        want = tensor_params, tensor_params
+        plain = cpu_lif.run_backward(x, v0, gs, gv, k_t, th_t, cfg, *want)
+        fused = cpu_lif.run_backward(
+            c, v0, gs, gv, k_t, th_t, cfg, *want, affine=(alpha, beta, channels, h * w)
+        )
+        for got, ref in zip(fused, plain, strict=True):
+            assert (got is None) == (ref is None)
+            assert got is None or torch.equal(got, ref), block
+
+
+def test_bn_coefficients_are_the_fused_multiply_add_of_the_training_affine():
+    """``α = invstd · w`` exactly; ``β = fma(-mean, α, b)`` (one rounding: checked in
+    float64 for float32 input, where the product is exact); no weight / bias: 1 and 0."""
+    g = torch.Generator().manual_seed(4)
+    mean, bias = torch.randn(64, generator=g), torch.randn(64, generator=g)
+    invstd, weight = torch.rand(64, generator=g) + 0.1, torch.randn(64, generator=g)
+    alpha, beta = cpu_lif.bn_coefficients(mean, invstd, weight, bias)
+    assert torch.equal(alpha, invstd * weight)
+    exact = (bias.double() - mean.double() * alpha.double()).float()
+    assert torch.equal(beta, exact)
+    assert not torch.equal(beta, bias - mean * alpha)  # one rounding, not two: visible
+    alpha, beta = cpu_lif.bn_coefficients(mean, invstd, None, None)
+    assert torch.equal(alpha, invstd) and torch.equal(beta, -(mean * invstd))
+
+
+def test_the_op_saves_batch_norm_input_only_where_a_resolver_says_so(monkeypatch):
+    """With a resolver in ``BN_SOURCES`` the forward op saves the resolver's input
+    instead of ``x`` and the gradient is unchanged; without one (or when it answers
+    ``None``) it saves ``x``."""
+    g = torch.Generator().manual_seed(5)
+    c = torch.randn(4, 2, 3, 2, 2, generator=g)
+    alpha, beta = torch.rand(3, generator=g) + 0.5, torch.randn(3, generator=g)
+    src = cpu_lif.BNAffine(c, alpha, beta, 3, 4)
+    x = cpu_lif.bn_affine(src).reshape(c.shape)
+    p = LIFParameters(inv_tau=0.5, v_th=0.6)
+    saved: list[torch.Tensor] = []
+
+    def grad_with(resolver):
+        monkeypatch.setattr(cpu_lif, "BN_SOURCES", [resolver] if resolver else [])
+        xg = x.clone().requires_grad_(True)
+        saved.clear()
+        with torch.autograd.graph.saved_tensors_hooks(lambda t: saved.append(t) or t, lambda t: t):
+            spikes, _ = lif_sequence(xg, LIFState(torch.zeros(2, 3, 2, 2)), p)
+        (gx,) = torch.autograd.grad(
+            (spikes * torch.arange(spikes.numel()).view_as(spikes)).sum(), xg
+        )
+        return gx, [t for t in saved if t.shape == x.shape]
+
+    ref, kept = grad_with(None)
+    assert any(t.data_ptr() != c.data_ptr() for t in kept)  # x itself
+    got, kept = grad_with(lambda t: src)
+    assert torch.equal(got, ref) and ref.abs().sum() > 0
+    assert [t.data_ptr() for t in kept] == [c.data_ptr()]  # c, not x
+    got, kept = grad_with(lambda t: None)
+    assert torch.equal(got, ref) and all(t.data_ptr() != c.data_ptr() for t in kept)
+
+
+def test_a_checkpoint_that_reruns_the_forward_unfused_stops_with_an_error(monkeypatch):
+    """The saved tensors carry the form (six with ``α, β``, four without), so a
+    checkpoint whose recomputation resolves differently from the original forward fails
+    loudly instead of feeding ``x`` to a backward that expects batch norm's input."""
+    from torch.utils.checkpoint import checkpoint
+
+    g = torch.Generator().manual_seed(6)
+    c = torch.randn(4, 2, 3, 2, 2, generator=g)
+    src = cpu_lif.BNAffine(c, torch.rand(3, generator=g) + 0.5, torch.randn(3, generator=g), 3, 4)
+    x = cpu_lif.bn_affine(src).reshape(c.shape).requires_grad_(True)
+    answers = [src]  # the first call resolves, the recomputation's does not
+    monkeypatch.setattr(cpu_lif, "BN_SOURCES", [lambda t: answers.pop() if answers else None])
+    p = LIFParameters(inv_tau=0.5, v_th=0.6)
+    v0 = torch.zeros(2, 3, 2, 2)
+    spikes = checkpoint(lambda t: lif_sequence(t, LIFState(v0), p)[0], x, use_reentrant=False)
+    assert not answers  # the original forward was fused
+    with pytest.raises(RuntimeError, match="(?i)different number of tensors|recomput"):
+        spikes.sum().backward()

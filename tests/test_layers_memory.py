@@ -13,7 +13,7 @@ import pytest
 import torch
 from torch import nn
 
-from spikeforge.layers import ThresholdDependentBatchNorm, fold, memory
+from spikeforge.layers import ThresholdDependentBatchNorm, bn_exact, fold, memory
 from spikeforge.layers.memory import (
     MemoryStats,
     PackedSpikes,
@@ -25,7 +25,13 @@ from spikeforge.models import create
 from spikeforge.neurons import LIF
 
 _SAVED_TENSORS_HOOKS = torch.autograd.graph.saved_tensors_hooks  # before any monkeypatch
-MODES = {"both": {}, "spikes only": {"batch_norm": False}, "bn only": {"spikes": False}}
+MODES = {
+    "both": {},
+    "spikes only": {"batch_norm": False},
+    "bn only": {"spikes": False},
+    "both, bn unfused": {"fuse_neurons": False},
+    "bn only, unfused": {"spikes": False, "fuse_neurons": False},
+}
 
 
 def _model(name: str) -> tuple[nn.Module, torch.Tensor]:
@@ -82,10 +88,13 @@ def test_gradients_and_running_stats_are_bit_identical(name, mode, monkeypatch):
     _assert_identical(grads, ref_grads)
     assert torch.equal(gx, ref_gx)
     _assert_identical(buffers, ref_buffers)  # running stats updated once, identically
-    assert (stats.tensors_packed > 0) == (mode != "bn only")
-    assert (stats.bn_recomputed > 0) == (mode != "spikes only")
+    assert (stats.tensors_packed > 0) == (not mode.startswith("bn only"))
+    # every model here has a batch norm feeding a fused LIF neuron, and (unfused) every
+    # saved batch-norm output is recomputed instead of kept
+    assert (stats.bn_fused > 0) == (mode in ("both", "bn only"))
+    assert (stats.bn_recomputed > 0) == ("unfused" in mode) or stats.bn_fused > 0
     # one recomputation per batch-norm output, however many saved tensors live in it
-    assert (stats.recomputations > 0) == (mode != "spikes only")
+    assert (stats.recomputations > 0) == (stats.bn_recomputed > 0)
     assert stats.recomputations <= stats.bn_recomputed
     assert stats.bytes_after < stats.bytes_before
 
@@ -180,7 +189,8 @@ def test_saved_bytes_drop_counted_two_ways(name, limit, monkeypatch):
     _CountingHooks.returned = []
 
 
-def test_tdbn_and_a_bn_lif_net_keep_no_bn_output_and_match():
+@pytest.mark.parametrize("fuse", [True, False])
+def test_tdbn_and_a_bn_lif_net_keep_no_bn_output_and_match(fuse):
     def net() -> nn.Module:
         torch.manual_seed(1)
         return nn.Sequential(
@@ -193,11 +203,15 @@ def test_tdbn_and_a_bn_lif_net_keep_no_bn_output_and_match():
 
     x = torch.rand(3, 4, 2, 8, 8)
     ref = _step(net(), x, context=False)
-    grads, gx, buffers, stats = _step(net(), x)
+    grads, gx, buffers, stats = _step(net(), x, fuse_neurons=fuse)
     _assert_identical(grads, ref[0])
     _assert_identical(buffers, ref[2])  # momentum=None: the cumulative count too
     assert torch.equal(gx, ref[1])
-    assert stats.bn_recomputed == 2 and stats.recomputations == 2
+    # fused: the stock batch norm's LIF rebuilds its input in the kernel; tdBN (its own
+    # forward) is recomputed either way
+    assert stats.bn_fused == (1 if fuse else 0)
+    assert stats.bn_recomputed + stats.bn_fused == 2
+    assert stats.recomputations == stats.bn_recomputed
 
 
 def test_eval_mode_with_grad_matches_and_no_grad_saves_nothing():
@@ -364,25 +378,6 @@ def test_bad_arguments_are_named():
         pass
 
 
-def test_matching_scale_reproduces_the_training_scale_exactly():
-    """Per channel, eval-mode batch norm with the chosen ``(var', w')`` has exactly the
-    scale ``invstd · w`` of training mode (checked on an input of ones: output = scale),
-    including variances near ``eps`` where many ``1/std`` values are unreachable; the
-    channels without a match (rare) are flagged."""
-    g = torch.Generator().manual_seed(5)
-    for dtype in (torch.float32, torch.float64):
-        var = torch.cat([torch.rand(300, generator=g) * 1e-3, torch.rand(300, generator=g) * 5])
-        invstd = (1.0 / torch.sqrt(var.double() + 1e-5)).to(dtype)  # as training rounds it
-        for weight in (None, torch.randn(600, generator=g).to(dtype)):
-            var_, w_, found = memory._matching_scale(invstd, 1e-5, weight)
-            assert int(found.sum()) >= 597
-            ones = torch.ones(1, 600, dtype=dtype)
-            zero = torch.zeros(600, dtype=dtype)
-            alpha = nn.functional.batch_norm(ones, zero, var_, w_, None, False, 0.0, 1e-5)[0]
-            target = invstd if weight is None else invstd * weight
-            assert torch.equal(alpha == target, found)
-
-
 def _counting_full(monkeypatch) -> list[int]:
     calls = [0]
     full = memory._run_on_copies
@@ -401,7 +396,7 @@ def test_one_pass_recomputation_is_checked_once_then_used(monkeypatch):
     model, _ = _model("csnn_tiny")
     calls = _counting_full(monkeypatch)
     for step in range(3):
-        grads, _, _, stats = _step(model, x)
+        grads, _, _, stats = _step(model, x, fuse_neurons=False)
         _assert_identical(grads, ref[step])
         assert stats.recomputations == 2
         # first step: each of the two batch norms is checked against its forward once
@@ -412,16 +407,16 @@ def test_a_one_pass_result_that_differs_falls_back_to_the_forward(monkeypatch):
     model, x = _model("csnn_tiny")
     ref = [_step(model, x, context=False)[0] for _ in range(2)]
     model, _ = _model("csnn_tiny")
-    exact = memory._matching_scale
+    exact = bn_exact.matching_scale
 
     def off_by_one_ulp(invstd, eps, weight):
         var, w, found = exact(invstd, eps, weight)
         return var, torch.nextafter(w, torch.full_like(w, 2.0)), found  # a wrong scale
 
-    monkeypatch.setattr(memory, "_matching_scale", off_by_one_ulp)
+    monkeypatch.setattr(bn_exact, "matching_scale", off_by_one_ulp)
     calls = _counting_full(monkeypatch)
     for step in range(2):
-        grads = _step(model, x)[0]
+        grads = _step(model, x, fuse_neurons=False)[0]
         _assert_identical(grads, ref[step])
     assert calls[0] == 4  # the check failed, so every recomputation ran the forward
     assert all(v is False for d in memory._VERIFIED.values() for v in d.values())

@@ -9,7 +9,8 @@ reset to 0, decay-input charge, arctan α = 2): :mod:`.training_memory_nets`.
 Rows: the two-conv net (conv3→64+BN+LIF, conv64→128/2+BN+LIF, avg-pool, fc) at T = 4 and
 16, B = 32; SEW-ResNet-18 (CIFAR stem, width 64) at T = 4, B = 32. For each: spikeforge
 under ``train.memory`` = ``full`` (plain autograd), ``compact`` (spikes saved as bits,
-BN outputs recomputed) and ``checkpoint`` (block recomputation); SpikingJelly 2.0
+BN outputs not kept: a LIF neuron after BN rebuilds them in its backward kernel) and
+``checkpoint`` (block recomputation); SpikingJelly 2.0
 (multi-step); snnTorch (two-conv only); the same network with ReLU and no time axis, run on
 the T·B images at once. A row that cannot run here (a peer not installed, a memory mode
 not built yet) is listed as unavailable with the reason; a row that fails is listed as

@@ -15,7 +15,12 @@ backward passes through :func:`torch.autograd.graph.saved_tensors_hooks`:
   dtype, shape and strides. Not packed: tensors under :data:`MIN_ELEMENTS` elements, the
   model's parameters and buffers (they stay alive anyway: a packed copy would only add
   memory), tensors that are not dense in memory (slices with gaps, broadcast views).
-- **Batch-norm outputs recomputed.** Every :class:`torch.nn.modules.batchnorm._BatchNorm`
+- **Batch-norm outputs not kept, rebuilt by the neuron.** Where a fused CPU LIF neuron
+  takes a stock batch norm's training output as its input, it saves batch norm's input
+  instead (kept by batch norm anyway) with the per-channel affine, and its backward
+  kernel rebuilds the output block by block in cache (:func:`.bn_exact.neuron_affine`,
+  checked bit for bit once per module and layout; ``fuse_neurons=False`` turns it off).
+- **Other batch-norm outputs recomputed.** Every :class:`torch.nn.modules.batchnorm._BatchNorm`
   in ``model`` (tdBN included; not ``SyncBatchNorm``, whose forward communicates) records,
   after each forward with grad enabled, ``output storage -> (module, input)``. When
   autograd then saves a tensor living in a recorded output's storage (the neuron after
@@ -59,6 +64,8 @@ from torch import nn
 from torch.nn.modules.batchnorm import _BatchNorm
 
 from ..kernels.cpu import bits
+from ..kernels.cpu import lif as lif_kernel
+from . import bn_exact
 
 MIN_ELEMENTS = 4096  # smaller saved tensors are kept as they are: packing costs more
 
@@ -74,6 +81,8 @@ class MemoryStats:
         bytes_after: bytes kept instead: storages saved unchanged plus packed bits
             (a batch-norm token adds nothing, see the module docstring).
         bn_recomputed: saved batch-norm outputs replaced by a recomputation token.
+        bn_fused: batch-norm outputs a fused LIF neuron did not save: it saved batch
+            norm's input and rebuilds the output in its backward kernel (``bn_exact``).
         tensors_seen: saved tensors that went through the hooks.
         recomputations: batch-norm forwards run again in backward (filled in backward,
             which may come after the context has exited).
@@ -83,6 +92,7 @@ class MemoryStats:
     bytes_before: int = 0
     bytes_after: int = 0
     bn_recomputed: int = 0
+    bn_fused: int = 0
     tensors_seen: int = 0
     recomputations: int = 0
 
@@ -206,13 +216,13 @@ class _BNSource:
     """One recorded batch-norm call: how to compute its output again."""
 
     __slots__ = (
+        "batch_stats",
         "dtype",
         "held",
         "input",
         "input_version",
         "module",
         "nbytes",
-        "node",
         "served",
         "stats",
         "tokens",
@@ -239,17 +249,9 @@ class _BNSource:
         self.tokens = 0
         self.served = 0
         self.held: torch.Tensor | None = None
-        # the autograd node of a stock batch norm that used batch statistics on the CPU:
-        # it holds the batch mean and 1/std, which spare the recomputation a stats pass
-        node = output.grad_fn
-        self.node = (
-            node
-            if type(module).forward is _BatchNorm.forward
-            and output.device.type == "cpu"
-            and node is not None
-            and node.name() == "NativeBatchNormBackward0"
-            else None
-        )
+        # a stock CPU batch norm's batch mean and 1/std: they spare the recomputation a
+        # statistics pass
+        self.batch_stats = bn_exact.batch_statistics(output, module)
 
     def output(self) -> torch.Tensor:
         """The output, recomputed (or held from the unpack of another of its tokens)."""
@@ -266,8 +268,8 @@ class _BNSource:
                 inp = self.input
                 _check_version(inp, self.input_version, "a batch-norm input")
             out = None
-            if self.node is not None:
-                out = _from_batch_statistics(self.module, self.node, inp, self.training)
+            if self.batch_stats is not None:
+                out = _from_batch_statistics(self.module, self.batch_stats, inp, self.training)
             if out is None:
                 out = _run_on_copies(self.module, inp, self.training)
         if out.dtype != self.dtype or out.untyped_storage().nbytes() != self.nbytes:
@@ -304,7 +306,7 @@ _VERIFIED = weakref.WeakKeyDictionary()
 
 
 def _from_batch_statistics(
-    module: _BatchNorm, node: Any, inp: torch.Tensor, training: bool
+    module: _BatchNorm, batch_stats: tuple[Any, ...], inp: torch.Tensor, training: bool
 ) -> torch.Tensor | None:
     """Batch norm's training output in one pass, or ``None`` where that is not possible.
 
@@ -312,7 +314,7 @@ def _from_batch_statistics(
     autograd node), then ``x * α + β`` per channel. Eval mode runs the same affine code
     from ``running_mean`` and ``1/sqrt(running_var + eps)``; so with the batch mean and a
     ``var'`` that gives exactly the training scale (found by asking batch norm itself,
-    :func:`_matching_scale`), eval mode reproduces the training output without the
+    :func:`.bn_exact.matching_scale`), eval mode reproduces the training output without the
     two statistics passes (the training forward reads its input three times: mean,
     variance, output; this reads it once). The first use per module and
     input layout (shape, strides, dtype, thread count) is checked against the module's
@@ -321,13 +323,8 @@ def _from_batch_statistics(
     verdicts = _VERIFIED.setdefault(module, {})
     if verdicts.get(key) is False:
         return None
-    try:
-        if not node._saved_training:
-            return None
-        mean, invstd, eps = node._saved_result1, node._saved_result2, node._saved_eps
-    except Exception:  # e.g. freed by an earlier backward: the forward is always right
-        return None
-    var, weight, found = _matching_scale(invstd, eps, module.weight)
+    mean, invstd, eps = batch_stats
+    var, weight, found = bn_exact.matching_scale(invstd, eps, module.weight)
     if not bool(found.all()):
         return None
     out = torch.nn.functional.batch_norm(inp, mean, var, weight, module.bias, False, 0.0, eps)
@@ -336,52 +333,6 @@ def _from_batch_statistics(
         verdicts[key] = torch.equal(out, full) and out.stride() == full.stride()
         return full
     return out
-
-
-def _neighbours(t: torch.Tensor, ulps: int) -> list[torch.Tensor]:
-    """``t`` and the floats up to ``ulps`` steps above and below it, nearest first."""
-    out, up, down = [t], t, t
-    for _ in range(ulps):
-        up = torch.nextafter(up, torch.full_like(up, float("inf")))
-        down = torch.nextafter(down, torch.full_like(down, -float("inf")))
-        out += [up, down]
-    return out
-
-
-def _matching_scale(
-    invstd: torch.Tensor, eps: float, weight: torch.Tensor | None
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """``(var', w', found)`` ``[C]`` each: where ``found``, eval-mode batch norm's scale
-    ``α = w' / sqrt(var' + eps)`` is bit for bit the training scale ``invstd · w`` (about
-    one channel in 10,000 has no such pair among the candidates).
-
-    Both modes compute ``α = invstd · w``, then ``β = b - mean · α`` and ``x · α + β``
-    with the same code (ATen's CPU batch norm), so equal ``α`` and mean give equal
-    outputs. Not every float is some ``1/sqrt(var' + eps)`` (the square root's rounding
-    skips some), so the weight may move by an ulp or two as well. Candidates: ``var' =
-    s - eps`` for the float ``s`` nearest ``1/invstd²`` and its neighbours up to 8 ulps
-    away, times ``w`` and its neighbours up to 4 ulps away; batch norm itself says which
-    pair hits (an input of ones with mean 0 and no bias comes out as exactly ``α``)."""
-    c = invstd.numel()
-    w = torch.ones_like(invstd) if weight is None else weight.detach()
-    target = invstd if weight is None else invstd * w
-    # search over var' + eps (what the square root sees), then take var' = that - eps:
-    # where var' << eps, neighbouring var' values all round to the same sum
-    eps_t = torch.tensor(eps, dtype=invstd.dtype).double()  # eps as batch norm rounds it
-    sums = _neighbours((1.0 / invstd.double().square()).to(invstd.dtype), 8)
-    var_c = torch.stack([(t.double() - eps_t).to(invstd.dtype) for t in sums]).clamp_min(0.0)
-    w_c = torch.stack(_neighbours(w, 4))  # [J, C]
-    k, j = var_c.shape[0], w_c.shape[0]
-    var_all = var_c.unsqueeze(1).expand(k, j, c).reshape(-1)
-    w_all = w_c.unsqueeze(0).expand(k, j, c).reshape(-1)
-    probe = torch.nn.functional.batch_norm(
-        torch.ones(1, var_all.numel(), dtype=invstd.dtype), torch.zeros_like(var_all),
-        var_all, w_all, None, False, 0.0, eps,
-    ).reshape(k * j, c)  # fmt: skip
-    hit = probe == target.reshape(1, c)
-    first = hit.to(torch.uint8).argmax(0).reshape(1, c)  # the first pair that hits
-    pick = [t.reshape(k * j, c).gather(0, first).reshape(c) for t in (var_all, w_all)]
-    return pick[0], pick[1], hit.any(0)
 
 
 class _BNToken:
@@ -439,7 +390,7 @@ _PLAIN = (torch.Tensor,)  # nn.Parameter is a subclass: parameters are never pac
 class _Session:
     """The state of one ``compact_activations`` context."""
 
-    def __init__(self, model: nn.Module, spikes: bool, batch_norm: bool) -> None:
+    def __init__(self, model: nn.Module, spikes: bool, batch_norm: bool, fuse: bool) -> None:
         self.spikes, self.batch_norm = spikes, batch_norm
         self.stats = MemoryStats()
         self.pinned = {
@@ -448,6 +399,7 @@ class _Session:
             if t.device.type != "meta"
         }
         self.records: dict[int, _Record] = {}  # output storage pointer -> record
+        self.extra: set[int] = set()  # storages saved only because of the fusion (α, β)
         # storage pointer -> (who keeps the storage alive, bytes); validated by the weakref
         self.before: dict[int, tuple[weakref.ref[torch.Tensor], int]] = {}
         self.kept: dict[int, tuple[weakref.ref[torch.Tensor], int]] = {}
@@ -458,12 +410,18 @@ class _Session:
             for m in model.modules():
                 if isinstance(m, _BatchNorm) and not isinstance(m, nn.SyncBatchNorm):
                     self.handles.append(m.register_forward_hook(self._record, prepend=True))
+        self.fuse = batch_norm and fuse
+        if self.fuse:
+            lif_kernel.BN_SOURCES.append(self._bn_affine)
 
     def close(self) -> None:
         for h in self.handles:
             h.remove()
         self.handles.clear()
+        if self.fuse:
+            lif_kernel.BN_SOURCES.remove(self._bn_affine)
         self.records.clear()
+        self.extra.clear()
         self.before.clear()
         self.kept.clear()
         self.packed.clear()
@@ -520,6 +478,26 @@ class _Session:
             rec.source = _BNSource(rec.module, held, rec.input_version, out, self.stats)
         return _BNToken(rec.source, t)
 
+    def _bn_affine(self, x: torch.Tensor) -> lif_kernel.BNAffine | None:
+        """The resolver a fused LIF neuron asks about its input ``x`` (see
+        :data:`~spikeforge.kernels.cpu.lif.BN_SOURCES`)."""
+        ptr = x.untyped_storage().data_ptr()
+        rec = self.records.get(ptr)
+        if rec is None or rec.packed is not None or x._version != rec.version:
+            return None
+        out, inp = rec.output(), rec.input()
+        if out is None or inp is None or out.untyped_storage().data_ptr() != ptr:
+            return None
+        if rec.input_view is not None:
+            inp = inp.detach().as_strided(*rec.input_view)
+        found = bn_exact.neuron_affine(rec.module, out, inp, x)
+        if found is not None:
+            self.stats.bn_fused += 1
+            self.stats.bytes_before += self._seen(self.before, x)  # what it would have kept
+            # α and β [C] are saved on top of what plain autograd keeps: counted as kept only
+            self.extra.update(t.untyped_storage().data_ptr() for t in found[1:3])
+        return found
+
     @staticmethod
     def _key(t: torch.Tensor) -> tuple[Any, ...]:
         return (
@@ -552,6 +530,9 @@ class _Session:
             if t.untyped_storage().data_ptr() in self.pinned:
                 return _Kept(t)
             stats = self.stats
+            if t.untyped_storage().data_ptr() in self.extra:
+                stats.bytes_after += self._seen(self.kept, t)
+                return _Kept(t)
             stats.tensors_seen += 1
             stats.bytes_before += self._seen(self.before, t)
             if self.batch_norm and (token := self._token(t)) is not None:
@@ -565,7 +546,7 @@ class _Session:
 
 @contextlib.contextmanager
 def compact_activations(
-    model: nn.Module, spikes: bool = True, batch_norm: bool = True
+    model: nn.Module, spikes: bool = True, batch_norm: bool = True, fuse_neurons: bool = True
 ) -> Iterator[MemoryStats]:
     """Inside the context, autograd saves spike-valued tensors as bits and does not keep
     BatchNorm outputs (they are recomputed from BN's input, which BN saves anyway, in
@@ -577,6 +558,10 @@ def compact_activations(
             parameters and buffers are never packed.
         spikes: store spike-valued saved tensors as bits.
         batch_norm: recompute saved batch-norm outputs in backward.
+        fuse_neurons: with ``batch_norm``, a fused CPU LIF neuron right after a batch norm
+            rebuilds its input in its own backward kernel (:mod:`.bn_exact`) instead of
+            batch norm's output being recomputed for it; ``False`` keeps the separate
+            recomputation (for comparison).
 
     Yields:
         the :class:`MemoryStats` of this context, filled as tensors are saved.
@@ -586,10 +571,14 @@ def compact_activations(
     """
     if not isinstance(model, nn.Module):
         raise TypeError(f"compact_activations takes an nn.Module, got {type(model).__name__}")
-    for name, flag in (("spikes", spikes), ("batch_norm", batch_norm)):
+    for name, flag in (
+        ("spikes", spikes),
+        ("batch_norm", batch_norm),
+        ("fuse_neurons", fuse_neurons),
+    ):
         if not isinstance(flag, bool):
             raise TypeError(f"{name} must be a bool, got {type(flag).__name__}")
-    session = _Session(model, spikes, batch_norm)
+    session = _Session(model, spikes, batch_norm, fuse_neurons)
     try:
         with torch.autograd.graph.saved_tensors_hooks(session.pack, _unpack):
             yield session.stats

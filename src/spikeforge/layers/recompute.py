@@ -62,6 +62,7 @@ from torch import nn
 from torch.utils.checkpoint import checkpoint
 
 from .._validation import check_choice
+from ..kernels.cpu import lif as lif_kernel
 from ..neurons.base import SpikingNeuron
 from .memory import MemoryStats, compact_activations
 
@@ -204,8 +205,10 @@ class _BufferSnapshot:
                         self.entries.append((module, name, buffer.detach().clone()))
 
     def contexts(self) -> tuple[contextlib.AbstractContextManager[None], Any]:
-        """``context_fn`` of :func:`torch.utils.checkpoint.checkpoint`."""
-        return contextlib.nullcontext(), self._recomputing()
+        """``context_fn`` of :func:`torch.utils.checkpoint.checkpoint`. Neither run fuses
+        batch norm into a neuron (``compact``'s fusion saves batch norm's input, which a
+        checkpointed block does not keep; both runs must save the same)."""
+        return lif_kernel.no_bn_fusion(), self._recomputing()
 
     @contextlib.contextmanager
     def _recomputing(self) -> Iterator[None]:
@@ -214,7 +217,8 @@ class _BufferSnapshot:
             # a copy per recomputation: a second backward (retain_graph) starts clean too
             module._buffers[name] = value.clone()
         try:
-            yield
+            with lif_kernel.no_bn_fusion():
+                yield
         finally:  # also when checkpoint stops the recomputation early (an exception)
             for module, name, buffer in live:
                 module._buffers[name] = buffer

@@ -52,7 +52,7 @@ FLAGS = (
 )
 LINK_FLAGS = ("-shared", "-fopenmp")
 HALVES = ("-DSF_ONLY_F32", "-DSF_ONLY_F64")  # compiled in parallel, then linked
-ABI_VERSION = 6
+ABI_VERSION = 7
 COMPILE_TIMEOUT_S = 120
 
 
@@ -212,9 +212,16 @@ def _declare(lib: ctypes.CDLL) -> None:
         bwd = getattr(lib, f"sf_lif_backward_{suffix}")
         bwd.restype = i32
         # x, v0, gs, gvT, gx, gv0, k, ks, th, ts, gk, gth, v_reset, T, N,
-        # charge, reset, detach, sid, a, b, block, stream, nthreads
+        # charge, reset, detach, sid, a, b, alpha, beta, channels, inner, block, stream,
+        # nthreads
         bwd.argtypes = [p, p, p, p, p, p, p, i64, p, i64, p, p, f64, i64, i64]
-        bwd.argtypes += [i32, i32, i32, i32, f64, f64, i64, i32, i32]
+        bwd.argtypes += [i32, i32, i32, i32, f64, f64, p, p, i64, i64, i64, i32, i32]
+        coef = getattr(lib, f"sf_bn_coefficients_{suffix}")
+        coef.restype = None
+        coef.argtypes = [p, p, p, p, p, p, i64]  # mean, invstd, weight, bias, alpha, beta, C
+        aff = getattr(lib, f"sf_bn_affine_{suffix}")
+        aff.restype = None
+        aff.argtypes = [p, p, p, p, i64, i64, i64, i64]  # c, alpha, beta, out, rows, N, C, inner
         lfwd = getattr(lib, f"sf_leaky_forward_{suffix}")
         lfwd.restype = i32
         # x, y0, y, yout, c, cs, rest, T, N, form, block, threads

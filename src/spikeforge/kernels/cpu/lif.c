@@ -29,7 +29,7 @@
 
 /* The library's ABI version (checked by _build.py), in the float half's object. */
 #ifndef SF_ONLY_F64
-int sf_abi_version(void) { return 6; }
+int sf_abi_version(void) { return 7; }
 #endif
 
 #define SF_SELF "lif.c"
@@ -142,8 +142,9 @@ int SF_FN(sf_lif_forward)(const T_ *x, const T_ *v0, T_ *s, T_ *vout, const T_ *
 /* ------------------------------------------------------------------ backward */
 
 /* Recompute H[0..T-1] of one block into hb (row stride blk), bit-identical to the forward
-   pass; also leaves v0 of the block in vinit. */
-SF_INLINE void SF_FN(rec_block)(const T_ *restrict x, const T_ *restrict v0,
+   pass; also leaves v0 of the block in vinit. The block's input row t is xb + t * xs (x
+   itself, or the batch-norm affine of the block in the workspace, see affine_block). */
+SF_INLINE void SF_FN(rec_block)(const T_ *restrict xb, int64_t xs, const T_ *restrict v0,
                                 const T_ *restrict kk, const T_ *restrict tt,
                                 T_ *restrict hb, T_ *restrict vinit, T_ *restrict v, T_ vr,
                                 int64_t T, int64_t N, int64_t n0, int64_t m, int64_t blk,
@@ -154,7 +155,7 @@ SF_INLINE void SF_FN(rec_block)(const T_ *restrict x, const T_ *restrict v0,
         v[i] = vinit[i];
     }
     for (int64_t t = 0; t < T; t++) {
-        const T_ *restrict xt = x + t * N + n0;
+        const T_ *restrict xt = xb + t * xs;
         T_ *restrict hbt = hb + t * blk;
 #pragma GCC ivdep
         for (int64_t i = 0; i < m; i++) {
@@ -167,12 +168,12 @@ SF_INLINE void SF_FN(rec_block)(const T_ *restrict x, const T_ *restrict v0,
 }
 
 #define SF_REC_ARGS                                                                            \
-    const T_ *restrict x, const T_ *restrict v0, const T_ *restrict kk,                        \
+    const T_ *restrict xb, int64_t xs, const T_ *restrict v0, const T_ *restrict kk,                        \
         const T_ *restrict tt, T_ *restrict hb, T_ *restrict vinit, T_ *restrict v, T_ vr,     \
         int64_t T, int64_t N, int64_t n0, int64_t m, int64_t blk
 #define SF_REC_DEF(C, R, P)                                                                    \
     static __attribute__((noinline)) void SF_FN(rec_##C##R##P)(SF_REC_ARGS) {                  \
-        SF_FN(rec_block)(x, v0, kk, tt, hb, vinit, v, vr, T, N, n0, m, blk, C, R, P);          \
+        SF_FN(rec_block)(xb, xs, v0, kk, tt, hb, vinit, v, vr, T, N, n0, m, blk, C, R, P);     \
     }
 SF_REC_DEF(0, 0, 0)
 SF_REC_DEF(0, 0, 1)
@@ -195,8 +196,32 @@ SF_REC_DEF(2, 2, 1)
 
 typedef void (*SF_FN(rec_fn))(SF_REC_ARGS);
 
+/* The input of one block as batch norm's training output from its input c (the conv
+   output, which batch norm keeps for its own backward anyway): row t of xa (stride blk) is
+   fma(c, alpha[ch], beta[ch]) with ch the channel of each neuron (neuron n of a row lies in
+   channel (n / inner) % channels). ATen's CPU batch norm computes the same fused
+   multiply-add with alpha = invstd * weight, beta = bias - mean * alpha (see
+   sf_bn_coefficients); the caller checks the two agree bit for bit before relying on it.
+   ab, bb: [blk] scratch for the block's per-neuron coefficients. */
+SF_INLINE void SF_FN(affine_block)(const T_ *restrict c, const T_ *restrict alpha,
+                                   const T_ *restrict beta, T_ *restrict xa, T_ *restrict ab,
+                                   T_ *restrict bb, int64_t T, int64_t N, int64_t n0,
+                                   int64_t m, int64_t blk, int64_t channels, int64_t inner) {
+    for (int64_t i = 0; i < m; i++) {
+        const int64_t ch = ((n0 + i) / inner) % channels;
+        ab[i] = alpha[ch];
+        bb[i] = beta[ch];
+    }
+    for (int64_t t = 0; t < T; t++) {
+        const T_ *restrict ct = c + t * N + n0;
+        T_ *restrict xt = xa + t * blk;
+#pragma GCC ivdep
+        for (int64_t i = 0; i < m; i++) xt[i] = SF_FMA(ct[i], ab[i], bb[i]);
+    }
+}
+
 /* Workspace per thread: hb [T x blk] then gv, ak, at, vinit, v [blk] each. */
-SF_INLINE void SF_FN(bwd_block)(const T_ *restrict x, const T_ *restrict v0,
+SF_INLINE void SF_FN(bwd_block)(const T_ *restrict xb, int64_t xs, const T_ *restrict v0,
                                 const T_ *restrict gs, const T_ *restrict gvT,
                                 T_ *restrict gx, T_ *restrict gxbuf, T_ *restrict gv0,
                                 const T_ *restrict kk,
@@ -248,7 +273,7 @@ SF_INLINE void SF_FN(bwd_block)(const T_ *restrict x, const T_ *restrict v0,
            (unused operands point at rows already in cache) so the loop vectorises. */
         const T_ *restrict hp = t > 0 ? hb + (t - 1) * blk : vinit;
         const int rp = t > 0;
-        const T_ *restrict xt = (want_k && charge == 1) ? x + t * N + n0 : ht;
+        const T_ *restrict xt = (want_k && charge == 1) ? xb + t * xs : ht;
 #pragma GCC ivdep
         for (int64_t i = 0; i < m; i++) {
             const T_ hi = ht[i], thi = tt[i], g = gv[i], ki = kk[i];
@@ -278,7 +303,7 @@ SF_INLINE void SF_FN(bwd_block)(const T_ *restrict x, const T_ *restrict v0,
 }
 
 #define SF_BWD_ARGS                                                                            \
-    const T_ *restrict x, const T_ *restrict v0, const T_ *restrict gs,                        \
+    const T_ *restrict xb, int64_t xs, const T_ *restrict v0, const T_ *restrict gs,                        \
         const T_ *restrict gvT, T_ *restrict gx, T_ *restrict gxbuf, T_ *restrict gv0,         \
         const T_ *restrict kk,                                                                 \
         const T_ *restrict tt, T_ *restrict gk, T_ *restrict gth, T_ *restrict ws, T_ vr,      \
@@ -286,9 +311,9 @@ SF_INLINE void SF_FN(bwd_block)(const T_ *restrict x, const T_ *restrict v0,
         int detach, T_ a, T_ b, T_ c0, T_ c1
 #define SF_BWD_DEF(SID, P)                                                                     \
     static __attribute__((noinline)) void SF_FN(bwd_##SID##P)(SF_BWD_ARGS) {                   \
-        SF_FN(bwd_block)(x, v0, gs, gvT, gx, gxbuf, gv0, kk, tt, gk, gth, ws, vr, T, N, n0, m, \
-                         blk,                                                                  \
-                         charge, reset, detach, SID, P, a, b, c0, c1);                         \
+        SF_FN(bwd_block)(xb, xs, v0, gs, gvT, gx, gxbuf, gv0, kk, tt, gk, gth, ws, vr, T, N,   \
+                         n0, m,                                                                \
+                         blk, charge, reset, detach, SID, P, a, b, c0, c1);                    \
     }
 SF_BWD_DEF(0, 0)
 SF_BWD_DEF(0, 1)
@@ -308,10 +333,14 @@ typedef void (*SF_FN(bwd_fn))(SF_BWD_ARGS);
 int SF_FN(sf_lif_backward)(const T_ *x, const T_ *v0, const T_ *gs, const T_ *gvT, T_ *gx,
                            T_ *gv0, const T_ *k, int64_t ks, const T_ *th, int64_t ts, T_ *gk,
                            T_ *gth, double v_reset, int64_t T, int64_t N, int charge,
-                           int reset, int detach, int sid, double a, double b, int64_t block,
-                           int stream, int nthreads) {
+                           int reset, int detach, int sid, double a, double b,
+                           const T_ *alpha, const T_ *beta, int64_t channels, int64_t inner,
+                           int64_t block, int stream, int nthreads) {
+    /* alpha != NULL: x is batch norm's input c, and the neurons' input is its training
+       output fma(c, alpha, beta) per channel (affine_block), rebuilt per block in cache. */
     if (charge < 0 || charge > 2 || reset < 0 || reset > 2 || sid < 0 || sid > 5 || block < 1)
         return -1;
+    if (alpha != NULL && (beta == NULL || channels < 1 || inner < 1)) return -1;
     if (x == NULL || v0 == NULL || gs == NULL || gvT == NULL || gx == NULL || gv0 == NULL)
         return -2;
     const T_ vr = (T_)v_reset, ta = (T_)a, tb = (T_)b;
@@ -338,7 +367,10 @@ int SF_FN(sf_lif_backward)(const T_ *x, const T_ *v0, const T_ *gs, const T_ *gv
     int failed = 0;
 #pragma omp parallel num_threads(nthreads) reduction(| : failed)
     {
-        T_ *ws = (T_ *)malloc(sizeof(T_) * (size_t)blk * (size_t)(T + 8));
+        /* hb [T x blk], 5 rows of state, kfill, tfill, gxbuf; with alpha: xa [T x blk], ab,
+           bb */
+        const size_t rows = (size_t)(T + 8) + (alpha != NULL ? (size_t)(T + 2) : 0);
+        T_ *ws = (T_ *)malloc(sizeof(T_) * (size_t)blk * rows);
         if (ws == NULL) {
             failed = 1;
         } else {
@@ -355,15 +387,45 @@ int SF_FN(sf_lif_backward)(const T_ *x, const T_ *v0, const T_ *gs, const T_ *gv
                 const T_ *kk = ks ? k + n0 : kfill;
                 const T_ *tt = ts ? th + n0 : tfill;
                 T_ *vinit = ws + (T + 3) * blk, *v = ws + (T + 4) * blk;
-                rfn(x, v0, kk, tt, ws, vinit, v, vr, T, N, n0, m, blk);
-                fn(x, v0, gs, gvT, gx, gxbuf, gv0, kk, tt, gk, gth, ws, vr, T, N, n0, m, blk,
-                   charge, reset, detach, ta, tb, tc0, tc1);
+                const T_ *xb = x + n0;
+                int64_t xs = N;
+                if (alpha != NULL) {
+                    T_ *xa = ws + (T + 8) * blk;
+                    SF_FN(affine_block)(x, alpha, beta, xa, xa + T * blk, xa + (T + 1) * blk, T,
+                                        N, n0, m, blk, channels, inner);
+                    xb = xa;
+                    xs = blk;
+                }
+                rfn(xb, xs, v0, kk, tt, ws, vinit, v, vr, T, N, n0, m, blk);
+                fn(xb, xs, v0, gs, gvT, gx, gxbuf, gv0, kk, tt, gk, gth, ws, vr, T, N, n0, m,
+                   blk, charge, reset, detach, ta, tb, tc0, tc1);
             }
             if (stream) sf_stream_fence();
             free(ws);
         }
     }
     return failed ? -3 : 0;
+}
+
+/* Batch norm's training affine per channel, as ATen's CPU kernel forms it: alpha = invstd *
+   weight, beta = fma(-mean, alpha, bias) (weight/bias NULL: 1 and 0). */
+void SF_FN(sf_bn_coefficients)(const T_ *mean, const T_ *invstd, const T_ *weight,
+                               const T_ *bias, T_ *alpha, T_ *beta, int64_t channels) {
+    for (int64_t ch = 0; ch < channels; ch++) {
+        const T_ al = weight != NULL ? invstd[ch] * weight[ch] : invstd[ch];
+        alpha[ch] = al;
+        beta[ch] = SF_FMA(-mean[ch], al, bias != NULL ? bias[ch] : (T_)0);
+    }
+}
+
+/* out [rows, N] = fma(c, alpha[ch], beta[ch]) (the arithmetic of affine_block), so a caller
+   can compare it once with batch norm's own output. */
+void SF_FN(sf_bn_affine)(const T_ *c, const T_ *alpha, const T_ *beta, T_ *out, int64_t rows,
+                         int64_t N, int64_t channels, int64_t inner) {
+    for (int64_t r = 0; r < rows; r++)
+        for (int64_t n = 0; n < N; n++)
+            out[r * N + n] = SF_FMA(c[r * N + n], alpha[(n / inner) % channels],
+                                    beta[(n / inner) % channels]);
 }
 
 #undef T_

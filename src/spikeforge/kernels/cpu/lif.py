@@ -12,13 +12,20 @@ block into a cache-resident buffer and runs the reverse pass from it. So no ``[T
 tensor is allocated for backward, and the forward pass writes only the spikes and the
 final membrane. Counted as saved-tensor bytes (``saved_tensors_hooks``), that is the
 input: one element per neuron-step (4 B in float32), plus ``v0`` (one per neuron).
+
+Batch norm fused in backward: where ``x`` is a training batch norm's output and a
+resolver in :data:`BN_SOURCES` (``compact_activations`` installs one) finds it, the op
+saves batch norm's *input* ``c`` instead (batch norm keeps it for its own backward, so
+nothing is added) with the per-channel affine ``α, β`` ``[C]``; the C backward rebuilds
+``x = fma(c, α, β)`` block by block in cache, so ``x`` is neither kept nor written again.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Iterator
+from typing import Any, NamedTuple
 
 import torch
 
@@ -31,6 +38,84 @@ _DTYPES = {torch.float32: "f32", torch.float64: "f64"}
 BLOCK = 32768  # largest block (SPIKEFORGE_CPU_BLOCK overrides every block size)
 BWD_CACHE_BYTES = 4 * 1024 * 1024  # per-thread budget for a block's recomputed H (backward)
 STREAM_BYTES = 1 << 62  # non-temporal stores: measured slower on the target machine, so opt-in
+
+
+class BNAffine(NamedTuple):
+    """A neuron input ``x`` that is batch norm's training output, bit for bit
+    ``fma(input, alpha[ch], beta[ch])`` per channel (see :func:`bn_coefficients`).
+
+    Attributes:
+        input: batch norm's input, contiguous, ``x.numel()`` elements.
+        alpha, beta: ``[channels]``, ``x``'s dtype.
+        channels: the channel count ``C``.
+        inner: elements per channel run in memory (``H·W`` for ``[N, C, H, W]``, 1 for
+            ``[N, C]``): element ``n`` of a time step lies in channel ``(n // inner) % C``.
+    """
+
+    input: torch.Tensor
+    alpha: torch.Tensor
+    beta: torch.Tensor
+    channels: int
+    inner: int
+
+
+# Resolvers installed by spikeforge.layers.memory while compact_activations is active (the
+# innermost last): given a fused neuron's input x, its BNAffine (checked bit for bit) or
+# None. A list so that this layer never imports the one above it.
+BN_SOURCES: list[Callable[[torch.Tensor], BNAffine | None]] = []
+
+
+def _unresolved(x: torch.Tensor) -> None:
+    return None
+
+
+@contextlib.contextmanager
+def no_bn_fusion() -> Iterator[None]:
+    """Inside, no fused neuron rebuilds its input from batch norm's (for forwards that a
+    checkpoint runs twice: both runs must save the same tensors)."""
+    BN_SOURCES.append(_unresolved)
+    try:
+        yield
+    finally:
+        BN_SOURCES.remove(_unresolved)
+
+
+def _bn_source(x: torch.Tensor) -> BNAffine | None:
+    # exact type: fake and functional tensors (torch.compile tracing) are never resolved
+    if not BN_SOURCES or type(x) is not torch.Tensor or x.dtype not in _DTYPES:
+        return None
+    return BN_SOURCES[-1](x)
+
+
+def bn_coefficients(
+    mean: torch.Tensor, invstd: torch.Tensor, weight: torch.Tensor | None, bias: torch.Tensor | None
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Batch norm's per-channel training affine ``(α, β)`` ``[C]`` as ATen's CPU kernel
+    forms it: ``α = invstd · w``, ``β = fma(-mean, α, b)`` (C code; float32/float64)."""
+    lib = _build.library()
+    assert lib is not None
+    args = [
+        t.detach().contiguous() if t is not None else None for t in (mean, invstd, weight, bias)
+    ]
+    alpha, beta = torch.empty_like(args[1]), torch.empty_like(args[1])
+    fn = getattr(lib, f"sf_bn_coefficients_{_DTYPES[invstd.dtype]}")
+    fn(*(_ptr(t) for t in args), alpha.data_ptr(), beta.data_ptr(), invstd.numel())
+    return alpha, beta
+
+
+def bn_affine(source: BNAffine) -> torch.Tensor:
+    """``fma(input, α[ch], β[ch])`` ``[input.numel()]``: the arithmetic the backward kernel
+    uses to rebuild a neuron input from :class:`BNAffine` (for a one-time check against
+    batch norm's own output)."""
+    lib = _build.library()
+    assert lib is not None
+    c = source.input.contiguous().reshape(-1)
+    out = torch.empty_like(c)
+    step = source.channels * source.inner
+    fn = getattr(lib, f"sf_bn_affine_{_DTYPES[c.dtype]}")
+    fn(c.data_ptr(), source.alpha.data_ptr(), source.beta.data_ptr(), out.data_ptr(),
+       c.numel() // step, step, source.channels, source.inner)  # fmt: skip
+    return out
 
 
 def input_reason(x: torch.Tensor) -> str | None:
@@ -159,10 +244,13 @@ def run_backward(
     cfg: KernelConfig,
     want_k: bool,
     want_th: bool,
+    affine: tuple[torch.Tensor, torch.Tensor, int, int] | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
     """The C backward: ``(dL/dx [T, B, ...], dL/dv0 [B, ...], dL/dinv_tau, dL/dv_th)``,
     the last two per neuron ``[B, ...]`` (not yet summed to the parameter's shape) and
-    ``None`` unless wanted. A missing output gradient counts as zero."""
+    ``None`` unless wanted. A missing output gradient counts as zero. With ``affine =
+    (α, β, channels, inner)``, ``x`` holds batch norm's input and the neurons' input is
+    ``fma(x, α, β)`` per channel (:class:`BNAffine`), rebuilt in cache."""
     steps = x.shape[0]
     xs = x.detach().contiguous().reshape(steps, -1)
     n = xs.shape[1]
@@ -200,7 +288,12 @@ def run_backward(
         cfg.sid,
         cfg.a,
         cfg.b,
-        _block(n, steps, x.element_size()),
+        None if affine is None else affine[0].data_ptr(),
+        None if affine is None else affine[1].data_ptr(),
+        0 if affine is None else affine[2],
+        0 if affine is None else affine[3],
+        # the rebuilt input is a second [T, block] buffer that must stay in cache too
+        _block(n, steps if affine is None else 2 * steps, x.element_size()),
         _stream(xs.numel() * xs.element_size()),
         _threads(),
     )
@@ -306,19 +399,27 @@ def lif_backward_op(
     th: float,
     want_k: bool,
     want_th: bool,
+    alpha: torch.Tensor | None = None,
+    beta: torch.Tensor | None = None,
+    channels: int = 0,
+    inner: int = 0,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
     """Fused LIF backward: ``dL/dx``, ``dL/dv0`` and the per-neuron ``[B, ...]`` gradients
     of ``inv_tau`` and ``v_th`` (an empty ``[0]`` tensor where not wanted: an op returns
-    no ``None``)."""
+    no ``None``). With ``alpha``/``beta`` ``[channels]``, ``x`` is batch norm's input and
+    the neurons' input was ``fma(x, alpha, beta)`` per channel (:class:`BNAffine`)."""
     cfg = KernelConfig(charge, reset, detach, sid, a, b, v_reset, k, th)
-    gx, gv0, gk, gth = run_backward(x, v0, g_spikes, g_v, k_t, th_t, cfg, want_k, want_th)
+    affine = None
+    if alpha is not None and beta is not None:
+        affine = (alpha.contiguous(), beta.contiguous(), channels, inner)
+    gx, gv0, gk, gth = run_backward(x, v0, g_spikes, g_v, k_t, th_t, cfg, want_k, want_th, affine)
     empty = x.new_empty(_EMPTY_GRAD)
     return gx, gv0, empty if gk is None else gk, empty.clone() if gth is None else gth
 
 
 @torch.library.register_fake("spikeforge::lif_backward")
 def _(x, v0, g_spikes, g_v, k_t, th_t, charge, reset, detach, sid, a, b, v_reset, k, th,
-      want_k, want_th):  # fmt: skip
+      want_k, want_th, alpha=None, beta=None, channels=0, inner=0):  # fmt: skip
     grads = [v0.new_empty(v0.shape if want else _EMPTY_GRAD) for want in (want_k, want_th)]
     return x.new_empty(x.shape), v0.new_empty(v0.shape), *grads
 
@@ -327,16 +428,29 @@ def _setup_context(ctx: Any, inputs: tuple[Any, ...], output: Any) -> None:
     # only references to the inputs: the C backward recomputes the membrane from them
     x, v0, k_t, th_t, *cfg = inputs
     ctx.set_materialize_grads(False)  # an unused output's gradient stays None
-    ctx.save_for_backward(x, v0, k_t, th_t)
+    source = _bn_source(x)
+    if source is None:
+        ctx.save_for_backward(x, v0, k_t, th_t)
+    else:
+        # α and β are saved too, so that the backward reads the form from what was saved:
+        # a checkpoint that re-runs this forward without the resolver saves four tensors
+        # where six were saved, and stops with an error instead of mixing the forms
+        inp, alpha, beta, *geometry = source
+        ctx.save_for_backward(inp.view(x.shape), v0, k_t, th_t, alpha, beta)
+        ctx.geometry = tuple(geometry)
     ctx.cfg = tuple(cfg)
 
 
 def _autograd_backward(ctx: Any, g_spikes: Any, g_v: Any) -> tuple[Any, ...]:
-    x, v0, k_t, th_t = ctx.saved_tensors
+    saved = ctx.saved_tensors
+    x, v0, k_t, th_t = saved[:4]
     charge = ctx.cfg[0]
     want_k = k_t is not None and ctx.needs_input_grad[2] and charge != 0  # IF has no τ
     want_th = th_t is not None and ctx.needs_input_grad[3]
-    gx, gv0, gk, gth = lif_backward_op(x, v0, g_spikes, g_v, k_t, th_t, *ctx.cfg, want_k, want_th)
+    affine = () if len(saved) == 4 else (*saved[4:], *ctx.geometry)
+    gx, gv0, gk, gth = lif_backward_op(
+        x, v0, g_spikes, g_v, k_t, th_t, *ctx.cfg, want_k, want_th, *affine
+    )
     gk_out = gk.sum_to_size(k_t.shape) if want_k else None
     gth_out = gth.sum_to_size(th_t.shape) if want_th else None
     return (gx, gv0, gk_out, gth_out) + (None,) * len(ctx.cfg)

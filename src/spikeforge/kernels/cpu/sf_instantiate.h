@@ -15,11 +15,13 @@
 #define SF_FN(name) name##_f32
 #define SF_EXP expf
 #define SF_FABS fabsf
+#define SF_FMA __builtin_fmaf
 #include SF_SELF
 #undef SF_T
 #undef SF_FN
 #undef SF_EXP
 #undef SF_FABS
+#undef SF_FMA
 #endif
 
 #ifndef SF_ONLY_F32
@@ -27,11 +29,13 @@
 #define SF_FN(name) name##_f64
 #define SF_EXP exp
 #define SF_FABS fabs
+#define SF_FMA __builtin_fma
 #include SF_SELF
 #undef SF_T
 #undef SF_FN
 #undef SF_EXP
 #undef SF_FABS
+#undef SF_FMA
 #endif
 
 #undef SF_SELF
