@@ -6,6 +6,7 @@ import pytest
 import torch
 
 from spikeforge.cli import main
+from spikeforge.methods.conversion.model import ConvertedSNN
 from spikeforge.pipelines.lasnn import format_table, load_config, run_lasnn
 
 TINY = [
@@ -172,7 +173,7 @@ def _state(path):
     return torch.load(path, weights_only=False)["model"]
 
 
-def test_interrupted_pipeline_resumes_in_the_stage_it_stopped_in(tmp_path):
+def test_interrupted_pipeline_resumes_in_the_stage_it_stopped_in(tmp_path, monkeypatch):
     settings = [*TINY, "intermediate.train.epochs=2"]
     # Reference: the first two stages without interruption.
     reference = tmp_path / "reference"
@@ -222,6 +223,20 @@ def test_interrupted_pipeline_resumes_in_the_stage_it_stopped_in(tmp_path):
     ]
     assert [r["epoch"] for r in history] == [1, 2]
     assert (run_dir / "conversion" / "result.json").is_file()
+
+    # The conversion sweep keeps its tallies per batch: one cut off after its last batch,
+    # before its result was written, is not run again.
+    converted = json.loads((run_dir / "conversion" / "result.json").read_text())
+    tallies = torch.load(run_dir / "conversion" / "sweep_tallies.pt", weights_only=True)
+    assert tallies["total"] == 360  # the digits test split, every batch counted
+    (run_dir / "conversion" / "result.json").unlink()
+    sweeps = []
+    real = ConvertedSNN.run
+    monkeypatch.setattr(ConvertedSNN, "run", lambda self, *a: sweeps.append(1) or real(self, *a))
+    run_lasnn("digits", run_dir=run_dir, overrides=settings, stop_after="conversion", log=None)
+    assert sweeps == []
+    again = json.loads((run_dir / "conversion" / "result.json").read_text())
+    assert again["timesteps"] == converted["timesteps"]
 
 
 def test_run_dir_with_other_settings_is_refused(tmp_path):

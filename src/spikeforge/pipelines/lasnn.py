@@ -182,7 +182,12 @@ class LaSNNPipeline:
         train_set, test_set = self.run.datasets(config)
         snn = build_model(config, train_set)  # on the CPU, as accuracy_vs_timesteps feeds it
         steps = sorted({small_t, *self.config.conversion.timesteps})
-        per_t = accuracy_vs_timesteps(snn, test_set, steps, progress=config.train.progress)
+        # tallies kept per batch: a sweep cut off by the end of a working session goes on
+        # from the batch where it stopped when the pipeline is run again
+        tallies = self.run.stage_dir("conversion") / "sweep_tallies.pt"
+        per_t = accuracy_vs_timesteps(
+            snn, test_set, steps, progress=config.train.progress, resume=tallies
+        )
         within = [t for t in steps if per_t[t]["accuracy"] >= ann_accuracy - 0.01]
         match_t = min(within) if within else None
         energies = {t: self.energy(snn, t, config) for t in {small_t, match_t or max(steps)}}

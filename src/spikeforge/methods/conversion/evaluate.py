@@ -6,11 +6,19 @@ accumulated output membrane after ``T`` steps of a long run is the readout of a 
 length ``T``. Time is processed in chunks whose neuron states are carried over
 (:meth:`~.model.ConvertedSNN.run`), so memory does not grow with T. Inputs are
 direct-encoded (the image at every step).
+
+A long sweep (CIFAR at T = 512 takes most of an hour on one core) can keep its tallies
+in a file after every batch (``resume=``), so that an interrupted sweep continues from
+the batch where it stopped instead of starting over; the file names the model (a hash of
+its state) and the settings, and a file from another model or other settings is ignored.
 """
 
 from __future__ import annotations
 
+import hashlib
+import os
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -51,6 +59,32 @@ def ann_accuracy(
     return correct / max(1, total)
 
 
+def model_fingerprint(model: nn.Module) -> str:
+    """SHA-256 over the names, shapes, dtypes and bytes of ``model``'s state dict."""
+    digest = hashlib.sha256()
+    for name, tensor in model.state_dict().items():
+        t = tensor.detach().cpu().contiguous()
+        digest.update(f"{name}{tuple(t.shape)}{t.dtype}".encode())
+        digest.update(t.view(-1).view(torch.uint8).numpy().tobytes() if t.numel() else b"")
+    return digest.hexdigest()
+
+
+def _load_tallies(path: Path | None, key: dict[str, Any]) -> dict[str, Any] | None:
+    if path is None or not path.is_file():
+        return None
+    try:
+        saved = torch.load(path, weights_only=True)
+    except Exception:  # a torn or foreign file: start over (it is rewritten atomically)
+        return None
+    return saved if isinstance(saved, dict) and saved.get("key") == key else None
+
+
+def _save_tallies(path: Path, tallies: dict[str, Any]) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    torch.save(tallies, tmp)
+    os.replace(tmp, path)  # atomic: an interrupt leaves the old file or the new one
+
+
 @torch.no_grad()
 def accuracy_vs_timesteps(
     snn: ConvertedSNN,
@@ -60,12 +94,16 @@ def accuracy_vs_timesteps(
     chunk: int = 32,
     limit: int | None = None,
     progress: bool = False,
+    resume: str | Path | None = None,
 ) -> dict[int, dict[str, float]]:
     """``{T: {"accuracy", "firing_rate"}}`` for every T, from one run of ``max(T)`` steps.
 
     ``firing_rate``: spikes of all converted layers over the first T steps divided by
     ``T × samples × neurons``. ``progress``: report progress over the batches (a bar on a
     terminal, periodic lines otherwise; see :func:`spikeforge._progress.progress`).
+    ``resume``: a file that holds the tallies after every batch (written atomically); a
+    sweep started again with the same file, model and settings skips the batches already
+    counted and gives the same result as an uninterrupted one.
     """
     steps_wanted = sorted({int(t) for t in timesteps})
     if not steps_wanted or steps_wanted[0] < 1:
@@ -86,6 +124,19 @@ def accuracy_vs_timesteps(
         if counting.get("first"):
             neurons_per_sample += spikes[0, 0].numel()
 
+    path = None if resume is None else Path(resume)
+    key: dict[str, Any] = {}
+    if path is not None:
+        key = {"model": model_fingerprint(snn), "timesteps": steps_wanted,
+               "batch_size": batch_size, "chunk": chunk, "limit": limit,
+               "samples": len(dataset)}  # fmt: skip
+    saved = _load_tallies(path, key)
+    done_batches = 0
+    if saved is not None:
+        done_batches, total = saved["batches"], saved["total"]
+        correct = {int(t): int(n) for t, n in saved["correct"].items()}
+        spikes_per_step = saved["spikes_per_step"]
+        neurons_per_sample = saved["neurons_per_sample"]
     neurons = [m for m in snn.modules() if isinstance(m, ConvertedIF)]
     handles = [neuron.register_forward_hook(hook) for neuron in neurons]
     flags = {m: m.training for m in snn.modules()}
@@ -99,6 +150,8 @@ def accuracy_vs_timesteps(
     )
     try:
         for batch_index, (x, y) in enumerate(batches):
+            if batch_index < done_batches:
+                continue  # counted before the interruption
             state, membrane, t = None, None, 0
             while t < horizon:
                 length = min(chunk, horizon - t)
@@ -113,6 +166,13 @@ def accuracy_vs_timesteps(
                 membrane = cumulative[-1]
                 t += length
             total += len(y)
+            if path is not None:
+                _save_tallies(path, {
+                    "key": key, "batches": batch_index + 1, "total": total,
+                    "correct": {str(k): v for k, v in correct.items()},
+                    "spikes_per_step": spikes_per_step,
+                    "neurons_per_sample": neurons_per_sample,
+                })  # fmt: skip
     finally:
         for handle in handles:
             handle.remove()
