@@ -76,43 +76,10 @@ def test_report_validation_and_minimal(tmp_path):
 
 def count_non_white(png: bytes) -> tuple[int, int]:
     """(non-white pixels, total) of an 8-bit RGB/RGBA non-interlaced PNG (zlib only)."""
-    assert png[:8] == b"\x89PNG\r\n\x1a\n"
-    pos, idat, header = 8, b"", None
-    while pos < len(png):
-        (length,) = struct.unpack(">I", png[pos : pos + 4])
-        kind, body = png[pos + 4 : pos + 8], png[pos + 8 : pos + 8 + length]
-        pos += 12 + length
-        if kind == b"IHDR":
-            header = struct.unpack(">IIBBBBB", body)
-        elif kind == b"IDAT":
-            idat += body
-    width, height, depth, color, _, _, interlace = header
-    assert depth == 8 and color in (2, 6) and interlace == 0, header
-    bpp = 3 if color == 2 else 4
-    raw, stride = zlib.decompress(idat), width * bpp
-    prev, non_white = bytearray(stride), 0
-    for y in range(height):
-        filt, line = (
-            raw[y * (stride + 1)],
-            bytearray(raw[y * (stride + 1) + 1 : (y + 1) * (stride + 1)]),
-        )
-        for i in range(stride):
-            a = line[i - bpp] if i >= bpp else 0
-            b, c = prev[i], prev[i - bpp] if i >= bpp else 0
-            if filt == 1:
-                line[i] = (line[i] + a) & 255
-            elif filt == 2:
-                line[i] = (line[i] + b) & 255
-            elif filt == 3:
-                line[i] = (line[i] + (a + b) // 2) & 255
-            elif filt == 4:
-                p = a + b - c
-                pa, pb, pc = abs(p - a), abs(p - b), abs(p - c)
-                line[i] = (line[i] + (a if pa <= pb and pa <= pc else b if pb <= pc else c)) & 255
-        for i in range(0, stride, bpp):
-            if min(line[i : i + 3]) < 240:
-                non_white += 1
-        prev = line
+    width, height, bpp, lines = unfiltered(png)
+    non_white = sum(
+        1 for line in lines for i in range(0, width * bpp, bpp) if min(line[i : i + 3]) < 240
+    )
     return non_white, width * height
 
 
@@ -166,7 +133,9 @@ def test_figures_are_drawn_after_meta_under_their_sections():
 
 
 def unfiltered(png: bytes) -> tuple[int, int, int, list[bytearray]]:
-    """(width, height, bytes per pixel, unfiltered rows) of an 8-bit RGB/RGBA PNG."""
+    """(width, height, bytes per pixel, unfiltered rows) of an 8-bit RGB/RGBA
+    non-interlaced PNG (zlib only)."""
+    assert png[:8] == b"\x89PNG\r\n\x1a\n"
     pos, idat, header = 8, b"", None
     while pos < len(png):
         (length,) = struct.unpack(">I", png[pos : pos + 4])
@@ -176,7 +145,8 @@ def unfiltered(png: bytes) -> tuple[int, int, int, list[bytearray]]:
             header = struct.unpack(">IIBBBBB", body)
         elif kind == b"IDAT":
             idat += body
-    width, height, _, color, _, _, _ = header
+    width, height, depth, color, _, _, interlace = header
+    assert depth == 8 and color in (2, 6) and interlace == 0, header
     bpp = 3 if color == 2 else 4
     raw, stride = zlib.decompress(idat), width * bpp
     prev, lines = bytearray(stride), []
