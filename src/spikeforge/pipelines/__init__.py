@@ -13,6 +13,8 @@ trainer with stage-level resume (:mod:`.runner`) and summarised in one table
   (:func:`~spikeforge.pipelines.spikingbert.run_spikingbert`).
 - ``mae``: Spikformer V2 masked-image pretraining -> fine-tuning vs scratch vs v1
   (:func:`~spikeforge.pipelines.mae.run_mae`).
+- ``compare``: the variants of a config trained side by side over seeds, one table
+  (:func:`~spikeforge.pipelines.compare.run_compare`).
 """
 
 from collections.abc import Callable
@@ -20,6 +22,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from .._registry import Registry
+from .compare import format_table as compare_table
+from .compare import load_config as compare_config
+from .compare import run_compare as run_compare
 from .lasnn import format_table as format_table
 from .lasnn import load_config as load_config
 from .lasnn import run_lasnn as run_lasnn
@@ -68,5 +73,14 @@ PIPELINES.register("mae")(
         mae_table,
         "Spikformer V2 masked-image pretraining, fine-tuning vs scratch vs Spikformer v1",
         ("pretrain", "finetune"),
+    )
+)
+PIPELINES.register("compare")(
+    Pipeline(
+        run_compare,
+        compare_config,
+        compare_table,
+        "a config's variants trained side by side over seeds (accuracy, firing rate, energy)",
+        ("variants",),
     )
 )
