@@ -30,6 +30,7 @@ import torch
 from . import _build
 from ._pool import POOL
 
+IMPLS = ("auto", "c", "torch", "triton")
 PREFIX = 256  # elements the torch path checks first (the C kernel's serial look, too)
 LEVEL = 2  # widest SIMD the C kernels may use: 2 AVX-512, 1 AVX2, 0 plain C
 
@@ -100,9 +101,9 @@ def c_library() -> ctypes.CDLL | None:
 
 
 def _use_c(x: torch.Tensor, impl: str) -> bool:
-    if impl not in ("auto", "c", "torch"):
-        raise ValueError(f"impl must be 'auto', 'c' or 'torch', got {impl!r}")
-    if impl == "torch":
+    if impl not in IMPLS:
+        raise ValueError(f"impl must be one of {', '.join(map(repr, IMPLS))}, got {impl!r}")
+    if impl in ("torch", "triton"):
         return False
     if x.device.type != "cpu":
         if impl == "c":
@@ -115,15 +116,38 @@ def _use_c(x: torch.Tensor, impl: str) -> bool:
     return True
 
 
+def _use_triton(t: torch.Tensor, impl: str, dtype: torch.dtype) -> bool:
+    """The Triton kernels (:mod:`spikeforge.kernels.triton.bits`) for ``dtype`` spikes on
+    ``t``'s device: asked for, or ``auto`` on CUDA where they passed their first-use
+    check."""
+    from ..triton import bits as triton_bits
+
+    if impl == "triton":
+        reason = triton_bits.device_reason(t)
+        if reason is not None:
+            raise ValueError(reason)
+        return True
+    if impl != "auto" or t.device.type != "cuda":
+        return False
+    fmt = FORMATS[dtype]
+    reason = triton_bits.self_check_reason(
+        t, dtype, lambda x: _pack_torch(x, fmt), fmt.int_dtype, fmt.width
+    )
+    return reason is None
+
+
 def pack(
     x: torch.Tensor, impl: str = "auto", level: int = LEVEL
 ) -> tuple[torch.Tensor, int] | None:
     """``(bits [ceil(n / 8)] uint8, s's bit pattern)`` of the contiguous tensor ``x`` (any
     shape, ``n`` elements), or ``None`` if ``x`` is not spike-valued. ``impl``: ``"c"``,
-    ``"torch"`` or ``"auto"`` (C on CPU when the library loads)."""
+    ``"torch"``, ``"triton"`` or ``"auto"`` (C on CPU when the library loads, Triton on
+    CUDA when it is installed and passed its first-use check, torch otherwise)."""
     fmt = _check(x)
     if _use_c(x, impl):
         return _pack_c(x, fmt, level)
+    if _use_triton(x, impl, x.dtype):
+        return _pack_triton(x, fmt)
     return _pack_torch(x, fmt)
 
 
@@ -147,6 +171,12 @@ def unpack(
     fmt = FORMATS[dtype]
     if _use_c(bits, impl):
         return _unpack_c(bits.contiguous(), numel, pattern, dtype, fmt, level)
+    if _use_triton(bits, impl, dtype):
+        from ..triton import bits as triton_bits
+
+        words = triton_bits.unpack(bits.contiguous(), numel, _signed(pattern, fmt.width),
+                                   fmt.int_dtype)  # fmt: skip
+        return words.view(dtype)
     return _unpack_torch(bits, numel, pattern, dtype, fmt)
 
 
@@ -174,24 +204,42 @@ def _unpack_c(
     return out
 
 
+def _pack_triton(x: torch.Tensor, fmt: Format) -> tuple[torch.Tensor, int] | None:
+    from ..triton import bits as triton_bits
+
+    words = x.reshape(-1).view(fmt.int_dtype)
+    if _spikes_in(words[:PREFIX], fmt) is None:
+        return None  # the start first (a few small launches): most non-spikes end here
+    bits, pattern = triton_bits.pack(words, fmt.width)
+    if pattern is None or (pattern and not _valid(pattern, fmt)):
+        return None
+    return bits, pattern
+
+
+def _spikes_in(part: torch.Tensor, fmt: Format) -> tuple[torch.Tensor, int] | None:
+    """``(part == s, s's pattern)`` if every nonzero pattern of the integer view ``part``
+    is one valid ``s`` (``(all False, 0)`` when there is none), else ``None``."""
+    nonzero = part != 0
+    if not bool(nonzero.any()):
+        return torch.zeros_like(part, dtype=torch.bool), 0
+    first = int(nonzero.to(torch.uint8).argmax())  # argmax gives the first maximum
+    s = part[first]
+    pattern = int(s) & ((1 << fmt.width) - 1)
+    if not _valid(pattern, fmt):
+        return None
+    equal = part == s
+    return (equal, pattern) if bool(torch.all(equal | ~nonzero)) else None
+
+
 def _pack_torch(x: torch.Tensor, fmt: Format) -> tuple[torch.Tensor, int] | None:
     words = x.reshape(-1).view(fmt.int_dtype)
     # the start first, as the C kernel does: most non-spike tensors end here
-    for part in (words[:PREFIX], words):
-        nonzero = part != 0
-        if not bool(nonzero.any()):
-            continue  # all zero so far
-        first = int(nonzero.to(torch.uint8).argmax())  # argmax gives the first maximum
-        s = part[first]
-        pattern = int(s) & ((1 << fmt.width) - 1)
-        if not _valid(pattern, fmt):
-            return None
-        equal = part == s
-        if not bool(torch.all(equal | ~nonzero)):
-            return None
-    if not bool((words != 0).any()):
-        pattern = 0
-        equal = torch.zeros_like(words, dtype=torch.bool)
+    if _spikes_in(words[:PREFIX], fmt) is None:
+        return None
+    found = _spikes_in(words, fmt)
+    if found is None:
+        return None
+    equal, pattern = found
     n = words.numel()
     padded = torch.zeros(nbytes(n) * 8, dtype=torch.uint8, device=x.device)
     padded[:n] = equal.to(torch.uint8)

@@ -151,15 +151,22 @@ def supports(x: torch.Tensor, p: LIFParameters) -> str | None:
 
 
 @functools.cache
-def _build(interpret: bool) -> ModuleType:
-    """Execute ``_kernels.py`` as a fresh module: its ``@triton.jit`` decorators run now,
-    under the current ``TRITON_INTERPRET``, and make compiled or interpreted kernels."""
-    name = f"{__package__}._kernels_{'interpreted' if interpret else 'compiled'}"
-    spec = importlib.util.spec_from_file_location(name, Path(__file__).with_name("_kernels.py"))
+def load_source(file_name: str, interpret: bool) -> ModuleType:
+    """Execute the kernel source ``file_name`` (beside this module) as a fresh module:
+    its ``@triton.jit`` decorators run now, under the current ``TRITON_INTERPRET``, and
+    make compiled or interpreted kernels (one module per file and mode)."""
+    mode = "interpreted" if interpret else "compiled"
+    name = f"{__package__}.{Path(file_name).stem}_{mode}"
+    spec = importlib.util.spec_from_file_location(name, Path(__file__).with_name(file_name))
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+def _build(interpret: bool) -> ModuleType:
+    """The neuron kernels of ``_kernels.py`` (:func:`load_source`)."""
+    return load_source("_kernels.py", interpret)
 
 
 def _kernels() -> ModuleType:
