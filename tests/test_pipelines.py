@@ -30,7 +30,7 @@ def test_the_registered_config_loader_reads_the_shipped_config():
 def test_entries_are_frozen_and_unknown_names_are_named():
     with pytest.raises(dataclasses.FrozenInstanceError):
         PIPELINES.get("lasnn").summary = "x"  # type: ignore[misc]
-    with pytest.raises(ValueError, match="unknown pipeline 'nope'; registered: lasnn"):
+    with pytest.raises(ValueError, match="unknown pipeline 'nope'; registered: compare, lasnn"):
         PIPELINES.get("nope")
     with pytest.raises(ValueError, match="pipeline 'lasnn' is already registered"):
         PIPELINES.register("lasnn")(PIPELINES.get("lasnn"))

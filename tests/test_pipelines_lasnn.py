@@ -303,4 +303,4 @@ def test_cli_run_help_and_stop_after(tmp_path, capsys):
     assert json.loads(out_json.read_text())["status"] == "stopped"
     assert main(["run", "lasnn", "teacher.nope=1", "--run-dir", str(tmp_path / "x")]) == 2
     assert main(["run", "nope", "--run-dir", str(tmp_path / "y")]) == 2
-    assert "unknown pipeline 'nope'; registered: lasnn" in capsys.readouterr().err
+    assert "unknown pipeline 'nope'; registered: compare, lasnn" in capsys.readouterr().err

@@ -102,6 +102,11 @@ def test_claims_by_hand():
     assert claims["margin_over_scratch"] == pytest.approx(0.92 - 0.86)
     assert claims["beats_kd"] is True
     assert claims["margin_over_kd"] == pytest.approx(0.92 - 0.88)
+    # spread: the two stds (0.0141 each for two seeds 0.02 apart); kd has one seed
+    assert claims["spread_scratch"] == pytest.approx(2 * 0.0141421, abs=1e-6)
+    assert claims["beats_scratch_beyond_spread"] is True  # 0.06 > 0.028
+    assert claims["beats_kd_beyond_spread"] is None  # one seed: not judged
+    assert "beats_feature_kd" not in claims  # no feature-KD rows
     # conversion first reaches 0.92 at T=32, the students run T=4: 8x the steps
     assert claims["conversion_t_for_lasnn_accuracy"] == 32
     assert claims["timestep_reduction"] == 8.0
@@ -137,14 +142,15 @@ def test_format_writes_the_table_and_the_verdict():
         in lines
     )
     assert lines[-1] == (
-        "LaSNN (lasnn_activation) accuracy 0.9200; beats from scratch (+0.0600); "
-        "beats response KD (+0.0400); conversion needs T=32 for it (8x more steps)"
+        "LaSNN (lasnn_activation) accuracy 0.9200; beats from scratch (+0.0600; beyond the "
+        "seeds' spread 0.0283); beats response KD (+0.0400; one seed: spread not judged); "
+        "conversion needs T=32 for it (8x more steps)"
     )
     students = copy.deepcopy(STUDENTS)
     students["kd"] = [_student(0.97, "random")]
     students["lasnn_activation"] = [_student(0.96, "converted")]
     losing = LaSNNTable.format(_result(_table(students=students))).splitlines()[-1]
-    assert "does not beat response KD (-0.0100)" in losing
+    assert "does not beat response KD (-0.0100; one seed: spread not judged)" in losing
     assert losing.endswith("conversion does not reach it by T=32")
     plain = _result(_table()) | {"claims": {}}
     assert LaSNNTable.format(plain).splitlines()[-1].startswith("| LaSNN (gradient attention) |")
