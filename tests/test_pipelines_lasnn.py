@@ -1,6 +1,7 @@
 """The LaSNN pipeline end to end on digits in a tiny setting, and its resume logic."""
 
 import json
+from pathlib import Path
 
 import pytest
 import torch
@@ -237,6 +238,30 @@ def test_interrupted_pipeline_resumes_in_the_stage_it_stopped_in(tmp_path, monke
     assert sweeps == []
     again = json.loads((run_dir / "conversion" / "result.json").read_text())
     assert again["timesteps"] == converted["timesteps"]
+
+
+def test_extra_timesteps_train_every_student_again_at_each_t(tiny_run):
+    """Reusing the tiny run's directory, ``extra_timesteps=[2]`` only adds the T=2
+    students (everything else is skipped); their rows show, the verdicts stay at T=4."""
+    run_dir = Path(tiny_run["run_dir"])
+    lines: list[str] = []
+    settings = [*TINY, "extra_timesteps=[2]", "only=[scratch, lasnn_activation]"]
+    result = run_lasnn("digits", run_dir=run_dir, overrides=settings, log=lines.append)
+    trained = [line for line in lines if " training " in line]
+    assert [line.split("] ")[0].split()[-1] for line in trained] == [
+        "students_T2/scratch/seed0", "students_T2/lasnn_activation/seed0",
+    ]  # fmt: skip
+    stage = json.loads((run_dir / "students_T2" / "scratch" / "seed0" / "result.json").read_text())
+    assert stage["T"] == 2
+    by_row = {r["row"]: r for r in result["rows"]}
+    extra = by_row["student SNN from scratch (T=2)"]
+    assert extra["T"] == 2 and extra["accuracy"] == stage["accuracy"] and extra["extra"]
+    main = by_row["student SNN from scratch"]
+    assert main["T"] == 4 and result["claims"]["lasnn_accuracy"] == max(
+        by_row[r]["accuracy"] for r in by_row if r.startswith("LaSNN") and "(T=2)" not in r
+    )
+    with pytest.raises(ValueError, match="extra_timesteps must be distinct T >= 1 other than"):
+        load_config("digits", overrides=["extra_timesteps=[4]"])
 
 
 def test_run_dir_with_other_settings_is_refused(tmp_path):

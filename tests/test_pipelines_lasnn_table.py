@@ -181,3 +181,16 @@ def test_write_draws_the_figures_into_the_report_and_saves_them_as_files(tmp_pat
     pytest.importorskip("matplotlib")
     assert sorted(p.name for p in written) == ["accuracy_vs_energy.pdf", "accuracy_vs_energy.png"]
     assert all(p.parent == tmp_path / "figures" for p in written)
+
+
+def test_students_at_extra_t_get_their_own_rows_and_leave_the_verdicts_alone():
+    at_two = {"scratch": [{**_student(0.70, "random"), "T": 2}],
+              "lasnn_activation": [{**_student(0.99, "converted"), "T": 2}]}  # fmt: skip
+    table = LaSNNTable(TEACHER, INTERMEDIATE, CONVERSION, STUDENTS, LABELS, {2: at_two})
+    rows = table.rows()
+    extra = [r for r in rows if r.get("extra")]
+    assert [(r["row"], r["T"]) for r in extra] == [
+        ("student SNN from scratch (T=2)", 2), ("LaSNN (activation attention) (T=2)", 2),
+    ]  # fmt: skip
+    assert rows[: len(rows) - 2] == _table().rows()  # the main rows unchanged, first
+    assert table.claims() == _table().claims()  # 0.99 at T=2 does not become "the best"

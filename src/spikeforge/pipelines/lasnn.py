@@ -12,7 +12,10 @@ config (``configs/lasnn_<dataset>.yaml``: ``base`` merged with the stage's secti
    and, by ``init``, the converted model (``converted``), the same architecture freshly
    initialised (``random``) or the variant's own model (``own``). A distilling variant
    names its teacher in its ``distill`` section (``${run_dir}/teacher/last.pt``) and
-   reaches it by the same road as ``spikeforge train``.
+   reaches it by the same road as ``spikeforge train``. With ``extra_timesteps`` every
+   variant and seed trains again at each of those T, afterwards, in
+   ``RUN/students_T<T>/<variant>/seed<k>/`` (rows of their own; the verdicts compare
+   the students at the main T).
 
 It ends with one comparison table (accuracy, T, firing rate, energy per inference in µJ
 from :func:`~spikeforge.analysis.measure_inference` on a seeded sample of test images),
@@ -81,6 +84,9 @@ class LaSNNConfig(PipelineConfig):
     student: dict[str, Any] = field(default_factory=dict)
     variants: dict[str, Variant] = field(default_factory=dict)
     only: list[str] = field(default_factory=list)  # variants to run (empty: all)
+    # more student T: every variant and seed again at each, after the main students, in
+    # RUN/students_T<T>/<variant>/seed<k>/ (rows of their own; the verdicts stay at T)
+    extra_timesteps: list[int] = field(default_factory=list)
 
 
 def default_run_dir(config: LaSNNConfig, quick: bool) -> Path:
@@ -106,6 +112,12 @@ def load_config(
     )
     if config.timesteps < 1:
         raise ValueError(f"timesteps must be >= 1, got {config.timesteps}")
+    bad = [t for t in config.extra_timesteps if t < 1 or t == config.timesteps]
+    if bad or len(set(config.extra_timesteps)) != len(config.extra_timesteps):
+        raise ValueError(
+            f"extra_timesteps must be distinct T >= 1 other than timesteps={config.timesteps}, "
+            f"got {config.extra_timesteps}"
+        )
     for name, variant in config.variants.items():
         if variant.init not in INITS:
             raise ValueError(f"variants.{name}.init must be one of {INITS}, got {variant.init!r}")
@@ -144,24 +156,37 @@ class LaSNNPipeline:
         self.students = {
             (name, k): self._student(name, c.seed + k) for k in range(c.seeds) for name in names
         }
-        self.run.stage_total = 3 + len(self.students)
+        self.extra_students = {
+            (steps, name, k): self._student(name, c.seed + k, steps)
+            for steps in c.extra_timesteps
+            for k in range(c.seeds)
+            for name in names
+        }
+        self.run.stage_total = 3 + len(self.students) + len(self.extra_students)
 
     def _seed(self, offset: int) -> dict[str, Any]:
         return {"train": {"seed": self.config.seed + offset}}
 
-    def _student(self, name: str, seed: int) -> Any:
+    @staticmethod
+    def student_stage(name: str, seed: int, steps: int | None = None) -> str:
+        """``students/<variant>/seed<k>`` (the main T) or ``students_T<T>/…``."""
+        return f"students{'' if steps is None else f'_T{steps}'}/{name}/seed{seed}"
+
+    def _student(self, name: str, seed: int, steps: int | None = None) -> Any:
         variant, c = self.config.variants[name], self.config
         # init "own": the variant's config names its model; the layers below merge
         model = {"model": c.converted} if variant.init != "own" else {}
         fresh = {"model": {"kwargs": {"random_init": True}}} if variant.init == "random" else {}
+        at = {} if steps is None else {"data": {"timesteps": steps}}
         return self.run.engine_config(
-            f"students/{name}/seed{seed}",
+            self.student_stage(name, seed, steps),
             c.base,
             c.student,
             model,
             fresh,
             variant.config,
             {"train": {"seed": seed}},
+            at,
         )
 
     def energy(self, model: Any, steps: int, config: Any) -> dict[str, Any]:
@@ -237,8 +262,15 @@ class LaSNNPipeline:
                 return partial("interrupted", f"student {name} seed {seed}")
             r["init"] = c.variants[name].init
             students.setdefault(name, []).append(r)
+        extra: dict[int, dict[str, list[dict[str, Any]]]] = {}
+        for (steps, name, seed), config in self.extra_students.items():
+            r = run.train(self.student_stage(name, seed, steps), config, self.student_summary)
+            if r is None:
+                return partial("interrupted", f"student {name} seed {seed} at T={steps}")
+            r["init"] = c.variants[name].init
+            extra.setdefault(steps, {}).setdefault(name, []).append(r)
         labels = {name: v.label or name for name, v in c.variants.items() if name in students}
-        table = LaSNNTable(teacher, intermediate, conversion, students, labels)
+        table = LaSNNTable(teacher, intermediate, conversion, students, labels, extra)
         result.update(
             status="complete",
             stage="done",

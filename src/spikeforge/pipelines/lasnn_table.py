@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +25,8 @@ class LaSNNTable:
     conversion: Mapping[str, Any]
     students: Mapping[str, Sequence[Mapping[str, Any]]]
     labels: Mapping[str, str]  # variant -> row label, in table order
+    # students at more T: T -> variant -> per-seed results (rows "<label> (T=<T>)")
+    extra: Mapping[int, Mapping[str, Sequence[Mapping[str, Any]]]] = field(default_factory=dict)
 
     def rows(self) -> list[dict[str, Any]]:
         rows: list[dict[str, Any]] = []
@@ -47,6 +49,13 @@ class LaSNNTable:
             results = self.students.get(name, [])
             if results:
                 rows.append(seed_row(label, results, variant=name, init=results[0]["init"]))
+        for steps, students in sorted(self.extra.items()):
+            for name, label in self.labels.items():
+                results = students.get(name, [])
+                if results:
+                    init = results[0]["init"]
+                    row = seed_row(f"{label} (T={steps})", results, variant=name, init=init)
+                    rows.append({**row, "extra": True})
         return rows
 
     def claims(self) -> dict[str, Any]:
@@ -55,7 +64,8 @@ class LaSNNTable:
         spread, the sum of the two standard deviations (``beats_*_beyond_spread``;
         ``None`` when either row has one seed); how many more steps conversion needs for
         its accuracy."""
-        by_variant = {r["variant"]: r for r in self.rows() if "variant" in r}
+        # the verdicts are at the students' T; rows at extra T only show
+        by_variant = {r["variant"]: r for r in self.rows() if "variant" in r and not r.get("extra")}
         lasnn = [r for r in by_variant.values() if r["variant"].startswith("lasnn")]
         if not lasnn:
             return {}
