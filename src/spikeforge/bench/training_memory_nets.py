@@ -19,7 +19,7 @@ decay-input charge ``H[t] = V[t-1] + (X[t] - V[t-1])/τ``, arctan surrogate α =
   the SEW-ResNet is the zoo's ``sew_resnet18``. Each is trained under a ``train.memory``
   mode (``MEMORY_MODES``, :func:`memory_context`) applied as the trainer applies it,
   :func:`spikeforge.layers.recompute.memory_mode` around the forward: ``full`` (plain
-  autograd), ``compact`` (spikes saved as bits, batch-norm outputs recomputed) or
+  autograd), ``compact`` (spikes saved as bits, batch-norm outputs not kept) or
   ``checkpoint`` (compact, and each block recomputed in backward from its input).
 - ``spikingjelly``: SpikingJelly 2.0 ``activation_based`` layers in multi-step mode
   (``step_mode="m"``: conv / BN / pool / linear on ``[T·B, ...]``, BN statistics over T·B

@@ -178,9 +178,9 @@ class TrainConfig:
     max_steps: int | None = bounded(None, low=0)
     # what the forward of a training step keeps for backward, gradients bit-identical in
     # all three: full (plain autograd), compact (spikes kept as bits, batch-norm outputs
-    # recomputed; layers/memory.py), checkpoint (compact, and each block recomputed in
-    # backward from its input: layers/recompute.py; not with methods that backpropagate
-    # themselves, e.g. sltt)
+    # not kept but rebuilt in backward; layers/memory.py), checkpoint (compact, and each
+    # block recomputed in backward from its input: layers/recompute.py; not with methods
+    # that backpropagate themselves, e.g. sltt)
     memory: str = bounded("compact", choices=("full", "compact", "checkpoint"))
 
 

@@ -323,7 +323,8 @@ def memory_mode(model: nn.Module, mode: str) -> Iterator[MemoryStats | None]:
         model: the module whose forward runs inside (for a ``DistributedDataParallel``
             wrapper, the module it wraps).
         mode: ``"full"``: plain autograd; ``"compact"``: spike-valued saved tensors kept
-            as bits and batch-norm outputs recomputed
+            as bits and batch-norm outputs not kept: a fused LIF neuron rebuilds its
+            input in its backward kernel, others are recomputed
             (:func:`~spikeforge.layers.memory.compact_activations`); ``"checkpoint"``:
             compact, and every block recomputed in backward from its input
             (:func:`checkpoint_blocks`; the block inputs are what compact then packs).
