@@ -29,6 +29,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from ..neurons.base import SpikingNeuron
 from .monitors import forward_hooks, spiking_layers
 from .ssim import ssim
 
@@ -53,7 +54,8 @@ class ActivityMonitor:
         sample: int = 0,
         traces: bool = True,
     ) -> None:
-        available = dict(spiking_layers(model))
+        # neurons only: the per-neuron counts read [T, B, ...] and traces replay a state
+        available = {n: m for n, m in spiking_layers(model) if isinstance(m, SpikingNeuron)}
         names = list(available) if layers is None else list(layers)
         unknown = [n for n in names if n not in available]
         if unknown:

@@ -31,7 +31,9 @@ def unwrap_model(model: nn.Module) -> nn.Module:
 
 
 def spiking_layers(model: nn.Module) -> list[tuple[str, nn.Module]]:
-    """``(name, module)`` of every spiking neuron layer (non-spiking readouts excluded).
+    """``(name, module)`` of every spiking layer: the spiking neurons (non-spiking readouts
+    excluded) and stateless spike functions that declare ``emits_spikes = True`` (e.g.
+    T-RevSNN's ``Q``, called once per time step on ``[B, ...]``).
 
     ``name`` is the module's qualified name in ``model.named_modules()`` (of the model
     inside any DDP/compile wrapper, see :func:`unwrap_model`) — the one name a layer has
@@ -40,7 +42,8 @@ def spiking_layers(model: nn.Module) -> list[tuple[str, nn.Module]]:
     return [
         (name, m)
         for name, m in unwrap_model(model).named_modules()
-        if isinstance(m, SpikingNeuron) and not isinstance(m, LI)
+        if (isinstance(m, SpikingNeuron) and not isinstance(m, LI))
+        or getattr(m, "emits_spikes", False) is True
     ]
 
 

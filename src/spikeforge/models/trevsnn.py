@@ -80,7 +80,10 @@ def spike_q(x: torch.Tensor) -> torch.Tensor:
 
 
 class SpikeQ(nn.Module):
-    """:func:`spike_q` as a module (so activity hooks and op counters can see it)."""
+    """:func:`spike_q` as a module (so activity hooks and op counters can see it); a
+    spiking layer for firing rates (``emits_spikes``), called once per column."""
+
+    emits_spikes = True
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return spike_q(x)
