@@ -79,6 +79,20 @@ def test_a_temporal_sample_drops_its_time_axis_and_given_sizes_win():
     assert next(m for m in model.modules() if isinstance(m, nn.Conv2d)).in_channels == 5
 
 
+def test_a_model_with_its_own_timesteps_must_match_the_datas():
+    """T-RevSNN has one column per step: a config whose model T differs from the data's
+    is refused at build time, naming both keys; matching ones build."""
+    base = ["model.name=trevsnn_cifar", "model.neuron=q"]
+    config = load_config(None, [*base, "model.kwargs={timesteps: 3}", "data.timesteps=4"])
+    with pytest.raises(ValueError, match=r"model.kwargs.timesteps=3 but data.timesteps=4"):
+        build_model(config, _Data((3, 8, 8)))
+    config = load_config(None, [*base, "model.kwargs={timesteps: 3}", "data.timesteps=3"])
+    assert len(build_model(config, _Data((3, 8, 8))).columns) == 3
+    # data that is already [T, ...] (encoder none) is not the encoder's T: not checked here
+    config = load_config(None, [*base, "model.kwargs={timesteps: 3}", "data.encoder=none"])
+    assert len(build_model(config, _Data((3, 8, 8))).columns) == 3
+
+
 def test_feature_vectors_are_not_sized_as_images():
     config = load_config(
         None, ["model.name=spiking_mlp", "model.kwargs={in_features: 6, hidden_sizes: [4]}"]

@@ -139,3 +139,19 @@ def test_cli_runs_a_comparison_and_prints_the_table(config_path, tmp_path, capsy
     assert main([*args, "--seeds", "1", "only=[if]"]) == 0
     out = capsys.readouterr().out
     assert "| if | 4 |" in out and f"results, report.html in {run_dir}" in out
+
+
+def test_cli_timesteps_sets_the_data_and_the_columns_of_trevsnn(tmp_path, capsys):
+    """``--timesteps 2`` on the shipped T-RevSNN comparison: the data's T and the model's
+    own T (its columns) both follow, so the row trains and reports T = 2."""
+    run_dir = tmp_path / "t2"
+    args = ["run", "compare", "--config", "compare_trevsnn_digits", "--run-dir", str(run_dir),
+            "--timesteps", "2", "--seeds", "1", "only=[trevsnn_bptt]", "energy_samples=8",
+            "base.train.epochs=1", "base.train.progress=false"]  # fmt: skip
+    assert main(args) == 0
+    assert "| same network, plain BPTT | 2 |" in capsys.readouterr().out
+    stage = yaml.safe_load((run_dir / "trevsnn_bptt" / "seed0" / "config.yaml").read_text())
+    assert stage["data"]["timesteps"] == 2 and stage["model"]["kwargs"]["timesteps"] == 2
+    model = torch.load(run_dir / "trevsnn_bptt" / "seed0" / "last.pt", weights_only=False)
+    for part in ("heads", "columns"):  # one per step
+        assert {k.split(".")[1] for k in model["model"] if k.startswith(part + ".")} == {"0", "1"}

@@ -54,6 +54,14 @@ def build_model(config: Config, dataset: Dataset) -> nn.Module:
     m = config.model
     sample, _ = dataset[0]
     kwargs = dict(m.kwargs)
+    # A model built with a T of its own (T-RevSNN: one column per step) must match the
+    # encoded input's T; say so now rather than at the first forward.
+    own_t = kwargs.get("timesteps", config.data.timesteps)
+    if config.data.encoder != "none" and own_t != config.data.timesteps:
+        raise ValueError(
+            f"model.kwargs.timesteps={own_t} but data.timesteps={config.data.timesteps}: "
+            "the model has one step per input step; set both"
+        )
     static = not getattr(dataset, "temporal", False)
     shape = sample.shape if static else sample.shape[1:]  # drop T of temporal samples
     encoded_shape = getattr(build_encoder(config), "encoded_shape", None) if static else None

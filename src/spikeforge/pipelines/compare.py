@@ -203,7 +203,8 @@ def run_compare(
         dataset: picks the config ``compare_<dataset>`` when ``config`` is not given.
         config: a pipeline YAML path or shipped config name.
         run_dir: where every stage lives; re-run with the same directory to resume.
-        timesteps: every row at this T (``base.data.timesteps``).
+        timesteps: every row at this T: ``base.data.timesteps``, and
+            ``model.kwargs.timesteps`` of the variants that set one (T-RevSNN's columns).
         seeds: seeds ``seed, seed+1, ...`` per variant.
         quick: apply the config's ``quick`` overrides.
         overrides: ``"base.train.epochs=2"``-style changes of the pipeline config.
@@ -219,4 +220,10 @@ def run_compare(
     if seeds is not None:
         extra.append(f"seeds={int(seeds)}")
     cfg = load_config(dataset, config, extra, quick, run_dir)
+    if timesteps is not None:
+        # rows whose model has a T of its own (T-RevSNN's columns) follow the data's T
+        for variant in cfg.variants.values():
+            kwargs = variant.config.get("model", {}).get("kwargs", {})
+            if "timesteps" in kwargs:
+                kwargs["timesteps"] = int(timesteps)
     return ComparePipeline(cfg, log or (lambda _: None)).execute()
