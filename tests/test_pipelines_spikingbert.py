@@ -6,31 +6,11 @@ import json
 import pytest
 
 from spikeforge.cli import main
-from spikeforge.data.paths import find_shared_data
 from spikeforge.pipelines import PIPELINES
 from spikeforge.pipelines.spikingbert import format_table, load_config, run_spikingbert
+from sst2_runs import TINY, needs_sst2
 
-SHARED = find_shared_data()
-pytestmark = [
-    pytest.mark.usefixtures("one_thread"),
-    pytest.mark.skipif(
-        SHARED is None or not (SHARED / "sst2").is_dir(), reason="shared SST-2 files absent"
-    ),
-]
-
-TINY = [
-    "data.train_samples=48",
-    "data.eval_samples=24",
-    "data.batch_size=16",
-    "teacher_model={hidden: 16, layers: 2, heads: 2, intermediate: 16}",
-    "student_model={hidden: 16, layers: 1, heads: 2, intermediate: 16, t_conv: 4}",
-    "teacher.epochs=1",
-    "scratch.epochs=1",
-    "internal_kd.epochs=1",
-    "prediction_kd.epochs=1",
-    "prediction_only.epochs=1",
-    "sweep=[2, 4]",
-]
+pytestmark = [pytest.mark.usefixtures("one_thread"), needs_sst2]
 
 
 @pytest.fixture(scope="module")
@@ -101,7 +81,7 @@ def test_rerun_skips_finished_stages_and_refuses_other_settings(tiny_run):
 def test_an_interrupted_stage_resumes_at_its_epoch_and_ends_bit_identical(tmp_path, monkeypatch):
     import torch
 
-    import spikeforge.pipelines.spikingbert as module
+    import spikeforge.pipelines.spikingbert_stage as module
 
     args = [*TINY, "only=[scratch]", "scratch.epochs=2"]
     whole = run_spikingbert(run_dir=tmp_path / "whole", overrides=args, log=None)
@@ -168,7 +148,7 @@ def test_an_interrupted_teacher_with_dropout_resumes_bit_identical(tmp_path, mon
     # the teacher draws dropout masks: resuming must restore the saved RNG, not reseed
     import torch
 
-    import spikeforge.pipelines.spikingbert as module
+    import spikeforge.pipelines.spikingbert_stage as module
 
     args = [*TINY, "only=[scratch]", "teacher.epochs=2"]
     run_spikingbert(run_dir=tmp_path / "whole", overrides=args, stop_after="teacher", log=None)

@@ -1,8 +1,9 @@
 r"""SpikingBERT on SST-2 (METHODS §12) as one resumable run: ``spikeforge run spikingbert``.
 
 Stages (``configs/spikingbert_sst2.yaml``), each in ``RUN/<stage>/`` with ``stage.yaml``
-(its settings), ``last.pt`` after every epoch (an interrupted stage resumes at the epoch
-it stopped in) and ``result.json`` once done (then skipped):
+(its settings), ``last.pt`` after every epoch and on SIGINT/SIGTERM (an interrupted stage
+resumes at the batch it stopped at: :mod:`.spikingbert_stage`) and ``result.json`` once
+done (then skipped):
 
 1. ``teacher`` — a small BERT-style ANN (:class:`~spikeforge.models.bert_teacher.BertTeacher`)
    trained on the train split with cross-entropy, or (``teacher_model.name: minilm``,
@@ -45,11 +46,11 @@ import torch
 
 from ..data.datasets.sst2 import sst2, sst2_tokenizer
 from ..data.text import make_text_loader
-from ..engine.checkpoint import save_checkpoint
-from ..methods.distill.spikingbert import SpikingBertDistiller, evaluate, train_epoch
+from ..methods.distill.spikingbert import SpikingBertDistiller, evaluate
 from ..models.bert_teacher import BertTeacher
 from ..models.spiking_bert import SpikingBert
 from .runner import PipelineConfig, PipelineRun, load_pipeline_config
+from .spikingbert_stage import train_stage
 from .spikingbert_teacher import (
     TeacherModel,
     build_teacher,
@@ -220,7 +221,7 @@ class SpikingBertPipeline:
         dev = make_text_loader(self.dev_set, d.eval_batch_size, shuffle=False)
         return train, dev
 
-    # -- one trained stage, resumable per epoch -----------------------------------------
+    # -- one trained stage, resumable inside an epoch (spikingbert_stage) ----------
     def fit(
         self,
         stage: str,
@@ -235,41 +236,11 @@ class SpikingBertPipeline:
         params = [p for p in distiller.parameters() if p.requires_grad]
         optimizer = torch.optim.AdamW(params, lr=training.lr, weight_decay=training.weight_decay)
         train, dev = self.loaders(seed)
-        history: list[dict[str, Any]] = []
-        start = 0
-        last = directory / "last.pt"
-        if last.is_file():
-            state = torch.load(last, weights_only=True)
-            distiller.load_state_dict(state["distiller"])
-            optimizer.load_state_dict(state["optimizer"])
-            torch.set_rng_state(state["torch_rng"])
-            start, history = int(state["epoch"]), list(state["history"])
-            self.log(f"[spikingbert {stage}] resuming after epoch {start}")
-        else:  # a resumed stage keeps the saved RNG: dropout draws as if never stopped
-            torch.manual_seed(seed)
-        started = time.perf_counter()
-        for epoch in range(start, training.epochs):
-            train.batch_sampler.set_epoch(epoch)
-            losses = train_epoch(
-                distiller, train, optimizer, training.grad_clip, training.max_batches
-            )
-            metrics = evaluate(model, dev)
-            history.append({"epoch": epoch + 1, **losses, "dev_accuracy": metrics["accuracy"]})
-            self.log(
-                f"[spikingbert {stage}] epoch {epoch + 1}/{training.epochs}: "
-                f"{', '.join(f'{k} {v:.4f}' for k, v in losses.items())}, "
-                f"dev {metrics['accuracy']:.4f}"
-            )
-            save_checkpoint(
-                last,
-                {
-                    "distiller": distiller.state_dict(),
-                    "optimizer": optimizer.state_dict(),
-                    "torch_rng": torch.get_rng_state(),
-                    "epoch": epoch + 1,
-                    "history": history,
-                },
-            )
+        history, seconds = train_stage(
+            directory, distiller, optimizer, train, lambda: evaluate(model, dev),
+            epochs=training.epochs, grad_clip=training.grad_clip,
+            max_batches=training.max_batches, seed=seed, log=self.log, name=f"spikingbert {stage}",
+        )  # fmt: skip
         metrics = evaluate(model, dev)
         torch.save(model.state_dict(), directory / "model.pt")
         result = {
@@ -278,7 +249,7 @@ class SpikingBertPipeline:
             "history": history,
             "parameters": sum(p.numel() for p in model.parameters()),
             "model": str(directory / "model.pt"),
-            "train_seconds": round(time.perf_counter() - started, 1),
+            "train_seconds": round(seconds, 1),
         }
         if isinstance(model, SpikingBert) and model.feedback is not None:
             result["adjoint_solves"] = model.solves

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any
 
 import torch
@@ -165,6 +166,16 @@ class SpikingBertDistiller(nn.Module):
         return att + hid, {"attention": float(att.detach()), "hidden": float(hid.detach())}
 
 
+@dataclass
+class EpochProgress:
+    """Where an epoch stands: batches done, their loss parts summed, and whether it
+    stopped early on request (then it resumes from here)."""
+
+    steps: int = 0
+    sums: dict[str, float] = field(default_factory=dict)
+    stopped: bool = False
+
+
 def train_epoch(
     distiller: SpikingBertDistiller,
     loader: DataLoader,
@@ -172,13 +183,32 @@ def train_epoch(
     grad_clip: float | None = 1.0,
     max_batches: int | None = None,
     log: Callable[[str], None] | None = None,
+    progress: EpochProgress | None = None,
+    stop: Callable[[], bool] | None = None,
+    rng_state: torch.Tensor | None = None,
 ) -> dict[str, float]:
-    """One pass over ``loader`` (``(tokens, mask, labels)`` batches); mean loss parts."""
+    """One pass over ``loader`` (``(tokens, mask, labels)`` batches); mean loss parts.
+
+    ``progress`` (updated in place) resumes an epoch that stopped: its first
+    ``progress.steps`` batches are skipped (the loader's order is fixed per epoch) and
+    its sums carried on. ``stop`` is asked before every batch; when it answers true the
+    pass ends there with ``progress.stopped`` set. ``rng_state``: the global RNG state
+    to continue from, restored after the loader's iterator drew its seed — the draw a
+    whole epoch made before the batches that were already done.
+    """
     distiller.student.train()
-    sums: dict[str, float] = {}
-    count, started = 0, time.perf_counter()
-    for step, (tokens, mask, labels) in enumerate(loader):
+    progress = progress if progress is not None else EpochProgress()
+    started = time.perf_counter()
+    batches = iter(loader)
+    if rng_state is not None:
+        torch.set_rng_state(rng_state)
+    for step, (tokens, mask, labels) in enumerate(batches):
         if max_batches is not None and step >= max_batches:
+            break
+        if step < progress.steps:
+            continue
+        if stop is not None and stop():
+            progress.stopped = True
             break
         loss, parts = distiller.loss(tokens, mask, labels)
         optimizer.zero_grad(set_to_none=True)
@@ -188,12 +218,12 @@ def train_epoch(
             nn.utils.clip_grad_norm_(params, grad_clip)
         optimizer.step()
         for k, v in parts.items():
-            sums[k] = sums.get(k, 0.0) + v
-        count += 1
+            progress.sums[k] = progress.sums.get(k, 0.0) + v
+        progress.steps += 1
         if log is not None and step % 200 == 0:
             shown = ", ".join(f"{k} {v:.4f}" for k, v in parts.items())
             log(f"  batch {step}/{len(loader)}: {shown} ({time.perf_counter() - started:.0f} s)")
-    return {k: v / max(count, 1) for k, v in sums.items()}
+    return {k: v / max(progress.steps, 1) for k, v in progress.sums.items()}
 
 
 @torch.no_grad()
