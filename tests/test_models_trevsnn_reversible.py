@@ -72,8 +72,10 @@ def _grads(model, x, y, reversible: bool):
     return out.detach(), {n: p.grad.clone() for n, p in model.named_parameters()}
 
 
-def test_reversible_gradients_equal_plain_autograd_in_float64():
-    model = _net()
+@pytest.mark.parametrize("blocks", [1, 2, 3])
+def test_reversible_gradients_equal_plain_autograd_in_float64(blocks):
+    # one block: a level's only block is also its last (no graph-free block pass)
+    model = _net(blocks=blocks)
     x, y = _input().requires_grad_(), torch.tensor([0, 1, 2, 1])
     out_r, rev = _grads(model, x, y, reversible=True)
     gx_r = x.grad.clone()

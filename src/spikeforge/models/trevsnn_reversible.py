@@ -29,8 +29,9 @@ Memory kept from forward to backward: ``x``, ``c^T`` and the RNG states — inde
 the blocks per stage (and of T, but for the ``[T, B, C_3, H, W]`` stack of top-level
 states the per-step heads read). In backward: one block's graph at a time plus one
 state-sized input per block of the level being recomputed. The price is compute: each
-block runs three times forward (forward, graph-free recomputation, recomputation with
-grad) against once under BPTT.
+block but a level's last runs three times forward (forward, graph-free recomputation,
+recomputation with grad), the last twice (its graph-free output would equal the rerun's),
+against once under BPTT.
 
 The columns are duck-typed (see :mod:`.trevsnn`): ``column.levels[l](below, above)`` is
 ``F_l = blocks(mix(below, above))`` with ``level.mix`` (``D + U``), ``level.blocks``,
@@ -158,9 +159,10 @@ def _level_backward(
     grads: dict[int, torch.Tensor],
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
     """Recompute ``F_l(below, above)`` and backpropagate ``g`` through it, one block at a
-    time: a graph-free pass keeps each block's input (one state-sized tensor per block),
-    then each block is re-run with grad from its input, last block first, so only one
-    block's graph exists at once. Returns (``F_l`` without graph, ``∂/∂below``,
+    time: a graph-free pass keeps each block's input (one state-sized tensor per block;
+    it stops before the last block), then each block is re-run with grad from its
+    input, last block first, so only one block's graph exists at once; the last block's
+    rerun gives ``F_l``. Returns (``F_l`` without graph, ``∂/∂below``,
     ``∂/∂above``). The random-number state is restored before the mixing ``D + U`` and
     recorded before each block, as the forward drew it; BatchNorm statistics are put back
     after (and only after: its backward checks the saved buffers are unchanged)."""
@@ -170,11 +172,12 @@ def _level_backward(
         with torch.no_grad():
             z = level.mix(below, above)
             inputs, states = [], []
-            for block in blocks:
+            for i, block in enumerate(blocks):
                 inputs.append(z)
                 states.append(_rng_state(device))
-                z = block(z)
-        out = z
+                if i < len(blocks) - 1:  # the last block's output comes from its rerun
+                    z = block(z)
+        out: torch.Tensor | None = None
         for block, x, state in zip(
             reversed(blocks), reversed(inputs), reversed(states), strict=True
         ):
@@ -182,7 +185,10 @@ def _level_backward(
             _set_rng_state(state, device)
             with torch.enable_grad():
                 y = block(x)
+            if out is None:
+                out = y.detach()
             (g,) = _grad(y, [x], block, g, grads)
+        assert out is not None
         ins = [below.detach().requires_grad_()]
         if above is not None:
             ins.append(above.detach().requires_grad_())
