@@ -7,7 +7,7 @@ import pytest
 
 from spikeforge.cli import main
 from spikeforge.pipelines import PIPELINES
-from spikeforge.pipelines.spikingbert import format_table, load_config, run_spikingbert
+from spikeforge.pipelines.spikingbert import claims, format_table, load_config, run_spikingbert
 from sst2_runs import TINY, needs_sst2
 
 pytestmark = [pytest.mark.usefixtures("one_thread"), needs_sst2]
@@ -172,3 +172,24 @@ def test_an_interrupted_teacher_with_dropout_resumes_bit_identical(tmp_path, mon
     a = torch.load(tmp_path / "whole/teacher/model.pt", weights_only=True)
     b = torch.load(tmp_path / "cut/teacher/model.pt", weights_only=True)
     assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_claims_by_hand():
+    """Full recipe 0.80 ± 0.01 (0.79, 0.80, 0.81) against teacher 0.84: 4 points, within
+    5; scratch 0.76 ± 0.02: +4 points, beyond the spread (3); prediction-KD-only 0.79
+    ± 0.01: +1 point, within the spread (2)."""
+
+    def runs(*accuracies):
+        return [{"accuracy": a} for a in accuracies]
+
+    students = {"full": runs(0.79, 0.80, 0.81), "scratch": runs(0.74, 0.76, 0.78),
+                "prediction_kd": runs(0.78, 0.79, 0.80)}  # fmt: skip
+    got = claims({"accuracy": 0.84}, students)
+    assert got[0] == "full recipe 80.00 % vs teacher 84.00 %: 4.00 points within 5"
+    assert got[1] == ("full recipe above the no-teacher student (76.00 %): +4.00 points, "
+                      "beyond the seeds' spread (3.00)")  # fmt: skip
+    assert got[2] == ("full recipe above the prediction-KD-only student (79.00 %): "
+                      "+1.00 points, within the seeds' spread (2.00)")  # fmt: skip
+    worse = claims({"accuracy": 0.90}, {"full": runs(0.80), "scratch": runs(0.81)})
+    assert "10.00 points NOT within 5" in worse[0] and "NOT above" in worse[1]
+    assert claims({"accuracy": 0.9}, {"scratch": runs(0.8)}) == []  # no full recipe yet
