@@ -37,6 +37,29 @@ def test_measure_case_reports_the_step_of_either_model():
     assert rev["seconds"] > 0 and plain["saved_mib"] > 0
     sew = bench.measure_case(settings, {"resnet_width": 4, "T": 2})
     assert sew["params"] > 0 and sew["saved_mib"] > 0
+    memory_only = bench.measure_case(settings, {"blocks": 1, "T": 2, "reversible": True,
+                                                "repeats": 0})  # fmt: skip
+    assert memory_only["seconds"] is None and memory_only["saved_mib"] == rev["saved_mib"]
+
+
+def test_time_pair_times_both_models_alternating(monkeypatch):
+    """Rounds alternate reversible, BPTT; the first round is a warm-up, not timed."""
+    settings = {"batch": 2, "size": 8, "channels": (2, 2, 2, 2), "repeats": 3}
+    ticks = iter(range(100))
+    monkeypatch.setattr(bench.time, "perf_counter", lambda: float(next(ticks)))
+    order = []
+    real = bench.trevsnn
+
+    def built(settings, blocks, steps, reversible):
+        model = real(settings, blocks, steps, reversible)
+        model.register_forward_pre_hook(lambda m, a: order.append(m.reversible))
+        return model
+
+    monkeypatch.setattr(bench, "trevsnn", built)
+    got = bench.time_pair(settings, {"blocks": 1, "T": 2})
+    assert order == [True, False] * 4  # warm-up round, then 3 timed rounds
+    # each step is one perf_counter tick long (start, end): a median of 1 s for both
+    assert got == {"reversible": 1.0, "bptt": 1.0}
 
 
 @pytest.fixture
@@ -50,7 +73,8 @@ def tiny(monkeypatch):
 
 def test_without_out_it_prints_and_writes_nothing(tmp_path, monkeypatch, capsys):
     row = {"model": "T-RevSNN", "training": "reversible", "blocks": 1, "T": 4, "params": 10}
-    row |= {"saved_mib": 1.0, "peak_mib": None, "grad_mib": 0.25, "seconds": 0.5}
+    row |= {"saved_mib": 1.0, "peak_mib": None, "grad_mib": 0.25, "seconds": 0.5,
+            "time_ratio": 1.75}  # fmt: skip
     budget = {"T": 2, "blocks": 1, "params": 10, "stem_macs": 5, "macs_per_step": [3, 4]}
     budget |= {"head_macs": 1, "total_macs": 13}
     monkeypatch.setattr(bench, "memory_rows", lambda settings, threads=1: [row])
@@ -59,7 +83,7 @@ def test_without_out_it_prints_and_writes_nothing(tmp_path, monkeypatch, capsys)
     assert bench.main(["--quick"]) == 0
     assert list(tmp_path.iterdir()) == []
     printed = capsys.readouterr().out
-    assert "| T-RevSNN | reversible | 1 | 4 | 10 | 1.0 | n/a | 0.2 | 0.500 |" in printed
+    assert "| T-RevSNN | reversible | 1 | 4 | 10 | 1.0 | n/a | 0.2 | 0.500 | 1.75× |" in printed
     assert "| 2 | 1 | 10 | 5 | 3, 4 | 1 | 13 |" in printed
 
 
@@ -79,6 +103,9 @@ def test_quick_run_measures_every_row_and_writes_with_out(tiny, tmp_path, monkey
     assert rev[1, 4]["saved_mib"] == rev[2, 4]["saved_mib"]
     assert bptt[2, 4]["saved_mib"] > bptt[1, 4]["saved_mib"]
     assert all(r["seconds"] > 0 and r["params"] > 0 for r in rows)
+    for key, r in rev.items():  # reversible / BPTT of the pair timed together
+        assert r["time_ratio"] == pytest.approx(r["seconds"] / bptt[key]["seconds"])
+    assert all(r["time_ratio"] is None for r in rows if r["training"] == "BPTT")
     assert result["meta"]["load_average_start"] and "platform" in result["meta"]
     assert [len(r["macs_per_step"]) for r in result["budget"]] == [2, 4]
     assert (out / "trevsnn_memory.md").read_text().startswith("# T-RevSNN")

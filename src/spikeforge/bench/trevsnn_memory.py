@@ -18,7 +18,12 @@ row:
   (``MALLOC_MMAP_THRESHOLD_``), so rows do not share freed memory.
 - ``grad_mib``: the parameters' gradients, part of every step's peak (they grow with the
   blocks per stage under any training), so ``peak − grad`` is the rest.
-- ``seconds``: median wall time of the step over ``--repeats`` runs.
+- ``seconds``: median wall time of the step, timed apart from the memory rows: the
+  reversible and the BPTT model of one (blocks, T) are built in one fresh process (the
+  allocator as usual, no fixed mmap threshold, which would fault pages in every step)
+  and their steps alternate, ``repeats`` of each, so a load change hits both alike;
+  ``time_ratio`` is reversible / BPTT of that pair. The SEW-ResNet-18 is timed alone,
+  also in a process of its own with the usual allocator.
 
 A second table counts dense operations per time step (MACs as an ANN would do them, from
 :func:`~spikeforge.models.trevsnn.step_operations`, eval mode) at a fixed total budget of
@@ -60,7 +65,7 @@ NAME = "trevsnn_memory"
 MIB = 2**20
 MMAP_THRESHOLD = 131072  # bytes; fixed so the allocator does not move it between rows
 
-FULL = {"batch": 32, "size": 32, "channels": (16, 32, 64, 128), "repeats": 3}
+FULL = {"batch": 32, "size": 32, "channels": (16, 32, 64, 128), "repeats": 5}
 QUICK = {"batch": 4, "size": 16, "channels": (4, 8, 8, 8), "repeats": 1}
 BLOCKS = (1, 2, 4, 8)
 STEPS = (2, 4, 8)
@@ -161,7 +166,7 @@ def measure(
         "grad_mib": sum(p.numel() * p.element_size() for p in model.parameters()) / MIB,
         "saved_mib": saved / MIB,
         "peak_mib": None if peak is None else peak / MIB,
-        "seconds": statistics.median(times),
+        "seconds": statistics.median(times) if times else None,
     }
 
 
@@ -170,6 +175,7 @@ def measure_case(settings: dict[str, Any], case: dict[str, Any]) -> dict[str, An
     for T-RevSNN, or ``{"resnet_width", "T"}`` for the SEW-ResNet-18 baseline."""
     torch.set_num_threads(int(case.get("threads", 1)))
     x, y = _inputs(settings, case["T"])
+    repeats = int(case.get("repeats", settings["repeats"]))  # 0: memory only, seconds None
     if "resnet_width" in case:
         torch.manual_seed(0)
         model = create(
@@ -180,22 +186,32 @@ def measure_case(settings: dict[str, Any], case: dict[str, Any]) -> dict[str, An
             input_size=settings["size"],
         )
         ce = nn.CrossEntropyLoss(label_smoothing=0.1)
-        return measure(model, x, y, lambda out, y: ce(out.mean(0), y), settings["repeats"])
+        return measure(model, x, y, lambda out, y: ce(out.mean(0), y), repeats)
     model = trevsnn(settings, case["blocks"], case["T"], case["reversible"])
-    return measure(model, x, y, TRevSNNLoss(label_smoothing=0.1), settings["repeats"])
+    return measure(model, x, y, TRevSNNLoss(label_smoothing=0.1), repeats)
 
 
-def _fresh(settings: dict[str, Any], case: dict[str, Any]) -> dict[str, Any]:
-    """:func:`measure_case` in a fresh Python process, glibc's mmap threshold fixed: the
-    resident peak of one row is then not lowered by memory an earlier row left free, nor
-    raised by the allocator moving its threshold (as ``tests/test_methods_online.py``)."""
-    env = {**os.environ, "MALLOC_MMAP_THRESHOLD_": str(MMAP_THRESHOLD), "OMP_NUM_THREADS": "1"}
+def _fresh(
+    settings: dict[str, Any],
+    case: dict[str, Any],
+    function: str = "measure_case",
+    fixed_mmap: bool = True,
+) -> dict[str, Any]:
+    """``function`` (:func:`measure_case` or :func:`time_pair`) of this module run on
+    ``case`` in a fresh Python process. With ``fixed_mmap`` glibc's mmap threshold is
+    fixed: the resident peak of one row is then not lowered by memory an earlier row left
+    free, nor raised by the allocator moving its threshold (as
+    ``tests/test_methods_online.py``); ``fixed_mmap=False`` (timing) leaves the allocator
+    as usual: a fixed threshold faults pages in on every step."""
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    if fixed_mmap:
+        env["MALLOC_MMAP_THRESHOLD_"] = str(MMAP_THRESHOLD)
     payload = json.dumps(
         {"settings": {**settings, "channels": list(settings["channels"])}, "case": case}
     )
     code = (
-        "import json, sys; from spikeforge.bench.trevsnn_memory import measure_case; "
-        "a = json.loads(sys.argv[1]); print(json.dumps(measure_case(a['settings'], a['case'])))"
+        f"import json, sys; from spikeforge.bench.trevsnn_memory import {function}; "
+        f"a = json.loads(sys.argv[1]); print(json.dumps({function}(a['settings'], a['case'])))"
     )
     run = subprocess.run(
         [sys.executable, "-c", code, payload], env=env, capture_output=True, text=True
@@ -205,22 +221,51 @@ def _fresh(settings: dict[str, Any], case: dict[str, Any]) -> dict[str, Any]:
     return json.loads(run.stdout.strip().splitlines()[-1])
 
 
+def time_pair(settings: dict[str, Any], case: dict[str, Any]) -> dict[str, float]:
+    """Median step seconds of the reversible and the BPTT model at ``case``'s
+    ``{"blocks", "T"}``, their steps alternating (``settings["repeats"]`` each, after a
+    warm-up step each): ``{"reversible": s, "bptt": s}``."""
+    torch.set_num_threads(int(case.get("threads", 1)))
+    x, y = _inputs(settings, case["T"])
+    loss = TRevSNNLoss(label_smoothing=0.1)
+    models = {
+        name: trevsnn(settings, case["blocks"], case["T"], name == "reversible").train()
+        for name in ("reversible", "bptt")
+    }
+    times: dict[str, list[float]] = {name: [] for name in models}
+    for repeat in range(settings["repeats"] + 1):
+        for name, model in models.items():
+            start = time.perf_counter()
+            model.zero_grad(set_to_none=True)
+            loss(model(x), y).backward()
+            if repeat:  # the first round warms up
+                times[name].append(time.perf_counter() - start)
+    return {name: statistics.median(t) for name, t in times.items()}
+
+
 def memory_rows(settings: dict[str, Any], threads: int = 1) -> list[dict[str, Any]]:
     """Every T-RevSNN case, reversible and BPTT, then the SEW-ResNet-18 of the nearest
     parameter count to T-RevSNN at 2 blocks and T = 4; each in a fresh process."""
     rows = []
     cases = [(b, 4) for b in BLOCKS] + [(2, t) for t in STEPS if t != 4]
     for blocks, steps in cases:
+        pair = {"blocks": blocks, "T": steps, "threads": threads}
+        timed = _fresh(settings, pair, "time_pair", fixed_mmap=False)
         for reversible in (True, False):
-            case = {"blocks": blocks, "T": steps, "reversible": reversible, "threads": threads}
+            case = {**pair, "reversible": reversible, "repeats": 0}
             mode = "reversible" if reversible else "BPTT"
             row = _fresh(settings, case)
+            row["seconds"] = timed["reversible" if reversible else "bptt"]
+            row["time_ratio"] = timed["reversible"] / timed["bptt"] if reversible else None
             rows.append(
                 {"model": "T-RevSNN", "training": mode, "blocks": blocks, "T": steps, **row}
             )
     target = next(r["params"] for r in rows if (r["blocks"], r["T"]) == (2, 4))
     _, width = resnet_like(settings, target)
-    row = _fresh(settings, {"resnet_width": width, "T": 4, "threads": threads})
+    case = {"resnet_width": width, "T": 4, "threads": threads}
+    row = _fresh(settings, {**case, "repeats": 0})
+    row["seconds"] = _fresh(settings, case, fixed_mmap=False)["seconds"]
+    row["time_ratio"] = None
     rows.append(
         {
             "model": f"SEW-ResNet-18 (width {width})",
@@ -258,6 +303,10 @@ def _mib(v: float | None) -> str:
     return "n/a" if v is None else f"{v:.1f}"
 
 
+def _ratio(v: float | None) -> str:
+    return "-" if v is None else f"{v:.2f}×"
+
+
 def markdown(result: dict[str, Any]) -> str:
     meta = result["meta"]
     lines = [
@@ -271,14 +320,14 @@ def markdown(result: dict[str, Any]) -> str:
         f"{list(meta['settings']['channels'])}.",
         "",
         "| model | training | blocks/stage | T | parameters | saved for backward (MiB) "
-        "| peak step (MiB) | of which gradients (MiB) | s/step |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| peak step (MiB) | of which gradients (MiB) | s/step | time / BPTT's |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in result["memory"]:
         lines.append(
             f"| {r['model']} | {r['training']} | {r['blocks'] or '-'} | {r['T']} | {r['params']:,} "
             f"| {_mib(r['saved_mib'])} | {_mib(r['peak_mib'])} | {_mib(r['grad_mib'])} "
-            f"| {r['seconds']:.3f} |"
+            f"| {r['seconds']:.3f} | {_ratio(r.get('time_ratio'))} |"
         )
     lines += [
         "",
