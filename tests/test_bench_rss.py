@@ -1,5 +1,7 @@
 """The CPU's peak-memory measure: the resident set's high-water mark around one call."""
 
+import os
+
 import pytest
 import torch
 
@@ -49,3 +51,23 @@ def test_without_the_kernel_counters_it_says_why_and_measures_nothing(monkeypatc
     monkeypatch.setattr(rss, "_CLEAR_REFS", "/nonexistent/clear_refs")
     assert "high-water mark" in rss.resident_peak_reason()
     assert rss.resident_peak_extra_bytes(lambda: pytest.fail("measured")) is None
+
+
+def test_run_fresh_runs_the_function_in_a_new_process_with_its_environment(tmp_path, monkeypatch):
+    (tmp_path / "probe_rows.py").write_text(
+        "import os\n"
+        "def row(settings, case):\n"
+        "    if case.get('crash'):\n"
+        "        raise ValueError('this row broke')\n"
+        "    return {'pid': os.getpid(), 'mmap': os.environ.get('MALLOC_MMAP_THRESHOLD_'),\n"
+        "            'threads': os.environ['OMP_NUM_THREADS'], 'got': [settings, case]}\n"
+    )
+    monkeypatch.setenv("PYTHONPATH", str(tmp_path))
+    fixed = rss.run_fresh("probe_rows", "row", {"a": 1}, {"threads": 2}, fixed_mmap=True)
+    assert fixed["pid"] != os.getpid() and fixed["got"] == [{"a": 1}, {"threads": 2}]
+    assert fixed["mmap"] == str(rss.MMAP_THRESHOLD) and fixed["threads"] == "2"
+    monkeypatch.delenv("MALLOC_MMAP_THRESHOLD_", raising=False)
+    usual = rss.run_fresh("probe_rows", "row", {}, {}, fixed_mmap=False)
+    assert usual["mmap"] is None and usual["threads"] == "1"
+    broke = rss.run_fresh("probe_rows", "row", {}, {"crash": True}, fixed_mmap=False)
+    assert broke == {"failed": "ValueError: this row broke"}

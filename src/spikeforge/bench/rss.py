@@ -18,7 +18,11 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 import gc
+import json
+import os
 import re
+import subprocess
+import sys
 from collections.abc import Callable
 from typing import Any
 
@@ -77,3 +81,33 @@ def resident_peak_extra_bytes(fn: Callable[[], Any]) -> int | None:
     peak = _status_kib("VmHWM")
     del out
     return max(0, peak - before) * 1024
+
+
+# bytes; fixed so glibc's allocator does not move its mmap threshold between rows
+MMAP_THRESHOLD = 131072
+
+
+def run_fresh(
+    module: str, function: str, settings: dict[str, Any], case: dict[str, Any], fixed_mmap: bool
+) -> dict[str, Any]:
+    """``module.function(settings, case)`` in a fresh Python process (one thread per
+    ``case["threads"]``, default 1); its JSON result, or ``{"failed": last line of its
+    error}``. With ``fixed_mmap`` glibc's mmap threshold is fixed: a row's resident peak
+    is then neither lowered by memory an earlier row left free nor raised by the
+    allocator moving its threshold. Time with ``fixed_mmap=False``: under the fixed
+    threshold every large tensor is fresh pages, faulted in on first write."""
+    env = {**os.environ, "OMP_NUM_THREADS": str(case.get("threads", 1))}
+    if fixed_mmap:
+        env["MALLOC_MMAP_THRESHOLD_"] = str(MMAP_THRESHOLD)
+    code = (
+        f"import json, sys; from {module} import {function}; "
+        f"a = json.loads(sys.argv[1]); print(json.dumps({function}(a['settings'], a['case'])))"
+    )
+    payload = json.dumps({"settings": settings, "case": case})
+    run = subprocess.run(
+        [sys.executable, "-c", code, payload], env=env, capture_output=True, text=True
+    )
+    if run.returncode != 0:
+        lines = run.stderr.strip().splitlines() or [f"exit status {run.returncode}"]
+        return {"failed": lines[-1]}
+    return json.loads(run.stdout.strip().splitlines()[-1])

@@ -57,11 +57,9 @@ from __future__ import annotations
 
 import argparse
 import gc
-import json
 import os
 import platform
 import statistics
-import subprocess
 import sys
 import time
 import weakref
@@ -75,7 +73,14 @@ import torch.nn.functional as F
 from torch import nn
 
 from .results import command, write_results
-from .rss import _status_kib, _trim_free_memory, resident_peak_extra_bytes, resident_peak_reason
+from .rss import (
+    MMAP_THRESHOLD,
+    _status_kib,
+    _trim_free_memory,
+    resident_peak_extra_bytes,
+    resident_peak_reason,
+    run_fresh,
+)
 from .training_memory_nets import (
     IMPLS,
     MEMORY_MODES,
@@ -88,7 +93,6 @@ from .training_memory_nets import (
 
 NAME = "training_memory"
 MIB = 2**20
-MMAP_THRESHOLD = 131072  # bytes; fixed so the allocator does not move it between rows
 
 FULL: dict[str, Any] = {"batch": 32, "size": 32, "steps": [4, 16], "resnet_steps": [4]}
 FULL |= {"resnet_batch": 32, "repeats": 5}
@@ -325,26 +329,9 @@ def _fresh(
     function: str = "measure_case",
     fixed_mmap: bool = True,
 ) -> dict[str, Any]:
-    """:func:`measure_case` in a fresh Python process, glibc's mmap threshold fixed (as
-    :mod:`.trevsnn_memory`): a row's resident peak is then neither lowered by memory an
-    earlier row left free nor raised by the allocator moving its threshold. A crash
+    """``function`` of this module in a fresh process (:func:`~.rss.run_fresh`); a crash
     becomes ``{"failed": last line of its error}``."""
-    threads = str(case.get("threads", 1))
-    env = {**os.environ, "OMP_NUM_THREADS": threads}
-    if fixed_mmap:
-        env["MALLOC_MMAP_THRESHOLD_"] = str(MMAP_THRESHOLD)
-    code = (
-        f"import json, sys; from spikeforge.bench.training_memory import {function}; "
-        f"a = json.loads(sys.argv[1]); print(json.dumps({function}(a['settings'], a['case'])))"
-    )
-    payload = json.dumps({"settings": settings, "case": case})
-    run = subprocess.run(
-        [sys.executable, "-c", code, payload], env=env, capture_output=True, text=True
-    )
-    if run.returncode != 0:
-        lines = run.stderr.strip().splitlines() or [f"exit status {run.returncode}"]
-        return {"failed": lines[-1]}
-    return json.loads(run.stdout.strip().splitlines()[-1])
+    return run_fresh(__name__, function, settings, case, fixed_mmap)
 
 
 Runner = Callable[[dict[str, Any], dict[str, Any]], dict[str, Any]]

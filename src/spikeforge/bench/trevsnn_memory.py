@@ -42,12 +42,9 @@ Records the machine and its load average.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import statistics
-import subprocess
-import sys
 import time
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -59,11 +56,10 @@ from ..losses import TRevSNNLoss
 from ..models import create
 from ..models.trevsnn import step_operations
 from .results import command, write_results
-from .rss import resident_peak_extra_bytes
+from .rss import MMAP_THRESHOLD, resident_peak_extra_bytes, run_fresh
 
 NAME = "trevsnn_memory"
 MIB = 2**20
-MMAP_THRESHOLD = 131072  # bytes; fixed so the allocator does not move it between rows
 
 FULL = {"batch": 32, "size": 32, "channels": (16, 32, 64, 128), "repeats": 5}
 QUICK = {"batch": 4, "size": 16, "channels": (4, 8, 8, 8), "repeats": 1}
@@ -197,28 +193,14 @@ def _fresh(
     function: str = "measure_case",
     fixed_mmap: bool = True,
 ) -> dict[str, Any]:
-    """``function`` (:func:`measure_case` or :func:`time_pair`) of this module run on
-    ``case`` in a fresh Python process. With ``fixed_mmap`` glibc's mmap threshold is
-    fixed: the resident peak of one row is then not lowered by memory an earlier row left
-    free, nor raised by the allocator moving its threshold (as
-    ``tests/test_methods_online.py``); ``fixed_mmap=False`` (timing) leaves the allocator
-    as usual: a fixed threshold faults pages in on every step."""
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    if fixed_mmap:
-        env["MALLOC_MMAP_THRESHOLD_"] = str(MMAP_THRESHOLD)
-    payload = json.dumps(
-        {"settings": {**settings, "channels": list(settings["channels"])}, "case": case}
-    )
-    code = (
-        f"import json, sys; from spikeforge.bench.trevsnn_memory import {function}; "
-        f"a = json.loads(sys.argv[1]); print(json.dumps({function}(a['settings'], a['case'])))"
-    )
-    run = subprocess.run(
-        [sys.executable, "-c", code, payload], env=env, capture_output=True, text=True
-    )
-    if run.returncode != 0:
-        raise RuntimeError(f"measuring {case} failed: {run.stderr.strip().splitlines()[-1:]}")
-    return json.loads(run.stdout.strip().splitlines()[-1])
+    """``function`` (:func:`measure_case` or :func:`time_pair`) of this module in a fresh
+    process (:func:`~.rss.run_fresh`: memory rows with glibc's mmap threshold fixed, as
+    ``tests/test_methods_online.py``; timing with the allocator as usual)."""
+    payload = {**settings, "channels": list(settings["channels"])}
+    got = run_fresh(__name__, function, payload, case, fixed_mmap)
+    if "failed" in got:
+        raise RuntimeError(f"measuring {case} failed: {got['failed']}")
+    return got
 
 
 def time_pair(settings: dict[str, Any], case: dict[str, Any]) -> dict[str, float]:
