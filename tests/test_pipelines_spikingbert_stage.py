@@ -2,6 +2,7 @@
 the middle of an epoch keeps its place and, resumed, ends bit-identical to a run that
 never stopped — through the pipeline and through the CLI."""
 
+import json
 import os
 import signal
 
@@ -63,6 +64,7 @@ def test_sigterm_inside_the_teachers_epoch_resumes_at_its_batch(whole, tmp_path,
     assert len(calls) == 5  # nothing ran after the batch in flight
     state = torch.load(cut / "teacher/last.pt", weights_only=True)
     assert (state["epoch"], state["step"]) == (1, 2) and set(state["sums"]) == {"ce"}
+    assert state["seconds"] > 0  # training time so far, carried into the resumed call
     assert not (cut / "teacher/result.json").exists()
     monkeypatch.undo()
     lines: list[str] = []
@@ -71,6 +73,9 @@ def test_sigterm_inside_the_teachers_epoch_resumes_at_its_batch(whole, tmp_path,
     run_dir, result = whole
     assert _same_weights(run_dir / "teacher/model.pt", cut / "teacher/model.pt")
     assert resumed["rows"] == result["rows"]
+    # the stage's training time counts the part before the stop too
+    stage = json.loads((cut / "teacher/result.json").read_text())
+    assert stage["train_seconds"] >= round(state["seconds"], 1)
     # the epoch's mean loss counts every batch once, the ones before the stop included
     done = torch.load(cut / "teacher/last.pt", weights_only=True)["history"]
     assert done == torch.load(run_dir / "teacher/last.pt", weights_only=True)["history"]

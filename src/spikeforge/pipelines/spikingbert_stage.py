@@ -39,16 +39,18 @@ def train_stage(
 ) -> tuple[list[dict[str, Any]], float]:
     """Train ``distiller`` for ``epochs`` (or what is left of them after ``last.pt``);
     returns the per-epoch history (loss parts and dev accuracy) and the seconds spent
-    in this call. Raises :class:`TrainingInterruptedError` on SIGINT/SIGTERM, after
-    writing ``last.pt`` at the batch where it stopped."""
+    training it, summed over every call that worked on it (kept in ``last.pt``).
+    Raises :class:`TrainingInterruptedError` on SIGINT/SIGTERM, after writing
+    ``last.pt`` at the batch where it stopped."""
     history: list[dict[str, Any]] = []
-    start, partial, rng = 0, EpochProgress(), None
+    start, partial, rng, before = 0, EpochProgress(), None, 0.0
     last = directory / "last.pt"
     if last.is_file():
         state = torch.load(last, weights_only=True)
         distiller.load_state_dict(state["distiller"])
         optimizer.load_state_dict(state["optimizer"])
         start, history = int(state["epoch"]), list(state["history"])
+        before = float(state.get("seconds", 0.0))  # earlier calls' training time
         # checkpoints written before mid-epoch resume have no step: an epoch's end
         partial = EpochProgress(int(state.get("step", 0)), dict(state.get("sums", {})))
         if partial.steps:
@@ -70,6 +72,7 @@ def train_stage(
             "step": progress.steps,
             "sums": progress.sums,
             "history": history,
+            "seconds": before + time.perf_counter() - started,
         }
         save_checkpoint(last, state)
 
@@ -90,4 +93,4 @@ def train_stage(
             shown = ", ".join(f"{k} {v:.4f}" for k, v in losses.items())
             log(f"[{name}] epoch {epoch + 1}/{epochs}: {shown}, dev {accuracy:.4f}")
             checkpoint(epoch + 1)
-    return history, time.perf_counter() - started
+    return history, before + time.perf_counter() - started
