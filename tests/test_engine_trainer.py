@@ -132,6 +132,38 @@ def test_history_records_the_training_accuracy_of_the_epochs_batches(tmp_path):
     assert [float(r["train_acc"]) for r in rows] == expected
 
 
+def test_a_resumed_run_counts_the_training_time_before_its_stop(tmp_path, monkeypatch):
+    """Epoch records' ``seconds`` (and ``train_seconds`` in ``last.pt``) sum every
+    ``fit`` call on the run: on a fake clock that moves 10 s per training pass, a run
+    stopped inside epoch 1 and resumed logs 20 s and 30 s, as one that never stopped."""
+    import types
+
+    import spikeforge.engine.trainer as module
+
+    clock = [1000.0]
+    monkeypatch.setattr(module, "time", types.SimpleNamespace(perf_counter=lambda: clock[0]))
+    real = Trainer._train_epoch
+
+    def ten_seconds(self):
+        clock[0] += 10.0
+        return real(self)
+
+    monkeypatch.setattr(Trainer, "_train_epoch", ten_seconds)
+    whole = make_trainer(config(tmp_path), tmp_path / "whole")
+    whole.fit()
+    assert [r["seconds"] for r in whole.history] == [10.0, 20.0]
+    broken = make_trainer(config(tmp_path, "train.max_steps=1"), tmp_path / "broken")
+    broken.fit()
+    assert load_checkpoint(tmp_path / "broken" / "last.pt")["train_seconds"] == 10.0
+    resumed = make_trainer(config(tmp_path), tmp_path / "broken")
+    resumed.fit(resume=True)
+    # epoch 1 ends in the second call (10 s before the stop + 10 s after), epoch 2 +10 s
+    assert [r["seconds"] for r in resumed.history] == [20.0, 30.0]
+    assert resumed.train_seconds() == 30.0  # not counting outside fit
+    clock[0] += 500.0
+    assert resumed.train_seconds() == 30.0
+
+
 def test_resuming_a_checkpoint_without_the_running_train_loss(tmp_path):
     # A checkpoint from before train_loss was logged: no "epoch_loss", history without it.
     cfg = config(tmp_path, "train.checkpoint_every=1")

@@ -166,6 +166,10 @@ class Trainer:
         self.correct_count, self.seen_count = 0, 0
         self._train_decoder: nn.Module | None = None  # built at the first batch
         self.history: list[dict[str, Any]] = []
+        # training seconds of earlier fit() calls on this run (resumes), and the moment
+        # the running call counts from (None outside fit)
+        self.seconds_before = 0.0
+        self._counting_since: float | None = None
         self.best_accuracy = -1.0
         self.epochs_without_improvement = 0
         self.log = RunLog(self.run_dir, tensorboard=config.train.tensorboard)
@@ -216,10 +220,19 @@ class Trainer:
             "position": vars(self.position).copy(),
             "epoch_loss": {"sum": loss_sum, "count": loss_count, "correct": correct, "seen": seen},
             "history": self.history,
+            "train_seconds": self.train_seconds(),
             "best_accuracy": self.best_accuracy,
             "epochs_without_improvement": self.epochs_without_improvement,
             "torch_rng": torch.get_rng_state(),
         }
+
+    def train_seconds(self) -> float:
+        """Wall seconds spent training this run so far, summed over every ``fit`` call
+        that worked on it (a resumed run counts the time before its stop too)."""
+        running = 0.0
+        if self._counting_since is not None:
+            running = time.perf_counter() - self._counting_since
+        return self.seconds_before + running
 
     def _own_epoch_sums(self) -> tuple[float, int, int, int]:
         return self.loss_sum, self.loss_count, self.correct_count, self.seen_count
@@ -265,6 +278,9 @@ class Trainer:
         self.correct_count = int(epoch_loss.get("correct", 0)) if main else 0
         self.seen_count = int(epoch_loss.get("seen", 0)) if main else 0
         self.history = list(payload["history"])
+        # checkpoints from before train_seconds: the time up to the last finished epoch
+        last = self.history[-1]["seconds"] if self.history else 0.0
+        self.seconds_before = float(payload.get("train_seconds", last))
         self.best_accuracy = float(payload["best_accuracy"])
         self.epochs_without_improvement = int(payload["epochs_without_improvement"])
         torch.set_rng_state(payload["torch_rng"])
@@ -310,7 +326,7 @@ class Trainer:
             tmp = self.run_dir / ".config.yaml.tmp"
             tmp.write_text(config_text)
             tmp.replace(self.run_dir / "config.yaml")
-        start = time.perf_counter()
+        self._counting_since = time.perf_counter()
         with deferred_interrupts() as self._stop:
             try:
                 while self.position.epoch < cfg.epochs:
@@ -319,7 +335,7 @@ class Trainer:
                     if not self._train_epoch():  # stopped by max_steps: keep the place
                         self.save()
                         break
-                    if self._end_epoch(time.perf_counter() - start):
+                    if self._end_epoch(self.train_seconds()):
                         break
                     self._check_stop()
             except _StopNowError:
@@ -329,6 +345,7 @@ class Trainer:
                 ) from None
             finally:
                 self._stop = None
+                self.seconds_before, self._counting_since = self.train_seconds(), None
         return self.history[-1] if self.history else {}
 
     def _check_stop(self, collective: bool = True) -> None:
