@@ -329,3 +329,49 @@ def test_cli_run_help_and_stop_after(tmp_path, capsys):
     assert main(["run", "lasnn", "teacher.nope=1", "--run-dir", str(tmp_path / "x")]) == 2
     assert main(["run", "nope", "--run-dir", str(tmp_path / "y")]) == 2
     assert "unknown pipeline 'nope'; registered: compare, lasnn" in capsys.readouterr().err
+
+
+def test_cifar10_small_sweep_changes_one_setting_per_row_and_its_pairs_train(tmp_path):
+    """The second-look sweep of issue #20: six activation-attention rows, each differing
+    from the default LaSNN student in one setting; every row's pairs name real layers of
+    the CIFAR teacher and converted student, and one training step gives finite
+    gradients to the student and none to the teacher."""
+    from spikeforge.methods.conversion.pipeline import convert
+    from spikeforge.methods.distill import build_distillation
+    from spikeforge.models import create
+    from spikeforge.pipelines.lasnn import LaSNNPipeline
+
+    sweep = load_config(path="lasnn_cifar10_small_sweep", run_dir=tmp_path, overrides=["seeds=2"])
+    assert sweep.extra_timesteps == [] and len(sweep.only) == 6
+    base = load_config("cifar10-small", run_dir=tmp_path)
+    default = base.variants["lasnn_activation"].config["distill"]
+    changed = {}
+    for name in sweep.only:
+        distill = sweep.variants[name].config["distill"]
+        diffs = [k for k in ("pairs", "teacher") if distill[k] != default[k]]
+        diffs += [k for k in {*distill["options"], *default["options"]}
+                  if distill["options"].get(k) != default["options"].get(k)]  # fmt: skip
+        changed[name] = diffs
+    assert changed == {"beta0p5": ["beta"], "beta8": ["beta"], "high_only": ["weights"],
+                       "low_only": ["weights"], "membrane": ["student_features"],
+                       "pre_relu": ["pairs"]}  # fmt: skip
+    # only the sweep's rows train (no T=2 copies); the stages' engine configs build
+    stages = LaSNNPipeline(sweep, lambda line: None).students
+    assert list(stages) == [(name, seed) for seed in (0, 1) for name in sweep.only]
+    torch.manual_seed(0)
+    teacher = create("ann_vgg_small", num_classes=10, in_channels=3, input_size=32,
+                     width_mult=2.0, batch_norm=True, bias=True).eval()  # fmt: skip
+    intermediate = create("ann_vgg_small", num_classes=10, in_channels=3, input_size=32,
+                          batch_norm=False, bias=False, pool="avg")  # fmt: skip
+    x, y = torch.rand(2, 3, 3, 32, 32), torch.tensor([0, 1, 2])
+    for name in sweep.only:
+        distill = sweep.variants[name].config["distill"]
+        student = convert(intermediate, torch.rand(8, 3, 32, 32), "max", neuron="if",
+                          surrogate="triangle")  # fmt: skip
+        method = build_distillation("lasnn", teacher, distill["pairs"], **distill["options"])
+        terms = method(student, x, y)
+        terms["loss"].backward()
+        assert terms["at"] > 0, name
+        grads = [p.grad for p in student.parameters()]
+        assert all(g is not None and torch.isfinite(g).all() for g in grads), name
+        assert all(p.grad is None for p in teacher.parameters())
