@@ -2,6 +2,7 @@ import pytest
 import torch
 from torch import nn
 
+from spikeforge.layers import fold
 from spikeforge.methods.distill.features import (
     capture,
     get_layer,
@@ -9,8 +10,10 @@ from spikeforge.methods.distill.features import (
     student_feature,
     student_forward,
     teacher_forward,
+    unfold_time,
 )
 from spikeforge.models import create
+from spikeforge.neurons import LIF
 
 
 def tiny_student() -> nn.Module:
@@ -82,6 +85,24 @@ def test_student_rate_is_time_mean_of_spikes_and_membrane_of_input_current():
     torch.testing.assert_close(raw2["1"], spikes)
     with pytest.raises(ValueError, match="student_features"):
         student_feature(spikes, "voltage")
+
+
+def test_a_layer_on_time_folded_inputs_is_recorded_per_step():
+    """A pool inside ``fold`` sees ``[T·B, C, H, W]``: its record is ``[T, B, C, H, W]``
+    (step t, sample b = the folded row t·B + b), its rate the mean over T per sample."""
+    torch.manual_seed(0)
+    pool = nn.AvgPool2d(2)
+    student = nn.Sequential(fold(nn.Conv2d(1, 2, 3, padding=1)), LIF(), fold(pool))
+    x = 3 * torch.rand(4, 3, 1, 4, 4)  # T=4, B=3
+    _, rates, raw = student_forward(student, x, ["2"], "rate")
+    spikes = student[1](student[0](x))
+    want = torch.stack([pool(spikes[t]) for t in range(4)])  # [T, B, 2, 2, 2]
+    torch.testing.assert_close(raw["2"], want)
+    torch.testing.assert_close(rates["2"], want.mean(0))
+    folded = want.flatten(0, 1)
+    assert torch.equal(unfold_time(folded, 4, 3), want) and unfold_time(want, 4, 3) is want
+    with pytest.raises(ValueError, match=r"expected \[T, B, ...\] or \[T\*B, ...\] with T=4, B=3"):
+        unfold_time(torch.zeros(5, 2), 4, 3)
 
 
 def test_infer_channels_probes_in_eval_mode_and_restores_mode():

@@ -17,7 +17,10 @@ forward pass, the output (or the first positional input) of each named submodule
     driving term of ``V``, and equals the membrane increment of an IF neuron.
     Name the neuron layer itself for this option.
 
-If a module runs several times in one forward, the last call is kept.
+If a module runs several times in one forward, the last call is kept. A student layer
+that runs on time-folded inputs ``[T·B, ...]`` (the convs and pools of ``fold``-ed or
+converted networks) is recorded as ``[T, B, ...]`` too (:func:`unfold_time`), so any
+layer can be paired, not only the neurons.
 """
 
 from __future__ import annotations
@@ -106,6 +109,20 @@ def _missing(store: dict[str, torch.Tensor], names: Sequence[str], who: str) -> 
         )
 
 
+def unfold_time(recorded: torch.Tensor, steps: int, batch: int) -> torch.Tensor:
+    """A recorded student tensor as ``[T, B, ...]``: one already in that layout is
+    returned as is; one from a layer that ran on the time-folded batch ``[T·B, ...]`` is
+    viewed as ``[T, B, ...]`` (time outer, as :func:`~spikeforge.layers.fold` folds)."""
+    if recorded.dim() >= 2 and tuple(recorded.shape[:2]) == (steps, batch):
+        return recorded
+    if recorded.dim() >= 1 and recorded.shape[0] == steps * batch:
+        return recorded.reshape(steps, batch, *recorded.shape[1:])
+    raise ValueError(
+        f"a student layer gave shape {tuple(recorded.shape)}: expected [T, B, ...] or "
+        f"[T*B, ...] with T={steps}, B={batch}"
+    )
+
+
 def student_feature(sequence: torch.Tensor, kind: str = "rate") -> torch.Tensor:
     """Time mean of a recorded student sequence ``[T, B, ...]`` -> ``[B, ...]``.
 
@@ -157,8 +174,11 @@ def student_forward(
             output = model(inputs)
         recorded = outs
     _missing(outs, names, "student")
-    feats = {name: student_feature(recorded[name], kind) for name in names}
-    return output, feats, dict(outs)
+    steps, batch = int(inputs.shape[0]), int(inputs.shape[1])
+    feats = {
+        name: student_feature(unfold_time(recorded[name], steps, batch), kind) for name in names
+    }
+    return output, feats, {name: unfold_time(outs[name], steps, batch) for name in names}
 
 
 def infer_channels(
