@@ -94,3 +94,19 @@ def test_the_cli_stops_on_sigint_with_one_line_and_resumes(whole, tmp_path, monk
     assert "resuming epoch 2 at batch 2" in capsys.readouterr().out
     stage = "students/scratch/seed0/model.pt"
     assert _same_weights(whole[0] / stage, tmp_path / "cli" / stage)
+
+
+def test_a_stop_in_an_epochs_last_batch_resumes_at_the_next_epoch(whole, tmp_path, monkeypatch):
+    # Call 3 is the teacher's last batch of epoch 1: the epoch finishes, and the stop is
+    # seen before epoch 2's first batch, after that epoch's loader drew its seed.
+    cut = tmp_path / "cut"
+    _signal_at_call(monkeypatch, 3, signal.SIGTERM)
+    with pytest.raises(TrainingInterruptedError, match=r"at epoch 2, step 0"):
+        run_spikingbert(run_dir=cut, overrides=TINY, log=None)
+    state = torch.load(cut / "teacher/last.pt", weights_only=True)
+    assert (state["epoch"], state["step"]) == (1, 0)
+    monkeypatch.undo()
+    lines: list[str] = []
+    run_spikingbert(run_dir=cut, overrides=TINY, log=lines.append)
+    assert any("teacher] resuming after epoch 1" in line for line in lines)
+    assert _same_weights(whole[0] / "teacher/model.pt", cut / "teacher/model.pt")

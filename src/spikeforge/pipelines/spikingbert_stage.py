@@ -85,7 +85,11 @@ def train_stage(
                 progress=partial, stop=lambda: request.requested, rng_state=rng,
             )  # fmt: skip
             if partial.stopped:
-                checkpoint(epoch, partial)
+                # Stopped before the epoch's first batch: last.pt from the end of the
+                # epoch before (or none) is the place already; this moment's RNG is past
+                # the loader's seed draw and would repeat it on resume.
+                if partial.steps:
+                    checkpoint(epoch, partial)
                 raise TrainingInterruptedError(directory, epoch + 1, partial.steps, request.name)
             partial, rng = EpochProgress(), None
             accuracy = evaluate_dev()["accuracy"]
