@@ -105,3 +105,29 @@ def test_train_overwrite_flag_replaces_a_named_run_directory(tmp_path, capsys):
     assert not (tmp_path / "r" / "notes.txt").exists()
     assert (tmp_path / "r" / "last.pt").is_file()
     assert main(["train", "--resume", str(tmp_path / "r"), "--overwrite"]) == 2
+
+
+def test_a_distributed_failure_exits_2_even_if_teardown_would_abort(tmp_path):
+    """After a failed collective the backend's threads can abort at interpreter exit
+    (SIGABRT); the CLI prints its one line and leaves at once with exit code 2. Here an
+    exit handler stands in for that abort: it must not run."""
+    import subprocess
+    import sys
+
+    script = tmp_path / "failing_rank.py"
+    script.write_text(
+        "import atexit, os, sys\n"
+        "import spikeforge.cli as cli\n"
+        "from spikeforge.engine.distributed import DistributedError\n"
+        "def fail(args):\n"
+        "    raise DistributedError('a collective with the other processes failed')\n"
+        "atexit.register(os.abort)  # what a backend thread's destructor can do\n"
+        "cli._cmd_list = fail\n"
+        "sys.exit(cli.main(['list', 'models']))\n"
+    )
+    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
+                          timeout=120)  # fmt: skip
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.strip() == (
+        "spikeforge: error: a collective with the other processes failed"
+    )

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 from collections.abc import Sequence
 from typing import Any
@@ -422,7 +423,17 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise
         print("spikeforge: interrupted", file=sys.stderr)
         return 130
-    except (ValueError, TypeError, OSError, TrainingError, DistributedError) as error:
+    except DistributedError as error:
+        if args.debug:
+            raise
+        print(f"spikeforge: error: {error}", file=sys.stderr)
+        # The backend's threads may still hold the operation that failed: a normal exit
+        # can abort in their destructors ("terminate called without an active
+        # exception", SIGABRT instead of exit code 2). Checkpoints are written; leave now.
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(2)
+    except (ValueError, TypeError, OSError, TrainingError) as error:
         if args.debug:
             raise
         print(f"spikeforge: error: {error}", file=sys.stderr)
