@@ -178,3 +178,32 @@ def test_joint_losses_by_hand():
     assert terms["loss"].item() == pytest.approx(expected, rel=1e-5)
     with pytest.raises(ValueError, match="per branch"):
         joint_asnn_loss([s], [], [], [], y)
+
+
+def test_normalize_map_passes_no_gradient_through_an_empty_map():
+    m = torch.tensor([[[0.0, 0.0]], [[3.0, 4.0]]], dtype=torch.float64, requires_grad=True)
+    q = normalize_map(m)
+    torch.testing.assert_close(q, torch.tensor([[0.0, 0.0], [0.6, 0.8]], dtype=torch.float64))
+    (q * torch.tensor([[1.0, -2.0], [0.5, 3.0]], dtype=torch.float64)).sum().backward()
+    assert m.grad[0].abs().sum() == 0
+    reference = m.detach().clone().requires_grad_(True)
+    F.normalize(reference[1:].flatten(1), dim=1).mul(torch.tensor([[0.5, 3.0]])).sum().backward()
+    torch.testing.assert_close(m.grad[1:], reference.grad[1:])
+    nonzero = torch.rand(2, 3, 3, dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(normalize_map, (nonzero,))
+
+
+def test_empty_spike_activation_map_gives_a_bounded_attention_gradient():
+    # every neuron spikes once (at t=0): the map Σ NCS·S is empty, yet ∂M/∂S[1] = e^-γ ≠ 0;
+    # dividing the empty map by eps sent a 1e12 gradient into the spikes
+    spikes = torch.zeros(3, 2, 4, 2, 2, dtype=torch.float64)
+    spikes[0] = 1.0
+    spikes[:, 1, :, 0, 0] = 1.0  # sample 1 fires at every step: its map is not empty
+    spikes.requires_grad_(True)
+    s_map = spike_activation_map(spikes, 0.5)
+    assert s_map[0].abs().sum() == 0 and s_map[1].abs().sum() > 0
+    t_map = torch.rand(2, 2, 2, dtype=torch.float64)
+    attention_loss(normalize_map(s_map), normalize_map(t_map)).backward()
+    assert torch.isfinite(spikes.grad).all()
+    assert spikes.grad[:, 0].abs().max() == 0
+    assert 0 < spikes.grad[:, 1].abs().max() < 10

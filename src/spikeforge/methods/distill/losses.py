@@ -204,11 +204,22 @@ def _check_map_input(a: torch.Tensor, name: str) -> None:
         raise ValueError(f"{name} must be [B, C, H, W], got shape {tuple(a.shape)}")
 
 
-def normalize_map(m: torch.Tensor, eps: float = 1e-12) -> torch.Tensor:
-    """``[B, H, W]`` (or ``[B, N]``) -> ``vec(m) / ‖vec(m)‖₂`` ``[B, H·W]`` (zero stays zero)."""
+def normalize_map(m: torch.Tensor) -> torch.Tensor:
+    """``[B, H, W]`` (or ``[B, N]``) -> ``vec(m) / ‖vec(m)‖₂`` ``[B, H·W]``.
+
+    An all-zero map stays zero **and passes no gradient**: its direction is undefined.
+    (``F.normalize`` divides it by ``eps`` instead, a gradient of ``1/eps`` = 1e12 into
+    the map. A student layer in which no neuron spikes twice within T steps has an empty
+    spike activation map, common at T = 4, and that gradient wrecked the gradient-attention
+    student on CIFAR-10.)
+    """
     if m.dim() < 2:
         raise ValueError(f"map must be [B, H, W] or [B, N], got shape {tuple(m.shape)}")
-    return F.normalize(m.flatten(1), p=2.0, dim=1, eps=eps)
+    flat = m.flatten(1)
+    norm = flat.norm(p=2, dim=1, keepdim=True)
+    nonempty = norm > 0
+    # divide empty rows by 1 (not 0) so no inf/NaN enters the graph, then mask them out
+    return torch.where(nonempty, flat / torch.where(nonempty, norm, torch.ones_like(norm)), 0.0)
 
 
 def resize_map(m: torch.Tensor, size: Sequence[int]) -> torch.Tensor:
