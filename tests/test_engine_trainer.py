@@ -47,7 +47,7 @@ def test_interrupted_mid_epoch_run_resumes_bit_exactly(tmp_path):
 
     assert timeless(resumed.history) == timeless(whole.history)
     # The mean train loss of the interrupted epoch includes the batches before the break.
-    empty = {"sum": 0, "count": 0, "correct": 0, "seen": 0}
+    empty = {"sum": 0, "count": 0, "correct": 0, "seen": 0, "terms": {}}
     assert load_checkpoint(tmp_path / "broken" / "last.pt")["epoch_loss"] == empty
     assert [r["train_acc"] for r in resumed.history] == [r["train_acc"] for r in whole.history]
     train_losses = [r["train_loss"] for r in whole.history]
@@ -626,3 +626,34 @@ def test_memory_default_is_compact_and_bad_values_exit_2_with_one_line(tmp_path,
     assert main(["train", *run, "train.method=sltt", "train.memory=checkpoint"]) == 2
     err = capsys.readouterr().err.strip()
     assert "use train.memory=compact or full" in err and "\n" not in err
+
+
+def test_method_terms_are_logged_as_epoch_means_and_survive_a_mid_epoch_resume(
+    tmp_path, digits_ann_checkpoint
+):
+    # response KD: loss = (1 − α) CE + α KD per batch, so the epoch means obey it too
+    kd = [
+        "train.method=kd",
+        f"distill.teacher={digits_ann_checkpoint}",
+        "distill.options={tau: 2.0, alpha: 0.25}",
+        "data.encoder=poisson",
+        "train.checkpoint_every=2",
+    ]
+    whole = make_trainer(config(tmp_path, *kd), tmp_path / "whole")
+    whole.fit()
+    for record in whole.history:
+        assert record["train_ce"] > 0 and record["train_kd"] > 0
+        mix = 0.75 * record["train_ce"] + 0.25 * record["train_kd"]
+        assert mix == pytest.approx(record["train_loss"], rel=1e-6)  # float32 losses
+    assert "train_output" not in whole.history[0]
+    broken = make_trainer(config(tmp_path, *kd, "train.max_steps=3"), tmp_path / "broken")
+    broken.fit()
+    saved = load_checkpoint(tmp_path / "broken" / "last.pt")["epoch_loss"]
+    assert saved["count"] == 3 and set(saved["terms"]) == {"ce", "kd"}
+    resumed = make_trainer(config(tmp_path, *kd), tmp_path / "broken")
+    resumed.fit(resume=True)
+    for key in ("train_ce", "train_kd"):
+        assert [r[key] for r in resumed.history] == [r[key] for r in whole.history]
+    with (tmp_path / "broken" / "metrics.csv").open() as f:
+        rows = list(csv.DictReader(f))
+    assert [float(r["train_kd"]) for r in rows] == [r["train_kd"] for r in whole.history]

@@ -116,3 +116,26 @@ def test_mask_ratio_loss_target_stem_and_t_come_from_the_config(tmp_path):
     visible = model.random_visible(4)
     assert visible.flatten(1).sum(1).eq(8).all()  # int(16 · 0.5) tokens kept
     assert torch.equal(loss, model(inputs, visible)["loss"])
+
+
+def test_pretraining_through_the_cli_logs_no_accuracy_and_keeps_its_lowest_loss_epoch(
+    tmp_path, capsys, one_thread
+):
+    import json
+
+    from spikeforge.cli import main
+    from spikeforge.engine.checkpoint import load_checkpoint
+
+    overrides = [*SMALL, "train.epochs=3", "optim.lr=0.003", f"train.run_dir={tmp_path}"]
+    assert main(["train", *overrides, "train.run_name=mae", "train.progress=true"]) == 0
+    out = capsys.readouterr().out
+    assert "final test loss" in out and "test acc" not in out
+    run = tmp_path / "mae"
+    records = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    assert all("test_acc" not in r and "train_acc" not in r for r in records)
+    losses = [r["test_loss"] for r in records]
+    lowest = losses.index(min(losses)) + 1
+    assert lowest > 1  # not the first epoch, where a constant accuracy kept best.pt
+    assert load_checkpoint(run / "best.pt")["position"]["epoch"] == lowest
+    assert main(["eval", "--checkpoint", str(run / "best.pt")]) == 0
+    assert "test accuracy none (the method does not classify)" in capsys.readouterr().out

@@ -82,9 +82,11 @@ def _cmd_train(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 130
-    print(
-        f"final test accuracy {final.get('test_acc', float('nan')):.4f}; run in {trainer.run_dir}"
-    )
+    if "test_acc" in final:
+        print(f"final test accuracy {final['test_acc']:.4f}; run in {trainer.run_dir}")
+    else:  # a method without classes (masked-image pretraining), or no epoch trained
+        loss = final.get("test_loss", float("nan"))
+        print(f"final test loss {loss:.4f} (no accuracy); run in {trainer.run_dir}")
     _write_json(final, args.json)
     return 0
 
@@ -93,7 +95,9 @@ def _cmd_eval(args: argparse.Namespace) -> int:
     from .engine.run import evaluate_checkpoint
 
     metrics = evaluate_checkpoint(args.checkpoint, _with_data_dir(args))
-    print(f"test accuracy {metrics['accuracy']:.4f}  test loss {metrics['loss']:.4f}")
+    accuracy = metrics["accuracy"]  # None: a method without classes (MAE pretraining)
+    shown = "none (the method does not classify)" if accuracy is None else f"{accuracy:.4f}"
+    print(f"test accuracy {shown}  test loss {metrics['loss']:.4f}")
     width = max((len(name) for name in metrics["firing_rates"]), default=0)
     for name, rate in metrics["firing_rates"].items():
         print(f"  layer {name:<{width}}  firing rate {rate:.4f}")

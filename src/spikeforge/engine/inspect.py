@@ -117,11 +117,13 @@ def write_run_report(run_dir: str | Path, out: str | Path | None = None) -> Path
             "model": config["model"]["name"],
             "neuron": config["model"]["neuron"],
             "T": config["data"]["timesteps"],
-            "best test accuracy": max((r["test_acc"] for r in history), default=float("nan")),
+            "best test accuracy": max(
+                (r["test_acc"] for r in history if "test_acc" in r), default=float("nan")
+            ),
             "checkpoint": checkpoint.name,
         },
         "curves": [
-            {"epoch": r["epoch"], "loss": r["test_loss"], "acc": r["test_acc"]} for r in history
+            {"epoch": r["epoch"], "loss": r["test_loss"], "acc": r.get("test_acc")} for r in history
         ],
         "firing_rates": monitor.summary(),
         "rasters": {name: monitor.raster(name) for name, _ in monitor.layers},

@@ -64,6 +64,12 @@ def _mix(*numbers: int) -> int:
     return value
 
 
+def _logged_terms(terms: dict[str, Any]) -> dict[str, float]:
+    """A method's scalar terms but the loss (logged already, as are regularizers' reg_*)."""
+    kept = {k: v for k, v in terms.items() if k != "loss" and not k.startswith("reg_")}
+    return {k: float(v.detach()) for k, v in kept.items() if torch.is_tensor(v) and v.dim() == 0}
+
+
 def _check_memory(train: TrainConfig, method: Method, sync_batch_norm: bool) -> None:
     """Refuse ``train.memory=checkpoint`` where recomputing blocks in backward cannot
     replay the forward."""
@@ -164,13 +170,17 @@ class Trainer:
         # mid-epoch reports the same mean train loss and accuracy).
         self.loss_sum, self.loss_count = 0.0, 0
         self.correct_count, self.seen_count = 0, 0
+        # sums of the method's scalar terms (e.g. LaSNN's "ce", "kd", "at_0"), logged as
+        # their epoch means "train_<term>" beside train_loss; checkpointed like it
+        self.term_sums: dict[str, float] = {}
         self._train_decoder: nn.Module | None = None  # built at the first batch
         self.history: list[dict[str, Any]] = []
         # training seconds of earlier fit() calls on this run (resumes), and the moment
         # the running call counts from (None outside fit)
         self.seconds_before = 0.0
         self._counting_since: float | None = None
-        self.best_accuracy = -1.0
+        # the best epoch's score: test accuracy, or −test loss for a method without classes
+        self.best_accuracy = -1.0 if method.classifies else -math.inf
         self.epochs_without_improvement = 0
         self.log = RunLog(self.run_dir, tensorboard=config.train.tensorboard)
         if config.train.amp and self.device.type != "cuda":
@@ -203,13 +213,18 @@ class Trainer:
         return x if self.encoder is None else self.encoder(x, generator=generator)
 
     # -- checkpoints ------------------------------------------------------------------
-    def _payload(self, epoch_loss: tuple[float, int, int, int] | None = None) -> dict[str, Any]:
+    def _payload(
+        self,
+        epoch_loss: tuple[float, int, int, int] | None = None,
+        term_sums: dict[str, float] | None = None,
+    ) -> dict[str, Any]:
         """The checkpoint's content; ``epoch_loss``: the running train loss and accuracy
-        (loss sum, batch count, correct, seen) over all processes, this process's own when
-        not given."""
+        (loss sum, batch count, correct, seen) over all processes, ``term_sums`` the
+        method's term sums over them; this process's own when not given."""
         loss_sum, loss_count, correct, seen = (
             self._own_epoch_sums() if epoch_loss is None else epoch_loss
         )
+        terms = dict(self.term_sums) if term_sums is None else term_sums
         return {
             "config": self.config.to_dict(),
             "model": self.model.state_dict(),
@@ -218,7 +233,13 @@ class Trainer:
             "schedule": self.schedule.state_dict(),
             "scaler": self.scaler.state_dict(),
             "position": vars(self.position).copy(),
-            "epoch_loss": {"sum": loss_sum, "count": loss_count, "correct": correct, "seen": seen},
+            "epoch_loss": {
+                "sum": loss_sum,
+                "count": loss_count,
+                "correct": correct,
+                "seen": seen,
+                "terms": terms,
+            },
             "history": self.history,
             "train_seconds": self.train_seconds(),
             "best_accuracy": self.best_accuracy,
@@ -246,15 +267,26 @@ class Trainer:
         total, count, correct, seen = all_reduce_sum(sums.to(self.device), self.dist).tolist()
         return total, int(count), int(correct), int(seen)
 
+    def _epoch_terms(self) -> dict[str, float]:
+        """The method's term sums over the epoch's batches of all processes (a collective;
+        every process holds the same keys)."""
+        if not self.dist.enabled or not self.term_sums:
+            return dict(self.term_sums)
+        keys = sorted(self.term_sums)
+        sums = torch.tensor([self.term_sums[k] for k in keys], dtype=torch.float64)
+        totals = all_reduce_sum(sums.to(self.device), self.dist).tolist()
+        return dict(zip(keys, totals, strict=True))
+
     def save(self, name: str = "last.pt") -> Path:
         """Write a checkpoint (rank 0 only; the others hold identical state).
 
         Call it on every process: the epoch's running train loss is summed over them.
         """
         path = self.run_dir / name
-        epoch_loss = self._epoch_loss()  # a collective: before the rank test
+        epoch_loss = self._epoch_loss()  # collectives: before the rank test
+        term_sums = self._epoch_terms()
         if self.dist.is_main:
-            save_checkpoint(path, self._payload(epoch_loss))
+            save_checkpoint(path, self._payload(epoch_loss, term_sums))
         return path
 
     def restore(self, path: str | Path) -> None:
@@ -277,6 +309,9 @@ class Trainer:
         # from before train accuracy was logged: it then covers the batches after the resume
         self.correct_count = int(epoch_loss.get("correct", 0)) if main else 0
         self.seen_count = int(epoch_loss.get("seen", 0)) if main else 0
+        # every process keeps the keys (the sums are collective), only rank 0 the values
+        terms = epoch_loss.get("terms", {})
+        self.term_sums = {k: float(v) if main else 0.0 for k, v in terms.items()}
         self.history = list(payload["history"])
         # checkpoints from before train_seconds: the time up to the last finished epoch
         last = self.history[-1]["seconds"] if self.history else 0.0
@@ -418,15 +453,12 @@ class Trainer:
             terms = self.method(self.train_model, inputs, y)
         loss = terms["loss"]
         if not torch.isfinite(loss):
-            kept = (self.run_dir / "last.pt").is_file()
+            last = self.run_dir / "last.pt"
+            kept = f"the last checkpoint {last} is kept"
+            kept = kept if last.is_file() else "no checkpoint was written yet"
             raise TrainingError(
                 f"non-finite loss {loss.item()} at epoch {pos.epoch + 1}, batch {pos.batch}; "
-                "lower optim.lr or enable optim.grad_clip; "
-                + (
-                    f"the last checkpoint {self.run_dir / 'last.pt'} is kept"
-                    if kept
-                    else "no checkpoint was written yet"
-                )
+                f"lower optim.lr or enable optim.grad_clip; {kept}"
             )
         if not getattr(self.method, "backpropagates", False):
             self.scaler.scale(loss).backward()
@@ -439,7 +471,10 @@ class Trainer:
         self.schedule.step()
         self.loss_sum += loss.detach().item()
         self.loss_count += 1
-        self._count_correct(terms["output"], y)
+        if self.method.classifies:
+            self._count_correct(terms["output"], y)
+        for key, value in _logged_terms(terms).items():
+            self.term_sums[key] = self.term_sums.get(key, 0.0) + value
         pos.batch += 1
         pos.step += 1
 
@@ -459,6 +494,7 @@ class Trainer:
         cfg, pos = self.config.train, self.position
         loss_sum, loss_count, correct, seen = self._epoch_loss()
         train_loss = loss_sum / loss_count if loss_count else float("nan")
+        term_means = {f"train_{k}": v / loss_count for k, v in self._epoch_terms().items()}
         metrics = self.evaluate(self.test_set)
         record = {
             "epoch": pos.epoch + 1,
@@ -467,8 +503,9 @@ class Trainer:
             "train_loss": train_loss,  # the mean of the epoch's batch losses
             # the epoch's training predictions (train mode, on the augmented inputs)
             "train_acc": correct / seen if seen else float("nan"),
+            **(term_means if loss_count else {}),
             "test_loss": metrics["loss"],
-            "test_acc": metrics["accuracy"],
+            "test_acc": metrics["accuracy"],  # both accuracies dropped below without classes
             "seconds": round(seconds, 2),
             "firing_rates": metrics["firing_rates"],
         }
@@ -478,20 +515,24 @@ class Trainer:
         epoch_values = getattr(self.method, "epoch_values", None)  # e.g. regularizer means
         if callable(epoch_values):
             record.update(epoch_values())
+        classifies = self.method.classifies
+        if not classifies:
+            del record["train_acc"], record["test_acc"]
         self.history.append(record)
         if cfg.progress and self.dist.is_main:
+            accuracy = f"test acc {metrics['accuracy']:.4f}  " if classifies else ""
             print(
                 f"epoch {pos.epoch + 1:3d}/{cfg.epochs}  train loss {train_loss:.4f}  "
-                f"test loss {metrics['loss']:.4f}  "
-                f"test acc {metrics['accuracy']:.4f}  ({seconds:.1f} s)",
+                f"test loss {metrics['loss']:.4f}  {accuracy}({seconds:.1f} s)",
                 flush=True,
             )
         # While a schedule still ramps (masked PSN's λ < 1) the network is not the final
         # one: no best checkpoint is picked and early stopping does not count.
         ramped = schedules_finished(self.scheduled)
-        improved = ramped and metrics["accuracy"] > self.best_accuracy
+        score = metrics["accuracy"] if classifies else -metrics["loss"]
+        improved = ramped and score > self.best_accuracy
         if improved:
-            self.best_accuracy = metrics["accuracy"]
+            self.best_accuracy = score
             self.epochs_without_improvement = 0
         elif ramped:
             self.epochs_without_improvement += 1
@@ -499,6 +540,7 @@ class Trainer:
         pos.batch = 0
         self.loss_sum, self.loss_count = 0.0, 0
         self.correct_count, self.seen_count = 0, 0
+        self.term_sums = dict.fromkeys(self.term_sums, 0.0)
         self.save()
         if improved:
             self.save("best.pt")
@@ -509,7 +551,8 @@ class Trainer:
 
     @torch.no_grad()
     def evaluate(self, dataset: Dataset) -> dict[str, Any]:
-        """Test loss, accuracy and per-layer firing rates on ``dataset``.
+        """Test loss, accuracy (``None`` for a method that does not classify) and
+        per-layer firing rates on ``dataset``.
 
         Accuracy is scored by ``model.decoder`` (:func:`~.build.build_decoder`; ``None``:
         the objective's own readout, e.g. the membrane's time mean for ``ce_membrane``,
@@ -550,7 +593,7 @@ class Trainer:
         sums = all_reduce_sum(sums.to(self.device), self.dist).tolist()
         return {
             "loss": sums[0] / sums[2],
-            "accuracy": sums[1] / sums[2],
+            "accuracy": sums[1] / sums[2] if self.method.classifies else None,
             "firing_rates": {n: v / sums[2] for n, v in zip(names, sums[3:], strict=True)},
             "decoder": decoder_name(self.config),
         }

@@ -27,12 +27,15 @@ class Method(nn.Module):
     is kept anywhere): ``needs_teacher`` — a frozen ANN (``teacher=``, from
     ``distill.teacher``); ``needs_pairs`` — layer pairs (``pairs=``, from
     ``distill.pairs``); ``takes_seed`` — the run's seed (``seed=``, for a method that
-    draws random numbers of its own).
+    draws random numbers of its own); ``classifies`` (default true) — whether ``output``
+    holds class scores: a method without them (masked-image pretraining) gets no
+    accuracy logged, and its best checkpoint is the one of lowest test loss.
     """
 
     needs_teacher: ClassVar[bool] = False
     needs_pairs: ClassVar[bool] = False
     takes_seed: ClassVar[bool] = False
+    classifies: ClassVar[bool] = True
 
     def forward(
         self, model: nn.Module, inputs: torch.Tensor, targets: torch.Tensor

@@ -10,9 +10,10 @@ so a resumed run draws the same masks; evaluation masks from a generator seeded 
 run's seed and restarted at the first evaluation batch after a training step, so every
 epoch's test loss is measured on the same masks and is comparable across epochs.
 
-The trainer scores accuracy on ``output``; pretraining has none, so ``output`` is a
-constant ``[1, B, 1]`` and a pretraining run's ``test_acc`` is meaningless (the share of
-class 0): read ``train_loss`` / ``test_loss`` (reconstruction losses) instead.
+Pretraining has no class scores (``output`` is a constant ``[1, B, 1]``): the method
+says so (``classifies = False``), so the trainer logs no accuracy, only the
+reconstruction losses ``train_loss`` / ``test_loss``, and keeps as ``best.pt`` the epoch
+of lowest test loss.
 """
 
 from __future__ import annotations
@@ -45,6 +46,7 @@ class MaskedImagePretraining(Method):
     """
 
     takes_seed = True
+    classifies = False
 
     def __init__(self, objective: str = "ce_membrane", seed: int = 0) -> None:
         super().__init__()

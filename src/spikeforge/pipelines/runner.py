@@ -290,7 +290,12 @@ class PipelineRun:
             "epochs": trainer.position.epoch,
             "layer_firing_rates": metrics["firing_rates"],
             "history": [
-                {"epoch": r["epoch"], "test_acc": r["test_acc"], "train_loss": r.get("train_loss")}
+                {  # no test_acc for a method without classes (masked-image pretraining)
+                    "epoch": r["epoch"],
+                    "test_acc": r.get("test_acc"),
+                    "test_loss": r["test_loss"],
+                    "train_loss": r.get("train_loss"),
+                }
                 for r in trainer.history
             ],
             "parameters": sum(p.numel() for p in trainer.model.parameters()),
