@@ -332,7 +332,7 @@ def test_cli_run_help_and_stop_after(tmp_path, capsys):
 
 
 def test_cifar10_small_sweep_changes_one_setting_per_row_and_its_pairs_train(tmp_path):
-    """The second-look sweep of issue #20: seven activation-attention rows, each differing
+    """The second-look sweep of issue #20: nine activation-attention rows, each differing
     from the default LaSNN student in one setting; every row's pairs name real layers of
     the CIFAR teacher and converted student, and one training step gives finite
     gradients to the student and none to the teacher."""
@@ -342,7 +342,7 @@ def test_cifar10_small_sweep_changes_one_setting_per_row_and_its_pairs_train(tmp
     from spikeforge.pipelines.lasnn import LaSNNPipeline
 
     sweep = load_config(path="lasnn_cifar10_small_sweep", run_dir=tmp_path, overrides=["seeds=2"])
-    assert sweep.extra_timesteps == [] and len(sweep.only) == 7
+    assert sweep.extra_timesteps == [] and len(sweep.only) == 9
     base = load_config("cifar10-small", run_dir=tmp_path)
     default = base.variants["lasnn_activation"].config["distill"]
     changed = {}
@@ -354,7 +354,8 @@ def test_cifar10_small_sweep_changes_one_setting_per_row_and_its_pairs_train(tmp
         changed[name] = diffs
     assert changed == {"beta0p5": ["beta"], "beta8": ["beta"], "high_only": ["weights"],
                        "low_only": ["weights"], "membrane": ["student_features"],
-                       "pre_relu": ["pairs"], "after_pool": ["pairs"]}  # fmt: skip
+                       "pre_relu": ["pairs"], "after_pool": ["pairs"], "p1": ["p"],
+                       "no_kd": ["alpha"]}  # fmt: skip
     # only the sweep's rows train (no T=2 copies); the stages' engine configs build
     stages = LaSNNPipeline(sweep, lambda line: None).students
     assert list(stages) == [(name, seed) for seed in (0, 1) for name in sweep.only]
