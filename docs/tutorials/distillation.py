@@ -50,6 +50,29 @@ for name in ("kd", "feature_kd", "lasnn_activation", "lasnn_gradient"):
     assert rows[name] >= rows["scratch"] - 0.02, name
 
 # %% [markdown]
+# Each student's `metrics.jsonl` holds, per epoch, the mean of every term of its loss
+# beside `train_loss`: for LaSNN `train_ce`, `train_kd` (the τ²-scaled KL), `train_at`
+# (`Σ λ_l L_AT,l`) and each level's `train_at_0`, `train_at_1`, ... A term that dominates
+# the loss, or never falls, shows there. They add up to the loss,
+# `(1 − α) CE + α KD + (β/2) AT`:
+
+# %%
+import json
+from pathlib import Path
+
+import yaml
+
+student = Path("runs/tutorial-lasnn/students/lasnn_activation/seed0")
+options = yaml.safe_load((student / "config.yaml").read_text())["distill"]["options"]
+alpha, beta = options.get("alpha", 0.5), options.get("beta", 1.0)
+shown = ("train_loss", "train_ce", "train_kd", "train_at")
+for line in (student / "metrics.jsonl").read_text().splitlines():
+    e = json.loads(line)
+    print(e["epoch"], {k: round(e[k], 3) for k in shown})
+    total = (1 - alpha) * e["train_ce"] + alpha * e["train_kd"] + beta / 2 * e["train_at"]
+    assert abs(total - e["train_loss"]) < 1e-4 * e["train_loss"]
+
+# %% [markdown]
 # ## Distillation from a config, without the pipeline
 #
 # Distillation from any trained ANN into any SNN is a config away: a `distill` section
