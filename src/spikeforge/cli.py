@@ -25,6 +25,7 @@ LISTABLE = {
 
 # `spikeforge bench NAME ...` runs NAME's module main(argv).
 BENCHMARKS = {
+    "allocator": "spikeforge.bench.allocator",
     "compile": "spikeforge.bench.compile",
     "conversion": "spikeforge.bench.conversion",
     "equilibrium": "spikeforge.bench.equilibrium",
@@ -61,11 +62,19 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def _keep_freed_memory() -> None:
+    # SPIKEFORGE_MALLOC=keep: glibc keeps freed memory (no page faults between steps)
+    from .engine import allocator
+
+    allocator.from_environment()
+
+
 def _cmd_train(args: argparse.Namespace) -> int:
     from .engine.config import load_config
     from .engine.interrupts import TrainingInterruptedError
     from .engine.run import resume, train
 
+    _keep_freed_memory()
     overrides = _with_data_dir(args)
     try:
         if args.resume:
@@ -162,6 +171,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     from .pipelines import PIPELINES
 
     pipeline = PIPELINES.get(args.pipeline)
+    _keep_freed_memory()
     try:
         result = _run_pipeline(pipeline, args)
     except TrainingInterruptedError as stop:

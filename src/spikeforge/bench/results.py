@@ -64,3 +64,67 @@ def write_results(out: str | Path, name: str, result: Any, text: str) -> None:
     (folder / f"{name}.json").write_text(json.dumps(result, indent=2))
     (folder / f"{name}.md").write_text(text)
     print(f"wrote {folder / name}.json and .md")
+
+
+def cpu_parser(name: str, doc: str | None) -> argparse.ArgumentParser:
+    """The parser of a CPU benchmark run in fresh processes: ``--quick`` (tiny sizes, a
+    smoke test), ``--threads K`` (torch threads, default 1; checked by
+    :func:`check_threads`) and ``--out DIR`` (no default: print only)."""
+    first = (doc or name).strip().splitlines()[0]
+    parser = argparse.ArgumentParser(prog=f"spikeforge bench {name}", description=first)
+    parser.add_argument("--quick", action="store_true", help="tiny sizes, one repeat (smoke test)")
+    parser.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
+    parser.add_argument(
+        "--out", metavar="DIR", help=f"write {name}.json/.md here (without it: print only)"
+    )
+    return parser
+
+
+def check_threads(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    if args.threads < 1:
+        parser.error(f"--threads must be >= 1, got {args.threads}")
+
+
+def machine_meta(
+    name: str,
+    argv: Sequence[str] | None,
+    threads: int,
+    settings: Any,
+    load_start: tuple[float, float, float],
+) -> dict[str, Any]:
+    """What a result records of its run: the command, date, machine, torch, threads, the
+    settings and the load average at its start and now (its end)."""
+    import os
+    import platform
+    import time
+
+    import torch
+
+    return {
+        "command": command(name, arguments(argv)),  # with --out: the command that wrote it
+        "date": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
+        "platform": platform.platform(),
+        "cpu_count": os.cpu_count(),
+        "torch": torch.__version__,
+        "threads": threads,
+        "settings": settings,
+        "load_average_start": load_start,
+        "load_average_end": os.getloadavg(),
+    }
+
+
+def show(out: str | Path | None, name: str, result: Any, text: str) -> None:
+    """Print ``text``; with ``out``, also write the result files (:func:`write_results`)."""
+    print(text, end="")
+    if out:
+        write_results(out, name, result, text)
+
+
+def machine_line(meta: dict[str, Any]) -> str:
+    """One sentence of :func:`machine_meta`'s record: command, date, machine, load."""
+    return (
+        f"Command: `{meta['command']}`; {meta['date']}; {meta['platform']}, "
+        f"{meta['cpu_count']} CPUs, torch {meta['torch']}, {meta['threads']} thread(s); load "
+        f"average {meta['load_average_start'][0]:.2f} at the start, "
+        f"{meta['load_average_end'][0]:.2f} at the end."
+    )

@@ -41,9 +41,7 @@ Records the machine and its load average.
 
 from __future__ import annotations
 
-import argparse
 import os
-import platform
 import statistics
 import time
 from collections.abc import Callable, Sequence
@@ -55,7 +53,7 @@ from torch import nn
 from ..losses import TRevSNNLoss
 from ..models import create
 from ..models.trevsnn import step_operations
-from .results import command, write_results
+from .results import check_threads, cpu_parser, machine_line, machine_meta, show
 from .rss import MMAP_THRESHOLD, resident_peak_extra_bytes, run_fresh
 
 NAME = "trevsnn_memory"
@@ -294,10 +292,7 @@ def markdown(result: dict[str, Any]) -> str:
     lines = [
         "# T-RevSNN: training memory and time per step",
         "",
-        f"Command: `{meta['command']}`; {meta['date']}; {meta['platform']}, "
-        f"{meta['cpu_count']} CPUs, torch {meta['torch']}, {meta['threads']} thread(s); load "
-        f"average {meta['load_average_start'][0]:.1f} at the start, "
-        f"{meta['load_average_end'][0]:.1f} at the end. Batch {meta['settings']['batch']}, "
+        f"{machine_line(meta)} Batch {meta['settings']['batch']}, "
         f"{meta['settings']['size']}×{meta['settings']['size']} inputs, channels "
         f"{list(meta['settings']['channels'])}.",
         "",
@@ -330,38 +325,19 @@ def markdown(result: dict[str, Any]) -> str:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """``spikeforge bench trevsnn_memory [--quick] [--threads K] [--out DIR]``."""
-    parser = argparse.ArgumentParser(
-        prog=f"spikeforge bench {NAME}", description=(__doc__ or NAME).splitlines()[0]
-    )
-    parser.add_argument("--quick", action="store_true", help="tiny sizes, one repeat (smoke test)")
-    parser.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
-    parser.add_argument("--out", metavar="DIR", help="write trevsnn_memory.json/.md here")
+    parser = cpu_parser(NAME, __doc__)
     args = parser.parse_args(argv)
-    if args.threads < 1:
-        parser.error(f"--threads must be >= 1, got {args.threads}")
+    check_threads(parser, args)
     torch.set_num_threads(args.threads)
     settings = QUICK if args.quick else FULL
-    given = list(argv) if argv is not None else []
     load_start = os.getloadavg()
     memory = memory_rows(settings, args.threads)
     budget = budget_rows(settings)
-    meta = {
-        "command": command(NAME, given),  # with --out: the command that wrote the files
-        "date": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
-        "platform": platform.platform(),
-        "cpu_count": os.cpu_count(),
-        "torch": torch.__version__,
-        "threads": args.threads,
-        "mmap_threshold": MMAP_THRESHOLD,
-        "settings": {**settings, "channels": list(settings["channels"])},
-        "load_average_start": load_start,
-        "load_average_end": os.getloadavg(),
-    }
+    shown = {**settings, "channels": list(settings["channels"])}
+    meta = machine_meta(NAME, argv, args.threads, shown, load_start)
+    meta["mmap_threshold"] = MMAP_THRESHOLD
     result = {"meta": meta, "memory": memory, "budget": budget}
-    text = markdown(result)
-    print(text, end="")
-    if args.out:
-        write_results(args.out, NAME, result, text)
+    show(args.out, NAME, result, markdown(result))
     return 0
 
 
