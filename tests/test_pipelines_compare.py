@@ -155,3 +155,25 @@ def test_cli_timesteps_sets_the_data_and_the_columns_of_trevsnn(tmp_path, capsys
     model = torch.load(run_dir / "trevsnn_bptt" / "seed0" / "last.pt", weights_only=False)
     for part in ("heads", "columns"):  # one per step
         assert {k.split(".")[1] for k in model["model"] if k.startswith(part + ".")} == {"0", "1"}
+
+
+def test_report_only_tables_the_finished_stages_and_trains_nothing(config_path, tmp_path, capsys):
+    run_dir = tmp_path / "partial"
+    args = ["run", "compare", "--config", str(config_path), "--run-dir", str(run_dir)]
+    assert main([*args, "--seeds", "1", "only=[if]"]) == 0  # one of the two rows
+    capsys.readouterr()
+    before = sorted(p.relative_to(run_dir) for p in run_dir.rglob("*") if "seed" in str(p))
+    assert main([*args, "--seeds", "1", "--report-only"]) == 0
+    out = capsys.readouterr().out
+    assert "| if | 4 |" in out and "csnn_tiny, LIF" not in out
+    assert f"partial: 1 stage(s) not finished; results, report.html in {run_dir}" in out
+    after = sorted(p.relative_to(run_dir) for p in run_dir.rglob("*") if "seed" in str(p))
+    assert after == before  # the missing stage got no directory, nothing trained
+    result = json.loads((run_dir / "results.json").read_text())
+    assert result["status"] == "partial" and result["missing"] == ["lif/seed0"]
+    assert (run_dir / "results.md").read_text().startswith("Partial: 1 stage(s) not finished")
+    assert "(partial)</title>" in (run_dir / "report.html").read_text()
+    assert main([*args, "--seeds", "1"]) == 0  # the full run then trains the rest
+    result = json.loads((run_dir / "results.json").read_text())
+    assert result["status"] == "complete" and result["missing"] == []
+    assert not (run_dir / "results.md").read_text().startswith("Partial")

@@ -376,3 +376,12 @@ def test_cifar10_small_sweep_changes_one_setting_per_row_and_its_pairs_train(tmp
         grads = [p.grad for p in student.parameters()]
         assert all(g is not None and torch.isfinite(g).all() for g in grads), name
         assert all(p.grad is None for p in teacher.parameters())
+
+
+def test_report_only_before_the_teacher_has_finished_says_so_and_trains_nothing(tmp_path, capsys):
+    from spikeforge.cli import main
+
+    run_dir = tmp_path / "run"
+    assert main(["run", "lasnn", "--run-dir", str(run_dir), "--report-only"]) == 0
+    assert "nothing to report yet: stage teacher has not finished" in capsys.readouterr().out
+    assert not (run_dir / "teacher").exists()

@@ -193,3 +193,10 @@ def test_claims_by_hand():
     worse = claims({"accuracy": 0.90}, {"full": runs(0.80), "scratch": runs(0.81)})
     assert "10.00 points NOT within 5" in worse[0] and "NOT above" in worse[1]
     assert claims({"accuracy": 0.9}, {"scratch": runs(0.8)}) == []  # no full recipe yet
+
+
+def test_report_only_is_refused_in_one_line(tmp_path, capsys):
+    args = ["run", "spikingbert", "--run-dir", str(tmp_path / "r"), "--report-only", *TINY]
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert "report_only is not supported by spikingbert" in err and "Traceback" not in err

@@ -177,7 +177,15 @@ def _cmd_run(args: argparse.Namespace) -> int:
     except TrainingInterruptedError as stop:
         print(f"spikeforge: {stop}; re-run the same command to resume", file=sys.stderr)
         return 130
-    if result["status"] != "complete":
+    if result["status"] == "partial" and "rows" not in result:
+        print(f"nothing to report yet: stage {result['stage']} has not finished")
+    elif result["status"] == "partial":
+        print(pipeline.format_table(result))
+        print(
+            f"partial: {len(result['missing'])} stage(s) not finished; results, report.html "
+            f"in {result['run_dir']}"
+        )
+    elif result["status"] != "complete":
         print(f"pipeline {result['status']} in stage {result['stage']}; re-run to resume")
     else:
         print(pipeline.format_table(result))
@@ -196,7 +204,7 @@ def _run_pipeline(pipeline: Any, args: argparse.Namespace) -> dict[str, Any]:
         timesteps=args.timesteps,
         seeds=args.seeds,
         quick=args.quick,
-        overrides=args.overrides,
+        overrides=[*args.overrides, *(["report_only=true"] if args.report_only else [])],
         stop_after=args.stop_after,
     )
 
@@ -370,6 +378,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--run-dir", help="stage directory; re-run with it to resume")
     p.add_argument("--quick", action="store_true", help="few epochs per stage")
     p.add_argument("--stop-after", metavar="STAGE", help="end after this stage")
+    p.add_argument(
+        "--report-only",
+        action="store_true",
+        help="train nothing: table and report of the stages finished so far",
+    )
     p.add_argument("--json", metavar="PATH", help="also write the table as JSON")
     p.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="e.g. student.train.epochs=4")
     p.set_defaults(func=_cmd_run)

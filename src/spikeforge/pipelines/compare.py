@@ -100,7 +100,9 @@ class ComparePipeline:
 
     def __init__(self, config: CompareConfig, log: Callable[[str], None]) -> None:
         self.config = c = config
-        self.run = PipelineRun("compare", Path(str(config.run_dir)), log)
+        self.run = PipelineRun(
+            "compare", Path(str(config.run_dir)), log, report_only=config.report_only
+        )
         names = c.only or list(c.variants)
         self.stages: dict[tuple[str, int], Config] = {}
         for seed in range(c.seed, c.seed + c.seeds):
@@ -129,12 +131,14 @@ class ComparePipeline:
         for (name, seed), config in self.stages.items():
             stage = f"{name}/seed{seed}"
             r = run.train(stage, config, self.summary)
+            if r is None and run.report_only:
+                continue
             if r is None:
                 return {**result, "status": "interrupted", "stage": stage}
             finished.setdefault(name, []).append(r)
         rows = table_rows(c, finished)
         result.update(
-            status="complete", stage="done", rows=rows,
+            status=run.status(), stage="done", missing=run.missing, rows=rows,
             seconds=round(time.perf_counter() - run.started, 1),
         )  # fmt: skip
         report = {

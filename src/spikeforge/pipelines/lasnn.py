@@ -143,7 +143,9 @@ class LaSNNPipeline:
 
     def __init__(self, config: LaSNNConfig, log: Callable[[str], None]) -> None:
         self.config = config
-        self.run = PipelineRun("lasnn", Path(str(config.run_dir)), log)
+        self.run = PipelineRun(
+            "lasnn", Path(str(config.run_dir)), log, report_only=config.report_only
+        )
         c = config
         self.teacher = self.run.engine_config("teacher", c.base, c.teacher, self._seed(0))
         self.intermediate = self.run.engine_config(
@@ -238,7 +240,9 @@ class LaSNNPipeline:
         }
 
         def partial(status: str, stage: str) -> dict[str, Any]:
-            return {**result, "status": status, "stage": stage}
+            # report_only: nothing to report before this stage has finished
+            status = "partial" if run.report_only else status
+            return {**result, "status": status, "stage": stage, "missing": run.missing}
 
         teacher = run.train("teacher", self.teacher, self.ann_summary)
         if teacher is None:
@@ -253,11 +257,15 @@ class LaSNNPipeline:
         accuracy = float(intermediate["accuracy"])
         settings = {**self.conversion.to_dict(), "sweep": list(c.conversion.timesteps)}
         conversion = run.compute("conversion", settings, lambda: self.convert(accuracy))
+        if conversion is None:
+            return partial("interrupted", "conversion")
         if stop_after == "conversion":
             return partial("stopped", "conversion")
         students: dict[str, list[dict[str, Any]]] = {}
         for (name, seed), config in self.students.items():
             r = run.train(f"students/{name}/seed{seed}", config, self.student_summary)
+            if r is None and run.report_only:
+                continue
             if r is None:
                 return partial("interrupted", f"student {name} seed {seed}")
             r["init"] = c.variants[name].init
@@ -265,6 +273,8 @@ class LaSNNPipeline:
         extra: dict[int, dict[str, list[dict[str, Any]]]] = {}
         for (steps, name, seed), config in self.extra_students.items():
             r = run.train(self.student_stage(name, seed, steps), config, self.student_summary)
+            if r is None and run.report_only:
+                continue
             if r is None:
                 return partial("interrupted", f"student {name} seed {seed} at T={steps}")
             r["init"] = c.variants[name].init
@@ -272,8 +282,9 @@ class LaSNNPipeline:
         labels = {name: v.label or name for name, v in c.variants.items() if name in students}
         table = LaSNNTable(teacher, intermediate, conversion, students, labels, extra)
         result.update(
-            status="complete",
+            status=run.status(),
             stage="done",
+            missing=run.missing,
             rows=table.rows(),
             conversion=conversion,
             claims=table.claims(),

@@ -113,7 +113,9 @@ class MAEPipeline:
 
     def __init__(self, config: MAEConfig, log: Callable[[str], None]) -> None:
         self.config = c = config
-        self.run = PipelineRun("mae", Path(str(config.run_dir)), log)
+        self.run = PipelineRun(
+            "mae", Path(str(config.run_dir)), log, report_only=config.report_only
+        )
         self.pretrain = self.run.engine_config(
             "pretrain", c.base, c.pretrain, {"train": {"seed": c.seed}}
         )
@@ -225,8 +227,9 @@ class MAEPipeline:
             "run_dir": str(run.run_dir),
         }
         pretrain = run.train("pretrain", self.pretrain, self.pretrain_summary)
-        if pretrain is None:
-            return {**result, "status": "interrupted", "stage": "pretrain"}
+        if pretrain is None:  # report_only: nothing to report before pretraining ends
+            status = "partial" if run.report_only else "interrupted"
+            return {**result, "status": status, "stage": "pretrain", "missing": run.missing}
         result["pretrain"] = {k: pretrain.get(k) for k in ("reconstruction_loss", "history")}
         result["pretrain"]["train_seconds"] = pretrain.get("train_seconds")
         if stop_after == "pretrain":
@@ -235,14 +238,17 @@ class MAEPipeline:
         for (name, steps, seed), config in self.stages.items():
             stage = self.stage_name(name, steps, seed)
             r = run.train(stage, config, self.finetune_summary)
+            if r is None and run.report_only:
+                continue
             if r is None:
                 return {**result, "status": "interrupted", "stage": stage}
             r["init"] = c.variants[name].init
             finished.setdefault((name, steps), []).append(r)
         rows = table_rows(c, finished)
         result.update(
-            status="complete",
+            status=run.status(),
             stage="done",
+            missing=run.missing,
             rows=rows,
             claims=claims(rows),
             seconds=round(time.perf_counter() - run.started, 1),

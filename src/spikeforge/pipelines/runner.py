@@ -13,6 +13,10 @@ the files: a stage with ``result.json`` is skipped without touching a byte of it
 for now is refused (the run directory belongs to other settings) — knobs that do not
 change a result (device, progress, ``max_steps``, ``checkpoint_every``, where the data
 lie, where the run directory lies) are left out of that comparison.
+
+``report_only=true`` (``spikeforge run ... --report-only``) trains nothing: the table and
+report are built from the stages finished so far (status ``"partial"``, the unfinished
+stages listed under ``missing``), a look at a long run while it still runs elsewhere.
 """
 
 from __future__ import annotations
@@ -60,7 +64,8 @@ class PipelineConfig:
     """The part of every pipeline's config (pipelines extend it with their stages).
 
     ``base`` is the engine config that every stage starts from; ``quick`` lists the
-    ``key=value`` overrides that ``--quick`` applies (a few-minute run).
+    ``key=value`` overrides that ``--quick`` applies (a few-minute run); ``report_only``:
+    train nothing, report the stages finished so far (see the module docstring).
     """
 
     pipeline: str = ""
@@ -69,6 +74,7 @@ class PipelineConfig:
     run_dir: str | None = None
     base: dict[str, Any] = field(default_factory=dict)
     quick: list[str] = field(default_factory=list)
+    report_only: bool = False
 
 
 def read_with_parents(path: Path, seen: tuple[Path, ...] = ()) -> dict[str, Any]:
@@ -172,6 +178,8 @@ class PipelineRun:
     started: float = field(default_factory=time.perf_counter)
     stage_count: int = 0
     stage_total: int | None = None
+    report_only: bool = False  # train nothing; unfinished stages go to `missing`
+    missing: list[str] = field(default_factory=list)
 
     # -- stage bookkeeping --------------------------------------------------------------
     def stage_dir(self, stage: str) -> Path:
@@ -214,7 +222,7 @@ class PipelineRun:
         result_path = directory / "result.json"
         if result_path.is_file():
             return json.loads(result_path.read_text())
-        if not path.is_file():
+        if not path.is_file() and not self.report_only:
             directory.mkdir(parents=True, exist_ok=True)
             tmp = path.with_suffix(".tmp")
             # paths inside the run directory as {run}: a moved run directory still matches
@@ -222,6 +230,14 @@ class PipelineRun:
             tmp.write_text(yaml.safe_dump(relative, sort_keys=False))
             tmp.replace(path)
         return None
+
+    def _left_out(self, stage: str) -> None:
+        self.missing.append(stage)
+        self._announce(stage, "not finished; left out of the report (report_only)")
+
+    def status(self) -> str:
+        """``"complete"``, or ``"partial"`` when ``report_only`` left stages out."""
+        return "partial" if self.missing else "complete"
 
     def finish(self, stage: str, result: dict[str, Any]) -> dict[str, Any]:
         write_json(self.stage_dir(stage) / "result.json", result)
@@ -267,6 +283,8 @@ class PipelineRun:
         if done is not None:
             self._announce(stage, "done already; skipped")
             return done
+        if self.report_only:
+            return self._left_out(stage)
         directory = self.stage_dir(stage)
         resume = (directory / "last.pt").is_file()
         self._announce(stage, f"{'resuming' if resume else 'training'} {config.model.name}")
@@ -308,11 +326,14 @@ class PipelineRun:
 
     def compute(
         self, stage: str, settings: Mapping[str, Any], work: Callable[[], dict[str, Any]]
-    ) -> dict[str, Any]:
-        """A stage that trains nothing (a conversion sweep): ``work()`` once, cached."""
+    ) -> dict[str, Any] | None:
+        """A stage that trains nothing (a conversion sweep): ``work()`` once, cached
+        (``None`` under ``report_only`` when it has not run)."""
         done = self.claim(stage, settings)
         if done is not None:
             self._announce(stage, "done already; skipped")
             return done
+        if self.report_only:
+            return self._left_out(stage)
         self._announce(stage, "running")
         return self.finish(stage, work())

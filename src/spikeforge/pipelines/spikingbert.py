@@ -264,6 +264,11 @@ class SpikingBertPipeline:
     # -- the run ------------------------------------------------------------------------
     def execute(self, stop_after: str | None) -> dict[str, Any]:
         c, run = self.config, self.run
+        if c.report_only:
+            raise ValueError(
+                "report_only is not supported by spikingbert (its students depend on each "
+                "other's stages); lasnn, mae and compare support it"
+            )
         result: dict[str, Any] = {
             "dataset": c.data.name,
             "seeds": c.seeds,

@@ -67,7 +67,15 @@ def markdown(header: Sequence[str], lines: Sequence[Sequence[str]], numeric_from
 def write_outputs(
     run_dir: Path, result: Mapping[str, Any], table: str, report: Mapping[str, Any]
 ) -> None:
-    """``results.json`` (atomically), ``results.md`` and the HTML ``report.html``."""
+    """``results.json`` (atomically), ``results.md`` and the HTML ``report.html``; a
+    ``"partial"`` result (``report_only``) says so at the top of both."""
+    missing = list(result.get("missing") or [])
+    if result.get("status") == "partial":
+        shown = ", ".join(missing[:6]) + (", ..." if len(missing) > 6 else "")
+        note = f"Partial: {len(missing)} stage(s) not finished yet and left out ({shown})."
+        table = f"{note}\n\n{table}"
+        meta = {**report.get("meta", {}), "not finished yet": f"{len(missing)} stage(s)"}
+        report = {**report, "title": f"{report['title']} (partial)", "meta": meta}
     write_json(run_dir / "results.json", dict(result))
     (run_dir / "results.md").write_text(table + "\n")
     write_report(run_dir / "report.html", report)
