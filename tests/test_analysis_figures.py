@@ -161,3 +161,21 @@ def test_bars_and_lines_kinds_draw_their_series():
         }
     )
     assert lines.count("<svg") == 2
+
+
+def test_numbers_of_points_at_one_t_stand_side_by_side_ordered_by_accuracy():
+    from spikeforge.analysis.figures import label_columns, log_xy_chart
+
+    points = [
+        {"label": "a", "x": 4, "y": 0.40},
+        {"label": "b", "x": 4, "y": 0.34},
+        {"label": "c", "x": 2, "y": 0.30},
+        {"label": "d", "x": 4, "y": 0.3615},
+    ]
+    assert label_columns(points) == [2, 0, 0, 1]
+    svg = log_xy_chart({"points": points, "base": 2})
+    xs = {
+        m.group(2): float(m.group(1))
+        for m in re.finditer(r'class="point-label" x="([\d.]+)"[^>]*>(\d+)<', svg)
+    }
+    assert xs["2"] < xs["4"] < xs["1"]  # one column each at T=4, lowest accuracy first

@@ -103,6 +103,20 @@ def png_data_uri(rgb: Sequence[Sequence[Sequence[int]]]) -> str:
 
 
 # -- log-x chart -------------------------------------------------------------------------
+def label_columns(points: Sequence[Mapping[str, Any]]) -> list[int]:
+    """Per point, its rank by ``y`` among the points at the same ``x`` (0 = lowest): the
+    column its number is written in, right of the marker, so that students sharing a T
+    and nearly an accuracy get numbers side by side, not on top of each other."""
+    ranks = [0] * len(points)
+    groups: dict[float, list[int]] = {}
+    for i, p in enumerate(points):
+        groups.setdefault(float(p["x"]), []).append(i)
+    for members in groups.values():
+        for rank, i in enumerate(sorted(members, key=lambda k: float(points[k]["y"]))):
+            ranks[i] = rank
+    return ranks
+
+
 def _log_ticks(lo: float, hi: float, base: int) -> list[float]:
     first, last = math.floor(math.log(lo, base) + 1e-9), math.ceil(math.log(hi, base) - 1e-9)
     last = max(last, first + 1)
@@ -195,6 +209,7 @@ def log_xy_chart(spec: Mapping[str, Any], width: int = 760, height: int = 360) -
                 f"<title>{label}: {_fmt(x)}, {_fmt(y)}</title></circle>"
             )
         legend.append((str(c["label"]), color, "curve"))
+    columns = label_columns(points)
     for i, p in enumerate(points):
         color = PALETTE[(i + 1) % len(PALETTE)]  # 0 is the first curve's
         x, y, label = float(p["x"]), float(p["y"]), escape(str(p["label"]))
@@ -210,8 +225,8 @@ def log_xy_chart(spec: Mapping[str, Any], width: int = 760, height: int = 360) -
             f"<title>{label}: {_fmt(x)}, {_fmt(y)}</title></path>"
         )
         out.append(
-            f'<text class="point-label" x="{px(x) + 6 + 8 * (i % 3):.1f}" '
-            f'y="{py(y) + 3 + 8 * (i % 2):.1f}" '
+            f'<text class="point-label" x="{px(x) + 6 + 9 * columns[i]:.1f}" '
+            f'y="{py(y) + 3:.1f}" '
             f'font-family="sans-serif" font-size="9">{i + 1}</text>'
         )
         legend.append((f"{i + 1}: {p['label']}", color, "point"))

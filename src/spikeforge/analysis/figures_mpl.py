@@ -14,7 +14,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from .figures import FIGURE_KINDS, cell_rgb
+from .figures import FIGURE_KINDS, cell_rgb, label_columns
 
 
 def matplotlib_available() -> bool:
@@ -122,12 +122,14 @@ def _log_xy(plt: Any, spec: Mapping[str, Any]) -> Any:
     for k, h in enumerate(spec.get("hlines", [])):
         if _finite(h.get("y")):
             ax.axhline(h["y"], linestyle="--", color=f"C{k + 3}", label=h["label"])
-    for i, p in enumerate(spec.get("points", [])):
-        if _finite(p.get("x")) and _finite(p.get("y")):
+    points = spec.get("points", [])
+    drawn = [p for p in points if _finite(p.get("x")) and _finite(p.get("y"))]
+    columns = dict(zip(map(id, drawn), label_columns(drawn), strict=True))
+    for i, p in enumerate(points):
+        if id(p) in columns:
             err = p.get("yerr") if _finite(p.get("yerr")) else None
             ax.errorbar(p["x"], p["y"], yerr=err, fmt="D", markersize=5, capsize=3, color="#333")
-            # staggered labels: students often share a T and nearly the same accuracy
-            offset = (5 + 8 * (i % 3), 3 - 6 * (i % 2))
+            offset = (6 + 8 * columns[id(p)], -3)  # side by side at a shared T
             ax.annotate(str(i + 1), (p["x"], p["y"]), textcoords="offset points", xytext=offset)
     ax.set_xscale("log", base=int(spec.get("base", 10)))
     ax.set(
