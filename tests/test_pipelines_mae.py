@@ -73,8 +73,13 @@ def test_the_verdict_needs_a_gain_beyond_the_seeds_spread():
     one = claims([row("p", "pretrained", 1, 0.6, 0.0, 1), row("s", "scratch", 1, 0.5, 0.0, 1)])
     assert one["1"]["beats_scratch_beyond_spread"] is None  # one seed: no spread to judge
     text = format_table({"rows": rows, "claims": verdicts})
-    assert "| pretrained | pretrained | 1 | 0.6000 ± 0.0100 |" in text
+    assert "| pretrained | pretrained | 1 | 0.6000 ± 0.0100 | 0.1000 | 1.000 | - | 3 |" in text
     assert "T=4: pretrained does NOT beat scratch" in text
+    rows[0]["train_seconds"] = 1215.4
+    pretrain = {"train_seconds": 3378.5, "reconstruction_loss": 0.68}
+    text = format_table({"rows": rows, "claims": verdicts, "pretrain": pretrain})
+    assert "| 1.000 | 1215 | 3 |" in text  # the wall seconds of the fine-tuning
+    assert "masked pretraining: 3378 s, test reconstruction loss 0.6800" in text
 
 
 def test_pretrained_finetuning_runs_resumes_and_refuses_other_settings(tmp_path, one_thread):

@@ -41,7 +41,7 @@ from .table import accuracy_cell, fmt, markdown, mean_std, seed_row, write_outpu
 
 STAGES = ("pretrain", "finetune")
 INITS = ("pretrained", "scratch")
-HEADER = ("model", "init", "T", "accuracy", "firing rate", "energy (µJ)", "seeds")
+HEADER = ("model", "init", "T", "accuracy", "firing rate", "energy (µJ)", "train s", "seeds")
 
 
 @dataclass
@@ -308,14 +308,22 @@ def claims(rows: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
 
 def _cells(row: dict[str, Any]) -> list[str]:
     energy = fmt(row.get("energy_uj"), 3)
+    seconds = row.get("train_seconds")  # fine-tuning only (mean over seeds)
+    shown = "-" if seconds is None else f"{seconds:.0f}"
     return [row["row"], row["init"], str(row["T"]), accuracy_cell(row), fmt(row["firing_rate"]),
-            energy, str(row["seeds"])]  # fmt: skip
+            energy, shown, str(row["seeds"])]  # fmt: skip
 
 
 def format_table(result: dict[str, Any]) -> str:
-    """The comparison as a Markdown table, then one verdict line per T."""
+    """The comparison as a Markdown table (``train s``: a fine-tuning's wall seconds, mean
+    over seeds), the pretraining's seconds, then one verdict line per T."""
     lines = [_cells(r) for r in result.get("rows", [])]
     text = markdown(HEADER, lines, numeric_from=2)
+    pretrain = result.get("pretrain") or {}
+    if pretrain.get("train_seconds") is not None:
+        loss = pretrain.get("reconstruction_loss")
+        shown = "" if loss is None else f", test reconstruction loss {loss:.4f}"
+        text += f"\nmasked pretraining: {pretrain['train_seconds']:.0f} s{shown}"
     for steps, v in result.get("claims", {}).items():
         verdict = v["beats_scratch_beyond_spread"]
         said = {True: "beats", False: "does NOT beat", None: "cannot be judged (1 seed) vs"}
