@@ -48,6 +48,8 @@ def test_pipeline_produces_every_row_with_sane_values(tiny_run):
         assert r["energy_uj"] > 0
         if r["T"] is not None:  # SNN rows
             assert 0.0 < r["firing_rate"] < 1.0
+        trained = not r["row"].startswith("converted SNN (T=")  # conversion trains nothing
+        assert (r["train_seconds"] > 0) if trained else r["train_seconds"] is None, r["row"]
     assert rows["teacher ANN"]["accuracy"] > 0.5  # one epoch already learns digits
     assert rows["LaSNN (activation attention)"]["init"] == "converted"
     assert rows["student SNN from scratch"]["init"] == "random"

@@ -27,12 +27,13 @@ CONVERSION = {
 }
 
 
-def _student(accuracy: float, init: str) -> dict:
-    return {"accuracy": accuracy, "T": 4, "init": init, "firing_rate": 0.1, "energy_uj": 0.4}
+def _student(accuracy: float, init: str, seconds: float | None = None) -> dict:
+    return {"accuracy": accuracy, "T": 4, "init": init, "firing_rate": 0.1, "energy_uj": 0.4,
+            "train_seconds": seconds}  # fmt: skip
 
 
 STUDENTS = {
-    "scratch": [_student(0.85, "random"), _student(0.87, "random")],
+    "scratch": [_student(0.85, "random", 120.0), _student(0.87, "random", 131.0)],
     "kd": [_student(0.88, "random")],
     "lasnn_activation": [_student(0.91, "converted"), _student(0.93, "converted")],
     "lasnn_gradient": [_student(0.90, "converted")],
@@ -135,10 +136,10 @@ def test_format_writes_the_table_and_the_verdict():
     text = LaSNNTable.format(_result(_table()))
     lines = text.splitlines()
     assert lines[0] == "| " + " | ".join(HEADER) + " |"
-    assert lines[1] == "| --- | --- | ---: | ---: | ---: | ---: | ---: |"
-    assert "| teacher ANN | - | - | 0.9700 | - | 5.00000 | 1 |" in lines
-    assert (
-        "| student SNN from scratch | random | 4 | 0.8600 ± 0.0141 | 0.1000 | 0.40000 | 2 |"
+    assert lines[1] == "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |"
+    assert "| teacher ANN | - | - | 0.9700 | - | 5.00000 | - | 1 |" in lines
+    assert (  # train s: the mean of the seeds' 120 and 131 s
+        "| student SNN from scratch | random | 4 | 0.8600 ± 0.0141 | 0.1000 | 0.40000 | 126 | 2 |"
         in lines
     )
     assert lines[-1] == (

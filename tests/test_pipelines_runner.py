@@ -129,6 +129,20 @@ def test_a_finished_stage_returns_its_result_without_running_again(tmp_path):
         run.compute("conversion", {"sweep": [4, 16]}, work)
 
 
+def test_a_result_from_before_train_seconds_gets_them_from_its_metrics_log(tmp_path):
+    run = _run(tmp_path)
+    settings = {"sweep": [4]}
+    run.compute("stage", settings, lambda: {"accuracy": 0.5})
+    assert run.claim("stage", settings) == {"accuracy": 0.5}  # no log: nothing to add
+    log = tmp_path / "stage" / "metrics.jsonl"
+    log.write_text('{"epoch": 1, "seconds": 12.5}\n{"epoch": 2, "seconds": 30.25}\n')
+    assert run.claim("stage", settings) == {"accuracy": 0.5, "train_seconds": 30.25}
+    saved = json.loads((tmp_path / "stage" / "result.json").read_text())
+    assert saved == {"accuracy": 0.5}  # read, not rewritten
+    run.finish("stage", {"accuracy": 0.5, "train_seconds": 99.0})
+    assert run.claim("stage", settings)["train_seconds"] == 99.0  # recorded: kept
+
+
 def _yaml(path: Path, data: dict) -> Path:
     path.write_text(yaml.safe_dump(data))
     return path

@@ -10,7 +10,7 @@ from typing import Any
 from ..analysis.figures_mpl import save_figures
 from .table import accuracy_cell, fmt, markdown, seed_row, write_outputs
 
-HEADER = ("model", "init", "T", "accuracy", "firing rate", "energy (µJ)", "seeds")
+HEADER = ("model", "init", "T", "accuracy", "firing rate", "energy (µJ)", "train s", "seeds")
 # the rows LaSNN is judged against (variant -> how the verdict names it)
 RIVALS = {"scratch": "from scratch", "kd": "response KD", "feature_kd": "feature KD"}
 
@@ -100,6 +100,7 @@ class LaSNNTable:
                 accuracy_cell(r),
                 fmt(r["firing_rate"]),
                 fmt(r["energy_uj"], 5),
+                _seconds(r),
                 str(r["seeds"]),
             )
             for r in result["rows"]
@@ -155,6 +156,7 @@ class LaSNNTable:
                     accuracy_cell(r),
                     fmt(r["firing_rate"]),
                     fmt(r["energy_uj"], 5),
+                    _seconds(r),
                     r["seeds"],
                 )
                 for r in result["rows"]
@@ -174,3 +176,9 @@ class LaSNNTable:
         }
         write_outputs(run_dir, result, self.format(result), report)
         return save_figures(figures, run_dir / "figures")
+
+
+def _seconds(row: Mapping[str, Any]) -> str:
+    """A stage's training wall seconds (mean over seeds); ``-`` for conversion rows."""
+    seconds = row.get("train_seconds")
+    return "-" if seconds is None else f"{seconds:.0f}"

@@ -167,6 +167,17 @@ def _differences(old: Any, new: Any, defaults: Any = None, where: str = "") -> l
     return [] if old == new else [f"{where}: {old!r} -> {new!r}"]
 
 
+def _with_train_seconds(result: dict[str, Any], directory: Path) -> dict[str, Any]:
+    """A stage result from before ``train_seconds`` was recorded gets it from the stage's
+    ``metrics.jsonl`` (its last epoch's ``seconds``: the same number), when it has one."""
+    log = directory / "metrics.jsonl"
+    if "train_seconds" in result or not log.is_file():
+        return result
+    lines = log.read_text().splitlines()
+    last = json.loads(lines[-1]) if lines else {}
+    return {**result, "train_seconds": last.get("seconds")} if "seconds" in last else result
+
+
 @dataclass
 class PipelineRun:
     """One pipeline run: its directory, stages, shared datasets and log lines."""
@@ -221,7 +232,7 @@ class PipelineRun:
                 )
         result_path = directory / "result.json"
         if result_path.is_file():
-            return json.loads(result_path.read_text())
+            return _with_train_seconds(json.loads(result_path.read_text()), directory)
         if not path.is_file() and not self.report_only:
             directory.mkdir(parents=True, exist_ok=True)
             tmp = path.with_suffix(".tmp")
@@ -306,6 +317,8 @@ class PipelineRun:
             "accuracy": metrics["accuracy"],
             "best_accuracy": trainer.best_accuracy,
             "epochs": trainer.position.epoch,
+            # wall seconds of the stage's training, evaluations included, over all resumes
+            "train_seconds": trainer.history[-1]["seconds"] if trainer.history else None,
             "layer_firing_rates": metrics["firing_rates"],
             "history": [
                 {  # no test_acc for a method without classes (masked-image pretraining)

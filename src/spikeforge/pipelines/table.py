@@ -25,7 +25,8 @@ def mean_std(values: Sequence[float | None]) -> tuple[float | None, float | None
 
 def seed_row(label: str, results: Sequence[Mapping[str, Any]], **extra: Any) -> dict[str, Any]:
     """One table row from the per-seed results of a stage (accuracy, firing rate, energy
-    as means; the accuracy's std over seeds and every seed's accuracy kept)."""
+    and training wall seconds as means; the accuracy's std over seeds and every seed's
+    accuracy kept)."""
     accuracy, accuracy_std = mean_std([r["accuracy"] for r in results])
     return {
         "row": label,
@@ -34,6 +35,7 @@ def seed_row(label: str, results: Sequence[Mapping[str, Any]], **extra: Any) -> 
         "accuracy_std": accuracy_std,
         "firing_rate": mean_std([r.get("firing_rate") for r in results])[0],
         "energy_uj": mean_std([r.get("energy_uj") for r in results])[0],
+        "train_seconds": mean_std([r.get("train_seconds") for r in results])[0],
         "seeds": len(results),
         "accuracies": [r["accuracy"] for r in results],
         **extra,
