@@ -36,8 +36,8 @@ from ..engine.config import Config, load_structured
 from .runner import PipelineConfig, PipelineRun, load_pipeline_config
 from .table import accuracy_cell, fmt, markdown, mean_std, seed_row, write_outputs
 
-HEADER = ("model", "T", "accuracy", "best epoch", "firing rate", "energy (µJ)", "parameters",
-          "train s", "seeds")  # fmt: skip
+HEADER = ("model", "T", "accuracy", "best-epoch accuracy", "firing rate", "energy (µJ)",
+          "parameters", "train s", "seeds")  # fmt: skip
 
 
 @dataclass
