@@ -4,6 +4,7 @@ the pretrained encoder vs scratch vs Spikformer v1, resumable stage by stage."""
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 import torch
@@ -82,6 +83,16 @@ def test_the_verdict_needs_a_gain_beyond_the_seeds_spread():
     assert "masked pretraining: 3378 s, test reconstruction loss 0.6800" in text
 
 
+def test_the_pretraining_curve_shows_the_losses_each_epoch_has():
+    from spikeforge.pipelines.mae import pretraining_curve
+
+    history = [{"epoch": 1, "train_loss": 1.0}, {"epoch": 2, "train_loss": 0.8, "test_loss": 0.9}]
+    (spec,) = pretraining_curve(history)
+    assert spec["kind"] == "lines" and spec["section"] == "Masked pretraining"
+    assert spec["panels"][0]["series"] == {"train": [[1, 2], [1.0, 0.8]], "test": [[2], [0.9]]}
+    assert pretraining_curve([]) == []
+
+
 def test_pretrained_finetuning_runs_resumes_and_refuses_other_settings(tmp_path, one_thread):
     # one variant, T = 1, one epoch each: the fast unit-level run of the two stages
     run_dir = tmp_path / "run"
@@ -102,6 +113,11 @@ def test_pretrained_finetuning_runs_resumes_and_refuses_other_settings(tmp_path,
     report = (run_dir / "pretrain" / "report.html").read_text()
     assert "data:image/png;base64," in report and "<svg" in report
     assert (run_dir / "pretrain" / "reconstructions.png").is_file()
+    # the pipeline's report: the pretraining's loss curve (train and test) and a link
+    report = (run_dir / "report.html").read_text()
+    assert "<h2>Masked pretraining</h2>" in report and "pretrain/report.html" in report
+    assert 'data-figure="pretraining_loss/0"' in report
+    assert re.findall(r"<text[^>]*>(train|test)</text>", report) == ["train", "test"]
     row = result["rows"][0]
     assert row["energy_uj"] > 0 and row["T"] == 1 and 0 <= row["accuracy"] <= 1
     # resume: every stage finished -> skipped without touching a byte

@@ -262,9 +262,30 @@ class MAEPipeline:
                 ],
                 "verdicts": [{"T": t, **v} for t, v in result["claims"].items()],
             },
+            "figures": pretraining_curve(result["pretrain"].get("history") or []),
         }
+        report["meta"]["pretraining pictures"] = "pretrain/report.html"
         write_outputs(run.run_dir, result, format_table(result), report)
         return result
+
+
+def pretraining_curve(history: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The pipeline report's figure: the masked pretraining's train and test
+    reconstruction losses per epoch (a ``lines`` spec; none without a history)."""
+    series = {}
+    for key, label in (("train_loss", "train"), ("test_loss", "test")):
+        points = [(r["epoch"], r[key]) for r in history if r.get(key) is not None]
+        if points:
+            series[label] = [[e for e, _ in points], [v for _, v in points]]
+    if not series:
+        return []
+    return [{
+        "kind": "lines", "name": "pretraining_loss", "section": "Masked pretraining",
+        "title": "reconstruction loss per epoch",
+        "panels": [{"title": "reconstruction loss", "ylabel": "loss", "series": series}],
+        "note": "Loss on the masked patches (normalised pixels); pictures of the "
+        "reconstructions: pretrain/report.html.",
+    }]  # fmt: skip
 
 
 def table_rows(
