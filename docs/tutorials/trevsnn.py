@@ -18,8 +18,8 @@
 #
 # Time and resident memory per training step on CIFAR-sized inputs are measured by
 # `spikeforge bench trevsnn_memory --out benchmarks/results` (recorded in
-# `benchmarks/results/trevsnn_memory.md`: 7.8× less peak memory than BPTT at 8 blocks
-# per stage, 1.5–1.95× the time per step); the count of saved tensors below needs no
+# `benchmarks/results/trevsnn_memory.md`: 7.7× less peak memory than BPTT at 8 blocks
+# per stage, 1.5–1.8× the time per step); the count of saved tensors below needs no
 # timing and is deterministic.
 
 # %%
