@@ -135,6 +135,27 @@ def test_a_second_ctrl_c_raises_at_once_and_handlers_are_restored():
     assert signal.getsignal(signal.SIGTERM) is before
 
 
+def test_nested_contexts_share_the_outer_request_and_handlers(tmp_path):
+    before = signal.getsignal(signal.SIGINT)
+    with deferred_interrupts() as outer:
+        os.kill(os.getpid(), signal.SIGTERM)  # before the inner context (a trainer's fit)
+        with deferred_interrupts() as inner:
+            assert inner is outer and inner.requested  # the trainer sees the earlier signal
+        handler = signal.getsignal(signal.SIGINT)
+        assert handler is not before  # still deferred after the inner context
+    assert signal.getsignal(signal.SIGINT) is before
+    with deferred_interrupts() as fresh:
+        assert fresh is not outer and not fresh.requested
+    # a trainer asked to stop before its fit began stops at its first safe point
+    trainer = make_trainer(config(tmp_path / "run"), tmp_path / "run")
+    with deferred_interrupts() as request:
+        os.kill(os.getpid(), signal.SIGINT)
+        with pytest.raises(TrainingInterruptedError):
+            trainer.fit()
+    assert request.requested and trainer.position.step == 1
+    assert load_checkpoint(tmp_path / "run" / "last.pt")["position"]["step"] == 1
+
+
 def _spikeforge(*args: str, **kwargs) -> subprocess.Popen:
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
     return subprocess.Popen(

@@ -177,3 +177,30 @@ def test_report_only_tables_the_finished_stages_and_trains_nothing(config_path, 
     result = json.loads((run_dir / "results.json").read_text())
     assert result["status"] == "complete" and result["missing"] == []
     assert not (run_dir / "results.md").read_text().startswith("Partial")
+
+
+def test_a_signal_after_a_stages_last_epoch_stops_the_pipeline_once_its_result_is_saved(
+    config_path, tmp_path, capsys, monkeypatch
+):
+    # it used to land in the stage change (summary, clean-up, the next trainer's set-up),
+    # outside every safe point, and be lost: the pipeline ran on
+    import os
+    import signal
+
+    summary = ComparePipeline.summary
+
+    def signalled(self, trainer, result):
+        os.kill(os.getpid(), signal.SIGINT)  # during the first stage's energy summary
+        return summary(self, trainer, result)
+
+    monkeypatch.setattr(ComparePipeline, "summary", signalled)
+    run_dir = tmp_path / "sig"
+    args = ["run", "compare", "--config", str(config_path), "--run-dir", str(run_dir)]
+    assert main([*args, "--seeds", "1"]) == 130
+    err = capsys.readouterr().err
+    assert "interrupted (SIGINT)" in err and "Traceback" not in err
+    assert (run_dir / "lif" / "seed0" / "result.json").is_file()  # finished, saved
+    assert not (run_dir / "if" / "seed0").exists()  # the next stage never began
+    monkeypatch.setattr(ComparePipeline, "summary", summary)
+    assert main([*args, "--seeds", "1"]) == 0
+    assert "done already; skipped" in capsys.readouterr().out

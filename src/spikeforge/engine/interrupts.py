@@ -9,6 +9,12 @@ flag: nothing is raised, so nothing can be swallowed, and the trainer stops at i
 safe point (after an optimiser step, between evaluation batches), writes ``last.pt`` and
 raises :class:`TrainingInterruptedError`. A second Ctrl-C raises ``KeyboardInterrupt`` at once
 (for a run that does not reach a safe point).
+
+Nested contexts share the outermost request: a pipeline stage defers signals from the
+moment it builds its trainer until its result is written (a signal landing between a
+stage's last epoch and the next stage's first, where a stage's objects are collected and
+their finalizers run, was lost: the pipeline ran on), and the trainer inside it stops at
+its next safe point on a signal that came before its own ``fit`` began.
 """
 
 from __future__ import annotations
@@ -21,6 +27,7 @@ from pathlib import Path
 from types import FrameType
 
 SIGNALS = (signal.SIGINT, signal.SIGTERM)
+_active: list[StopRequest] = []  # the outermost request while a context is active
 
 
 class StopRequest:
@@ -53,6 +60,9 @@ class TrainingInterruptedError(Exception):
 def deferred_interrupts() -> Iterator[StopRequest]:
     """Turn SIGINT/SIGTERM into a :class:`StopRequest` for the duration (main thread
     only; elsewhere signals cannot be handled and the request never fires)."""
+    if _active:  # nested: the outer context's handlers and request serve
+        yield _active[0]
+        return
     request = StopRequest()
     if threading.current_thread() is not threading.main_thread():
         yield request
@@ -64,8 +74,10 @@ def deferred_interrupts() -> Iterator[StopRequest]:
         request.signal = signum
 
     previous = {sig: signal.signal(sig, handler) for sig in SIGNALS}
+    _active.append(request)
     try:
         yield request
     finally:
+        _active.clear()
         for sig, old in previous.items():
             signal.signal(sig, old)

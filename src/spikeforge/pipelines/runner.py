@@ -38,6 +38,7 @@ from torch.utils.data import Dataset
 from ..data import sample_indices
 from ..engine.build import build_datasets
 from ..engine.config import Config, find_config, load_structured, read_yaml
+from ..engine.interrupts import TrainingInterruptedError, deferred_interrupts
 from ..engine.run import make_trainer
 from ..engine.trainer import Trainer
 
@@ -299,6 +300,24 @@ class PipelineRun:
         directory = self.stage_dir(stage)
         resume = (directory / "last.pt").is_file()
         self._announce(stage, f"{'resuming' if resume else 'training'} {config.model.name}")
+        # Signals wait for the stage's result (engine.interrupts): the trainer stops at its
+        # safe points; a signal after its last one stops the pipeline once the result is
+        # written, instead of landing in the stage change's clean-up and being lost.
+        with deferred_interrupts() as request:
+            trainer, result = self._train_stage(stage, config, summary, directory, resume)
+        if request.requested:
+            position = trainer.position
+            raise TrainingInterruptedError(directory, position.epoch, position.step, request.name)
+        return result
+
+    def _train_stage(
+        self,
+        stage: str,
+        config: Config,
+        summary: Callable[[Trainer, dict[str, Any]], dict[str, Any]] | None,
+        directory: Path,
+        resume: bool,
+    ) -> tuple[Trainer, dict[str, Any] | None]:
         trainer = make_trainer(config, directory, datasets=self.datasets(config))
         trainer.fit(resume=resume)
         finished = trainer.position.epoch >= config.train.epochs
@@ -307,7 +326,7 @@ class PipelineRun:
             patience is not None and trainer.epochs_without_improvement >= patience
         ):
             self.log(f"[{self.name} {stage}] interrupted at epoch {trainer.position.epoch + 1}")
-            return None
+            return trainer, None
         metrics = trainer.evaluate(trainer.test_set)
         result: dict[str, Any] = {
             "model": config.model.name,
@@ -335,7 +354,7 @@ class PipelineRun:
         if summary is not None:
             result.update(summary(trainer, result))
         self.log(f"[{self.name} {stage}] test accuracy {result['accuracy']:.4f}")
-        return self.finish(stage, result)
+        return trainer, self.finish(stage, result)
 
     def compute(
         self, stage: str, settings: Mapping[str, Any], work: Callable[[], dict[str, Any]]
