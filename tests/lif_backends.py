@@ -85,7 +85,20 @@ def assert_matches_reference(backend, x, v0, make_params, dtype, seed=99):
     for i, (a, b) in enumerate(zip(g_new, g_ref, strict=True)):
         assert (a is None) == (b is None), f"gradient {i}: presence differs"
         if a is not None:
-            torch.testing.assert_close(a, b, **TOL[dtype], msg=lambda m, i=i: f"grad {i}: {m}")
+            tol = reduction_tolerance(dtype, x.numel(), a.numel())
+            torch.testing.assert_close(a, b, **tol, msg=lambda m, i=i: f"grad {i}: {m}")
+
+
+def reduction_tolerance(dtype: torch.dtype, terms: int, size: int) -> dict[str, float]:
+    """:data:`TOL`, widened by ``sqrt(terms / size)`` for a gradient summed over
+    ``terms / size`` elements each (a parameter's: over neurons and steps). Backends sum in
+    different orders (Triton block by block), and float32 rounding of such a sum grows
+    like the square root of its length: one float32 case in CI differed by 2.3e-5 in a
+    parameter gradient summed over several hundred terms. Float64 stays at 1e-10."""
+    if dtype == torch.float64:
+        return TOL[dtype]
+    widen = max(1.0, (terms / max(size, 1)) ** 0.5)
+    return {key: value * widen for key, value in TOL[dtype].items()}
 
 
 # --- the grid's cases, shared by the kernel test modules --------------------------------
