@@ -96,8 +96,20 @@ def test_the_pretraining_curve_shows_the_losses_each_epoch_has():
 def test_pretrained_finetuning_runs_resumes_and_refuses_other_settings(tmp_path, one_thread):
     # one variant, T = 1, one epoch each: the fast unit-level run of the two stages
     run_dir = tmp_path / "run"
+    lines: list[str] = []
+    result = run_mae(
+        "digits",
+        overrides=[*TINY, "only=[pretrained]"],
+        run_dir=run_dir,
+        quick=True,
+        log=lines.append,
+    )
     args = dict(run_dir=run_dir, quick=True, log=None)
-    result = run_mae("digits", overrides=[*TINY, "only=[pretrained]"], **args)
+    # pretraining has no accuracy: its log line and result say its loss, never "nan"
+    assert any(line.startswith("[mae pretrain] test loss ") for line in lines)
+    assert not any("nan" in line for line in lines)
+    pretrain = json.loads((run_dir / "pretrain" / "result.json").read_text())
+    assert pretrain["accuracy"] is None and pretrain["reconstruction_loss"] > 0
     assert result["status"] == "complete" and [r["variant"] for r in result["rows"]] == [
         "pretrained"
     ]

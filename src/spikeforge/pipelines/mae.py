@@ -182,8 +182,8 @@ class MAEPipeline:
         loss = history[-1]["test_loss"] if history else None
         self.run.log(f"[mae pretrain] test reconstruction loss {fmt(loss)} (masked patches)")
         return {
-            "accuracy": float("nan"),
-            "best_accuracy": float("nan"),
+            "accuracy": None,  # no classes (NaN would be invalid JSON)
+            "best_accuracy": None,
             "reconstruction_loss": loss,
             "history": history,
             "train_seconds": trainer.history[-1]["seconds"] if trainer.history else None,

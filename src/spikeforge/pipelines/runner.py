@@ -353,7 +353,10 @@ class PipelineRun:
         }
         if summary is not None:
             result.update(summary(trainer, result))
-        self.log(f"[{self.name} {stage}] test accuracy {result['accuracy']:.4f}")
+        if result["accuracy"] is not None:
+            self.log(f"[{self.name} {stage}] test accuracy {result['accuracy']:.4f}")
+        else:  # a method without classes (masked-image pretraining)
+            self.log(f"[{self.name} {stage}] test loss {metrics['loss']:.4f}")
         return trainer, self.finish(stage, result)
 
     def compute(
