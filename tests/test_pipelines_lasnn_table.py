@@ -108,10 +108,23 @@ def test_claims_by_hand():
     assert claims["beats_scratch_beyond_spread"] is True  # 0.06 > 0.028
     assert claims["beats_kd_beyond_spread"] is None  # one seed: not judged
     assert "beats_feature_kd" not in claims  # no feature-KD rows
+    assert "beats_scratch_bn" not in claims  # no BatchNorm baseline rows
     # conversion first reaches 0.92 at T=32, the students run T=4: 8x the steps
     assert claims["conversion_t_for_lasnn_accuracy"] == 32
     assert claims["timestep_reduction"] == 8.0
     assert claims["conversion_max_t"] == 32
+
+
+def test_the_batchnorm_baseline_is_judged_and_worded_like_every_rival():
+    students = {**STUDENTS, "scratch_bn": [_student(0.94, "own"), _student(0.96, "own")]}
+    labels = {**LABELS, "scratch_bn": "spiking VGG-small with BN from scratch"}
+    table = LaSNNTable(TEACHER, INTERMEDIATE, CONVERSION, students, labels)
+    claims = table.claims()
+    assert claims["beats_scratch_bn"] is False
+    assert claims["margin_over_scratch_bn"] == pytest.approx(0.92 - 0.95)
+    assert claims["beats_scratch_bn_beyond_spread"] is False
+    text = LaSNNTable.format(_result(table))
+    assert "does not beat from scratch with BatchNorm (-0.0300; within" in text
 
 
 def test_claims_when_lasnn_loses_and_conversion_never_reaches_it():
