@@ -5,8 +5,14 @@ import warnings
 import pytest
 import torch
 
+from spikeforge.cli import main
 from spikeforge.engine.config import load_config
-from spikeforge.engine.distill import check_distill_section, load_teacher, probe_inputs
+from spikeforge.engine.distill import (
+    check_distill_section,
+    check_method_model,
+    load_teacher,
+    probe_inputs,
+)
 from spikeforge.engine.run import evaluate_checkpoint, make_trainer
 from spikeforge.methods.distill import FeatureKD, ResponseKD
 from spikeforge.methods.distill.feature import CALIBRATION_SAMPLES
@@ -123,6 +129,17 @@ def test_a_distill_section_without_a_teacher_method_warns_and_trains(tmp_path):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         check_distill_section(load_config(None, []))  # no section: no warning
+
+
+def test_a_method_refuses_a_model_it_cannot_train_in_one_cli_line(tmp_path, capsys):
+    # hybrid fine-tunes converted SNNs only: named before any data or model is built
+    args = ["train", "--config", "digits_hybrid", "model.name=csnn_tiny",
+            f"train.run_dir={tmp_path}"]  # fmt: skip
+    assert main(args) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "train.method=hybrid trains model.name in ['converted']" in err[0]
+    assert "got model.name=csnn_tiny" in err[0] and "train.method=bptt" in err[0]
+    check_method_model(load_config(None, ["train.method=bptt", "model.name=csnn_tiny"]))
 
 
 def test_teacher_of_another_dataset_is_refused(digits_ann_checkpoint):

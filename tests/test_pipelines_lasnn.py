@@ -293,6 +293,13 @@ def test_config_errors_are_named(tmp_path):
     with pytest.raises(ValueError, match=r"variants\.kd\.config\.train\.epochs expects int"):
         run_lasnn("digits", run_dir=tmp_path / "bad", overrides=bad, log=None)
     assert not (tmp_path / "bad").exists()
+    # a student of its own model left on the students' hybrid method: refused up front
+    # (it failed at the stage's first batch, after the teacher and conversion had run)
+    own = [*TINY, "variants.finetune.init=own", "variants.finetune.config.model.name=csnn_tiny"]
+    with pytest.raises(ValueError, match=r"students/finetune/seed0: train.method=hybrid trains "
+                       r"model.name in \['converted'\], got model.name=csnn_tiny"):  # fmt: skip
+        run_lasnn("digits", run_dir=tmp_path / "own", overrides=own, log=None)
+    assert not (tmp_path / "own").exists()
     quick = load_config("digits", quick=True)
     assert quick.student["train"]["epochs"] < load_config("digits").student["train"]["epochs"]
     for dataset in ("mnist-small", "cifar10-small"):

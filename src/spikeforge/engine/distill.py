@@ -39,6 +39,25 @@ def method_class(config: Config) -> type:
     return METHODS.get(config.train.method)
 
 
+def check_method_model(config: Config) -> None:
+    """``model.name`` is one the method can train (its ``models``; empty: any), else a
+    ``ValueError`` naming both: a pipeline builds every stage's config first, so a
+    mismatch fails before the first stage trains, not hours later at the first batch."""
+    allowed = method_class(config).models
+    if allowed and config.model.name not in allowed:
+        raise ValueError(
+            f"train.method={config.train.method} trains model.name in {list(allowed)}, got "
+            f"model.name={config.model.name}"
+            + (
+                " (a converted SNN is model.name=converted with "
+                "model.kwargs.checkpoint=<ANN checkpoint>; train any other SNN with "
+                "train.method=bptt)"
+                if "converted" in allowed
+                else ""
+            )
+        )
+
+
 def teacher_methods() -> list[str]:
     """Registered methods that take a frozen ANN teacher (``needs_teacher``)."""
     return [n for n in METHODS.names() if getattr(METHODS.get(n), "needs_teacher", False)]

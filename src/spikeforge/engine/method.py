@@ -11,7 +11,12 @@ from ..methods import METHODS, Method
 from ..models.output import readout_population
 from .build import build_decoder, check_readout
 from .config import Config
-from .distill import check_distill_section, probe_inputs, teacher_method_options
+from .distill import (
+    check_distill_section,
+    check_method_model,
+    probe_inputs,
+    teacher_method_options,
+)
 from .regularize import regularize
 
 
@@ -42,6 +47,7 @@ def build_method(
     """
     name = config.train.method
     cls = METHODS.get(name)
+    check_method_model(config)
     options = dict(config.train.method_options)
     if evaluation and cls.needs_teacher:
         name, options = "bptt", {}

@@ -15,6 +15,7 @@ from torch.utils.data import Dataset
 from .build import build_datasets, build_model
 from .checkpoint import load_checkpoint, load_model_state
 from .config import Config, apply_overrides, config_from_dict, load_config
+from .distill import check_method_model
 from .distributed import explained_failures, init_from_env, shutdown
 from .method import build_method
 from .trainer import Trainer
@@ -93,6 +94,7 @@ def make_trainer(
     ``datasets``: ``(train, test)`` already built from ``config.data`` (pipelines share
     them between stages).
     """
+    check_method_model(config)  # before data and model: the cheapest mistake to name
     torch.manual_seed(config.train.seed)
     train_set, test_set = datasets if datasets is not None else build_datasets(config)
     model = build_model(config, train_set)

@@ -29,13 +29,16 @@ class Method(nn.Module):
     ``distill.pairs``); ``takes_seed`` — the run's seed (``seed=``, for a method that
     draws random numbers of its own); ``classifies`` (default true) — whether ``output``
     holds class scores: a method without them (masked-image pretraining) gets no
-    accuracy logged, and its best checkpoint is the one of lowest test loss.
+    accuracy logged, and its best checkpoint is the one of lowest test loss;
+    ``models`` — the registered model names it can train (empty: any), checked against
+    ``model.name`` when a config is built, before anything trains.
     """
 
     needs_teacher: ClassVar[bool] = False
     needs_pairs: ClassVar[bool] = False
     takes_seed: ClassVar[bool] = False
     classifies: ClassVar[bool] = True
+    models: ClassVar[tuple[str, ...]] = ()
 
     def forward(
         self, model: nn.Module, inputs: torch.Tensor, targets: torch.Tensor

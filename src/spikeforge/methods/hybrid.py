@@ -24,6 +24,8 @@ class HybridMethod(BPTT):
     Args: as :class:`~spikeforge.methods.BPTT` (objective name and options).
     """
 
+    models = ("converted",)
+
     def forward(
         self, model: nn.Module, inputs: torch.Tensor, targets: torch.Tensor
     ) -> dict[str, torch.Tensor]:

@@ -38,6 +38,7 @@ from torch.utils.data import Dataset
 from ..data import sample_indices
 from ..engine.build import build_datasets
 from ..engine.config import Config, find_config, load_structured, read_yaml
+from ..engine.distill import check_method_model
 from ..engine.interrupts import TrainingInterruptedError, deferred_interrupts
 from ..engine.run import make_trainer
 from ..engine.trainer import Trainer
@@ -261,9 +262,14 @@ class PipelineRun:
         with the stage directory as its run directory."""
         directory = self.stage_dir(stage)
         placement = {"train": {"run_dir": str(directory.parent), "run_name": directory.name}}
-        return load_structured(
+        config = load_structured(
             Config, *[dict(layer) for layer in layers if layer], placement, where=stage
         )
+        try:
+            check_method_model(config)
+        except ValueError as exc:
+            raise ValueError(f"{stage}: {exc}") from None
+        return config
 
     def datasets(self, config: Config) -> tuple[Dataset, Dataset]:
         """``(train, test)`` of ``config.data``, loaded once per distinct data section."""
