@@ -264,6 +264,16 @@ def test_extra_timesteps_train_every_student_again_at_each_t(tiny_run):
     )
     with pytest.raises(ValueError, match="extra_timesteps must be distinct T >= 1 other than"):
         load_config("digits", overrides=["extra_timesteps=[4]"])
+    # extra_seeds: only the first seeds train again at the extra T; the main T keeps all
+    from spikeforge.pipelines.lasnn import LaSNNPipeline
+
+    planned = ["seeds=3", "extra_timesteps=[2]", "extra_seeds=1", "only=[scratch]"]
+    config = load_config("digits", overrides=planned, run_dir=run_dir.parent / "plan")
+    stages = LaSNNPipeline(config, lambda line: None)
+    assert list(stages.students) == [("scratch", 0), ("scratch", 1), ("scratch", 2)]
+    assert list(stages.extra_students) == [(2, "scratch", 0)]
+    with pytest.raises(ValueError, match=r"extra_seeds must be 1..seeds=3 \(or null: all\), got 4"):
+        load_config("digits", overrides=["seeds=3", "extra_seeds=4"])
 
 
 def test_run_dir_with_other_settings_is_refused(tmp_path):
@@ -385,6 +395,43 @@ def test_cifar10_small_sweep_changes_one_setting_per_row_and_its_pairs_train(tmp
         grads = [p.grad for p in student.parameters()]
         assert all(g is not None and torch.isfinite(g).all() for g in grads), name
         assert all(p.grad is None for p in teacher.parameters())
+
+
+def test_cifar10_small_batchnorm_students_build_and_distill_through_their_pairs(tmp_path):
+    """The BatchNorm rows of lasnn_cifar10_small (scratch / response KD / LaSNN on the
+    students' layers with BN): their stage configs name the spiking VGG-small with soft
+    reset and a BPTT-family method (not the converted students' hybrid), and LaSNN's
+    pairs name real layers: one step gives the student finite gradients."""
+    from spikeforge.engine.build import build_model
+    from spikeforge.methods.distill import build_distillation
+    from spikeforge.models import create
+    from spikeforge.pipelines.lasnn import LaSNNPipeline
+
+    config = load_config("cifar10-small", run_dir=tmp_path)
+    pipeline = LaSNNPipeline(config, lambda line: None)
+    methods = {}
+    for name in ("scratch_bn", "kd_bn", "lasnn_bn"):
+        stage = pipeline.students[(name, 0)]
+        assert stage.model.name == "spiking_vgg_small" and stage.data.timesteps == 4
+        assert stage.model.neuron_kwargs == {"reset": "subtract"}
+        methods[name] = stage.train.method
+    assert methods == {"scratch_bn": "bptt", "kd_bn": "kd", "lasnn_bn": "lasnn"}
+    # T=2 copies of the first seed only (extra_seeds: 1)
+    assert {k for (_, _, k) in pipeline.extra_students} == {0}
+    stage = pipeline.students[("lasnn_bn", 0)]
+    images = torch.utils.data.TensorDataset(torch.rand(2, 3, 32, 32), torch.tensor([0, 9]))
+    images.labels = [0, 9]  # 10 classes, as cifar10-small
+    torch.manual_seed(0)
+    student = build_model(stage, images)
+    assert all(m.reset_mode == "subtract" for m in student.modules() if hasattr(m, "reset_mode"))
+    teacher = create("ann_vgg_small", num_classes=10, in_channels=3, input_size=32,
+                     width_mult=2.0, batch_norm=True, bias=True).eval()  # fmt: skip
+    distill = config.variants["lasnn_bn"].config["distill"]
+    method = build_distillation("lasnn", teacher, distill["pairs"], **distill["options"])
+    terms = method(student, torch.rand(4, 3, 3, 32, 32), torch.tensor([0, 1, 2]))
+    terms["loss"].backward()
+    assert terms["at"] > 0
+    assert all(p.grad is not None and torch.isfinite(p.grad).all() for p in student.parameters())
 
 
 def test_report_only_before_the_teacher_has_finished_says_so_and_trains_nothing(tmp_path, capsys):

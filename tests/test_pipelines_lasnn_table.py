@@ -127,6 +127,32 @@ def test_the_batchnorm_baseline_is_judged_and_worded_like_every_rival():
     assert "does not beat from scratch with BatchNorm (-0.0300; within" in text
 
 
+def test_the_batchnorm_students_get_verdicts_of_their_own():
+    # lasnn_bn is judged against the BatchNorm rivals only, never picked as "the best
+    # LaSNN" of the BN-free students (the conversion claim stays theirs)
+    students = {
+        **STUDENTS,
+        "scratch_bn": [_student(0.95, "own"), _student(0.97, "own")],
+        "kd_bn": [_student(0.96, "own"), _student(0.96, "own")],
+        "lasnn_bn": [_student(0.99, "own"), _student(0.99, "own")],
+    }
+    labels = {**LABELS, "scratch_bn": "BN scratch", "kd_bn": "BN KD", "lasnn_bn": "BN LaSNN"}
+    table = LaSNNTable(TEACHER, INTERMEDIATE, CONVERSION, students, labels)
+    claims = table.claims()
+    assert claims["lasnn_best"] == "lasnn_activation"
+    assert claims["conversion_t_for_lasnn_accuracy"] == 32
+    bn = claims["batch_norm"]
+    assert bn["lasnn_accuracy"] == pytest.approx(0.99)
+    assert bn["margin_over_scratch_bn"] == pytest.approx(0.03)
+    assert bn["spread_scratch_bn"] == pytest.approx(0.0141421, abs=1e-6)
+    assert bn["beats_scratch_bn_beyond_spread"] is True
+    assert bn["margin_over_kd_bn"] == pytest.approx(0.03) and bn["beats_kd_bn"] is True
+    assert "beats_kd" not in bn and "beats_scratch" not in bn
+    text = LaSNNTable.format(_result(table))
+    assert "LaSNN with BatchNorm (lasnn_bn) accuracy 0.9900; beats from scratch with " in text
+    assert "beats response KD with BatchNorm (+0.0300; beyond the seeds' spread 0.0000)" in text
+
+
 def test_claims_when_lasnn_loses_and_conversion_never_reaches_it():
     students = copy.deepcopy(STUDENTS)
     students["lasnn_activation"] = [_student(0.96, "converted")]

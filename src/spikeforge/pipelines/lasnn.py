@@ -13,7 +13,8 @@ config (``configs/lasnn_<dataset>.yaml``: ``base`` merged with the stage's secti
    initialised (``random``) or the variant's own model (``own``). A distilling variant
    names its teacher in its ``distill`` section (``${run_dir}/teacher/last.pt``) and
    reaches it by the same road as ``spikeforge train``. With ``extra_timesteps`` every
-   variant and seed trains again at each of those T, afterwards, in
+   variant and seed (the first ``extra_seeds`` seeds, if set) trains again at each of
+   those T, afterwards, in
    ``RUN/students_T<T>/<variant>/seed<k>/`` (rows of their own; the verdicts compare
    the students at the main T).
 
@@ -87,6 +88,8 @@ class LaSNNConfig(PipelineConfig):
     # more student T: every variant and seed again at each, after the main students, in
     # RUN/students_T<T>/<variant>/seed<k>/ (rows of their own; the verdicts stay at T)
     extra_timesteps: list[int] = field(default_factory=list)
+    # how many of the seeds train again at the extra T (null: all of them)
+    extra_seeds: int | None = None
 
 
 def default_run_dir(config: LaSNNConfig, quick: bool) -> Path:
@@ -112,6 +115,10 @@ def load_config(
     )
     if config.timesteps < 1:
         raise ValueError(f"timesteps must be >= 1, got {config.timesteps}")
+    if config.extra_seeds is not None and not 1 <= config.extra_seeds <= config.seeds:
+        raise ValueError(
+            f"extra_seeds must be 1..seeds={config.seeds} (or null: all), got {config.extra_seeds}"
+        )
     bad = [t for t in config.extra_timesteps if t < 1 or t == config.timesteps]
     if bad or len(set(config.extra_timesteps)) != len(config.extra_timesteps):
         raise ValueError(
@@ -161,7 +168,7 @@ class LaSNNPipeline:
         self.extra_students = {
             (steps, name, k): self._student(name, c.seed + k, steps)
             for steps in c.extra_timesteps
-            for k in range(c.seeds)
+            for k in range(c.seeds if c.extra_seeds is None else c.extra_seeds)
             for name in names
         }
         self.run.stage_total = 3 + len(self.students) + len(self.extra_students)

@@ -20,6 +20,43 @@ RIVALS = {
     "kd": "response KD",
     "feature_kd": "feature KD",
 }
+# the BatchNorm students (variants ending in "_bn", not from the converted SNN): their
+# LaSNN row is judged against the BatchNorm rivals only
+BN_RIVALS = {"scratch_bn": "from scratch with BatchNorm", "kd_bn": "response KD with BatchNorm"}
+
+
+def _versus(
+    best: Mapping[str, Any], rivals: Mapping[str, str], by_variant: Mapping[str, Any]
+) -> dict[str, Any]:
+    """``beats_*``, ``margin_over_*``, ``spread_*`` and ``beats_*_beyond_spread`` of
+    ``best`` against each rival row present (spread: the sum of the two stds; ``None``
+    when either row has one seed)."""
+    out: dict[str, Any] = {}
+    for other in rivals:
+        if other in by_variant:
+            rival = by_variant[other]
+            margin = best["accuracy"] - rival["accuracy"]
+            spread = (best["accuracy_std"] or 0.0) + (rival["accuracy_std"] or 0.0)
+            judged = best["seeds"] > 1 and rival["seeds"] > 1
+            out[f"beats_{other}"] = margin > 0
+            out[f"margin_over_{other}"] = margin
+            out[f"spread_{other}"] = spread
+            out[f"beats_{other}_beyond_spread"] = bool(margin > spread) if judged else None
+    return out
+
+
+def _verdicts(c: Mapping[str, Any], rivals: Mapping[str, str]) -> list[str]:
+    """The verdict phrases of :func:`_versus`'s entries."""
+    parts = []
+    for other, label in rivals.items():
+        if f"beats_{other}" in c:
+            verdict = "beats" if c[f"beats_{other}"] else "does not beat"
+            beyond = c.get(f"beats_{other}_beyond_spread")
+            spread = f"the seeds' spread {c.get(f'spread_{other}', 0.0):.4f}"
+            judged = {True: f"beyond {spread}", False: f"within {spread}"}
+            note = judged.get(beyond, "one seed: spread not judged")
+            parts.append(f"{verdict} {label} ({c[f'margin_over_{other}']:+.4f}; {note})")
+    return parts
 
 
 @dataclass
@@ -70,24 +107,24 @@ class LaSNNTable:
         T — on the mean (``beats_*``, ``margin_over_*``) and by more than the seeds'
         spread, the sum of the two standard deviations (``beats_*_beyond_spread``;
         ``None`` when either row has one seed); how many more steps conversion needs for
-        its accuracy."""
+        its accuracy. The BatchNorm students (``*_bn``) are not candidates: with a
+        ``lasnn_bn`` row, ``batch_norm`` holds its verdicts against ``BN_RIVALS``."""
         # the verdicts are at the students' T; rows at extra T only show
         by_variant = {r["variant"]: r for r in self.rows() if "variant" in r and not r.get("extra")}
-        lasnn = [r for r in by_variant.values() if r["variant"].startswith("lasnn")]
+        lasnn = [
+            r
+            for name, r in by_variant.items()
+            if name.startswith("lasnn") and not name.endswith("_bn")
+        ]
         if not lasnn:
             return {}
         best = max(lasnn, key=lambda r: r["accuracy"])
         out: dict[str, Any] = {"lasnn_best": best["variant"], "lasnn_accuracy": best["accuracy"]}
-        for other in RIVALS:
-            if other in by_variant:
-                rival = by_variant[other]
-                margin = best["accuracy"] - rival["accuracy"]
-                spread = (best["accuracy_std"] or 0.0) + (rival["accuracy_std"] or 0.0)
-                judged = best["seeds"] > 1 and rival["seeds"] > 1
-                out[f"beats_{other}"] = margin > 0
-                out[f"margin_over_{other}"] = margin
-                out[f"spread_{other}"] = spread
-                out[f"beats_{other}_beyond_spread"] = bool(margin > spread) if judged else None
+        out.update(_versus(best, RIVALS, by_variant))
+        if "lasnn_bn" in by_variant:
+            bn = by_variant["lasnn_bn"]
+            out["batch_norm"] = {"lasnn_accuracy": bn["accuracy"]}
+            out["batch_norm"].update(_versus(bn, BN_RIVALS, by_variant))
         points = self.conversion["timesteps"]
         steps = sorted(int(t) for t in points)
         reach = [t for t in steps if points[str(t)]["accuracy"] >= best["accuracy"]]
@@ -116,14 +153,7 @@ class LaSNNTable:
         c = result.get("claims") or {}
         if c:
             parts = [f"LaSNN ({c['lasnn_best']}) accuracy {c['lasnn_accuracy']:.4f}"]
-            for other, label in RIVALS.items():
-                if f"beats_{other}" in c:
-                    verdict = "beats" if c[f"beats_{other}"] else "does not beat"
-                    beyond = c.get(f"beats_{other}_beyond_spread")
-                    spread = f"the seeds' spread {c.get(f'spread_{other}', 0.0):.4f}"
-                    judged = {True: f"beyond {spread}", False: f"within {spread}"}
-                    note = judged.get(beyond, "one seed: spread not judged")
-                    parts.append(f"{verdict} {label} ({c[f'margin_over_{other}']:+.4f}; {note})")
+            parts += _verdicts(c, RIVALS)
             if c.get("timestep_reduction"):
                 parts.append(
                     f"conversion needs T={c['conversion_t_for_lasnn_accuracy']} for it "
@@ -132,6 +162,10 @@ class LaSNNTable:
             else:
                 parts.append(f"conversion does not reach it by T={c['conversion_max_t']}")
             text += "\n\n" + "; ".join(parts)
+            bn = c.get("batch_norm")
+            if bn:
+                phrases = [f"LaSNN with BatchNorm (lasnn_bn) accuracy {bn['lasnn_accuracy']:.4f}"]
+                text += "\n\n" + "; ".join(phrases + _verdicts(bn, BN_RIVALS))
         return text
 
     def write(
