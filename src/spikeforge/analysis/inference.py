@@ -33,7 +33,7 @@ def measure_inference(
     def make_hook(name: str):
         def hook(module: nn.Module, args: Any, output: torch.Tensor) -> None:
             nonlocal spikes, slots
-            spikes += float((output.detach() != 0).sum())
+            spikes += float(torch.count_nonzero(output.detach()))
             slots += output.numel()
 
         return hook

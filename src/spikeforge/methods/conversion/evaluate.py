@@ -118,7 +118,7 @@ def accuracy_vs_timesteps(
     def hook(module: nn.Module, inputs: Any, output: torch.Tensor) -> None:
         nonlocal neurons_per_sample
         spikes = output.detach().unflatten(0, (counting["length"], -1))  # [T, B, ...]
-        per_step = spikes.flatten(1).ne(0).sum(1).double()
+        per_step = torch.count_nonzero(spikes.flatten(1), dim=1).double()
         offset = counting["offset"]
         spikes_per_step[offset : offset + len(per_step)] += per_step
         if counting.get("first"):
