@@ -16,6 +16,8 @@ def test_one_long_run_gives_every_shorter_t(digits_ann_checkpoint):
     calibration = torch.stack([train_set[i][0] for i in range(128)])
     snn = convert(ann, calibration, "max")
     result = accuracy_vs_timesteps(snn, test_set, (3, 8), batch_size=50, chunk=3, limit=120)
+    # the pieces it runs in do not change the result (the defaults: 64 samples x 8 steps)
+    assert accuracy_vs_timesteps(snn, test_set, (3, 8), limit=120) == result
     chosen = [int(i) for i in sample_indices(len(test_set), 120)]  # the subset `limit` takes
     x = torch.stack([test_set[i][0] for i in chosen])
     y = torch.as_tensor([test_set[i][1] for i in chosen])

@@ -90,13 +90,17 @@ def accuracy_vs_timesteps(
     snn: ConvertedSNN,
     dataset: Dataset,
     timesteps: Sequence[int] = DEFAULT_TIMESTEPS,
-    batch_size: int = 256,
-    chunk: int = 32,
+    batch_size: int = 64,
+    chunk: int = 8,
     limit: int | None = None,
     progress: bool = False,
     resume: str | Path | None = None,
 ) -> dict[int, dict[str, float]]:
     """``{T: {"accuracy", "firing_rate"}}`` for every T, from one run of ``max(T)`` steps.
+
+    The network runs ``chunk`` steps of ``batch_size`` samples at a time; the result does
+    not depend on either. Small pieces keep the activations in cache: 64 × 8 ran 2.2–3×
+    faster than 256 × 32 on one CPU core (VGG-small, cifar10-small, same accuracies).
 
     ``firing_rate``: spikes of all converted layers over the first T steps divided by
     ``T × samples × neurons``. ``progress``: report progress over the batches (a bar on a
