@@ -100,7 +100,8 @@ def accuracy_vs_timesteps(
 
     The network runs ``chunk`` steps of ``batch_size`` samples at a time; the result does
     not depend on either. Small pieces keep the activations in cache: 64 × 8 ran 2.2–3×
-    faster than 256 × 32 on one CPU core (VGG-small, cifar10-small, same accuracies).
+    faster than 256 × 32 on one loaded CPU core (VGG-small, cifar10-small, same
+    accuracies; ad hoc timing while two pipelines ran, not yet a benchmark).
 
     ``firing_rate``: spikes of all converted layers over the first T steps divided by
     ``T × samples × neurons``. ``progress``: report progress over the batches (a bar on a
