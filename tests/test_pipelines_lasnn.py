@@ -351,21 +351,28 @@ def test_cli_run_help_and_stop_after(tmp_path, capsys):
 
 
 def test_cifar10_small_sweep_changes_one_setting_per_row_and_its_pairs_train(tmp_path):
-    """The second-look sweep of issue #20: nine activation-attention rows, each differing
-    from the default LaSNN student in one setting; every row's pairs name real layers of
-    the CIFAR teacher and converted student, and one training step gives finite
+    """The second-look sweep of issue #20: nine activation-attention rows of the converted
+    student and three of the BatchNorm student, each differing from its family's default
+    LaSNN row (lasnn_activation / lasnn_bn) in one setting; every row's pairs name real
+    layers of the CIFAR teacher and its student, and one training step gives finite
     gradients to the student and none to the teacher."""
+    from spikeforge.engine.build import build_model
     from spikeforge.methods.conversion.pipeline import convert
     from spikeforge.methods.distill import build_distillation
     from spikeforge.models import create
     from spikeforge.pipelines.lasnn import LaSNNPipeline
 
     sweep = load_config(path="lasnn_cifar10_small_sweep", run_dir=tmp_path, overrides=["seeds=2"])
-    assert sweep.extra_timesteps == [] and len(sweep.only) == 9
+    assert sweep.extra_timesteps == [] and len(sweep.only) == 12
     base = load_config("cifar10-small", run_dir=tmp_path)
-    default = base.variants["lasnn_activation"].config["distill"]
     changed = {}
     for name in sweep.only:
+        family = "lasnn_bn" if name.startswith("bn_") else "lasnn_activation"
+        assert sweep.variants[name].init == base.variants[family].init, name
+        assert sweep.variants[name].config.get("model") == base.variants[family].config.get(
+            "model"
+        ), name
+        default = base.variants[family].config["distill"]
         distill = sweep.variants[name].config["distill"]
         diffs = [k for k in ("pairs", "teacher") if distill[k] != default[k]]
         diffs += [k for k in {*distill["options"], *default["options"]}
@@ -374,7 +381,8 @@ def test_cifar10_small_sweep_changes_one_setting_per_row_and_its_pairs_train(tmp
     assert changed == {"beta0p5": ["beta"], "beta8": ["beta"], "high_only": ["weights"],
                        "low_only": ["weights"], "membrane": ["student_features"],
                        "pre_relu": ["pairs"], "after_pool": ["pairs"], "p1": ["p"],
-                       "no_kd": ["alpha"]}  # fmt: skip
+                       "no_kd": ["alpha"], "bn_beta0p5": ["beta"], "bn_beta0p1": ["beta"],
+                       "bn_high_only": ["weights"]}  # fmt: skip
     # only the sweep's rows train (no T=2 copies); the stages' engine configs build
     stages = LaSNNPipeline(sweep, lambda line: None).students
     assert list(stages) == [(name, seed) for seed in (0, 1) for name in sweep.only]
@@ -384,10 +392,16 @@ def test_cifar10_small_sweep_changes_one_setting_per_row_and_its_pairs_train(tmp
     intermediate = create("ann_vgg_small", num_classes=10, in_channels=3, input_size=32,
                           batch_norm=False, bias=False, pool="avg")  # fmt: skip
     x, y = torch.rand(2, 3, 3, 32, 32), torch.tensor([0, 1, 2])
+    images = torch.utils.data.TensorDataset(torch.rand(2, 3, 32, 32), torch.tensor([0, 9]))
+    images.labels = [0, 9]  # 10 classes, as cifar10-small
     for name in sweep.only:
         distill = sweep.variants[name].config["distill"]
-        student = convert(intermediate, torch.rand(8, 3, 32, 32), "max", neuron="if",
-                          surrogate="triangle")  # fmt: skip
+        if name.startswith("bn_"):  # built from its stage config, as the pipeline does
+            student = build_model(stages[(name, 0)], images)
+            assert student.features[1].reset_mode == "subtract"
+        else:
+            student = convert(intermediate, torch.rand(8, 3, 32, 32), "max", neuron="if",
+                              surrogate="triangle")  # fmt: skip
         method = build_distillation("lasnn", teacher, distill["pairs"], **distill["options"])
         terms = method(student, x, y)
         terms["loss"].backward()
