@@ -64,3 +64,29 @@ def test_write_results_writes_the_json_and_the_markdown_into_a_new_folder(tmp_pa
     assert json.loads((out / "thing.json").read_text()) == {"rows": [1, 2.5]}
     assert (out / "thing.md").read_text() == "# table\n"
     assert capsys.readouterr().out == f"wrote {out / 'thing'}.json and .md\n"
+
+
+def test_run_cpu_benchmark_measures_the_chosen_sizes_and_writes_only_with_out(tmp_path, capsys):
+    seen = []
+
+    def measure(settings, threads):
+        seen.append((settings["n"], threads))
+        return [{"n": settings["n"]}]
+
+    def markdown(result):
+        return f"# n = {result['rows'][0]['n']}, threads {result['meta']['threads']}\n"
+
+    sizes = ({"n": 100}, {"n": 1})
+    assert results.run_cpu_benchmark("x", "Doc.", ["--quick"], sizes, measure, markdown) == 0
+    assert capsys.readouterr().out == "# n = 1, threads 1\n"
+    out = tmp_path / "o"
+    argv = ["--threads", "2", "--out", str(out)]
+    assert results.run_cpu_benchmark("x", "Doc.", argv, sizes, measure, markdown) == 0
+    assert seen == [(1, 1), (100, 2)]
+    written = json.loads((out / "x.json").read_text())
+    assert written["rows"] == [{"n": 100}] and written["meta"]["settings"] == {"n": 100}
+    assert written["meta"]["command"] == f"spikeforge bench x --threads 2 --out {out}"
+    assert (out / "x.md").read_text() == "# n = 100, threads 2\n"
+    with pytest.raises(SystemExit) as info:
+        results.run_cpu_benchmark("x", "Doc.", ["--threads", "0"], sizes, measure, markdown)
+    assert info.value.code == 2 and len(seen) == 2

@@ -29,6 +29,7 @@ BENCHMARKS = {
     "compile": "spikeforge.bench.compile",
     "conversion": "spikeforge.bench.conversion",
     "equilibrium": "spikeforge.bench.equilibrium",
+    "evaluation": "spikeforge.bench.evaluation",
     "neurons": "spikeforge.bench.neurons",
     "online_training": "spikeforge.bench.online_training",
     "parallel": "spikeforge.bench.parallel",

@@ -13,7 +13,6 @@ process's peak resident set (``ru_maxrss``).
 
 from __future__ import annotations
 
-import os
 import resource
 import statistics
 import time
@@ -23,7 +22,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from .results import check_threads, cpu_parser, machine_line, machine_meta, show
+from .results import machine_line, run_cpu_benchmark
 from .rss import run_fresh
 
 NAME = "allocator"
@@ -138,15 +137,7 @@ def markdown(result: dict[str, Any]) -> str:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """``spikeforge bench allocator [--quick] [--threads K] [--out DIR]``."""
-    parser = cpu_parser(NAME, __doc__)
-    args = parser.parse_args(argv)
-    check_threads(parser, args)
-    settings = QUICK if args.quick else FULL
-    load_start = os.getloadavg()
-    rows = measure(settings, args.threads)
-    result = {"meta": machine_meta(NAME, argv, args.threads, settings, load_start), "rows": rows}
-    show(args.out, NAME, result, markdown(result))
-    return 0
+    return run_cpu_benchmark(NAME, __doc__, argv, (FULL, QUICK), measure, markdown)
 
 
 if __name__ == "__main__":

@@ -12,7 +12,7 @@ import argparse
 import json
 import shlex
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -128,3 +128,28 @@ def machine_line(meta: dict[str, Any]) -> str:
         f"average {meta['load_average_start'][0]:.2f} at the start, "
         f"{meta['load_average_end'][0]:.2f} at the end."
     )
+
+
+def run_cpu_benchmark(
+    name: str,
+    doc: str | None,
+    argv: Sequence[str] | None,
+    sizes: tuple[dict[str, Any], dict[str, Any]],
+    measure: Callable[[dict[str, Any], int], Any],
+    markdown: Callable[[dict[str, Any]], str],
+) -> int:
+    """The ``main`` of a CPU benchmark whose result is ``{"meta", "rows"}``: parse
+    :func:`cpu_parser`'s options, ``rows = measure(settings, threads)`` with the full or
+    (``--quick``) quick ``sizes``, then print ``markdown(result)`` and, with ``--out``,
+    write the files."""
+    import os
+
+    parser = cpu_parser(name, doc)
+    args = parser.parse_args(argv)
+    check_threads(parser, args)
+    settings = sizes[1] if args.quick else sizes[0]
+    load_start = os.getloadavg()
+    rows = measure(settings, args.threads)
+    result = {"meta": machine_meta(name, argv, args.threads, settings, load_start), "rows": rows}
+    show(args.out, name, result, markdown(result))
+    return 0
