@@ -77,7 +77,8 @@ class FiringRateMonitor:
     def _hook(self, name: str):
         def record(module: nn.Module, inputs: tuple, output: torch.Tensor) -> None:
             out = output.detach()
-            # count_nonzero: one pass, no boolean copy (5x faster than (out != 0).sum())
+            # count_nonzero: one pass, no boolean copy (2.2x faster than (out != 0).sum():
+            # `spikeforge bench evaluation`)
             self._spikes[name] += float(torch.count_nonzero(out))
             self._counts[name] += out.numel()
 

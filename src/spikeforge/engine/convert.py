@@ -38,7 +38,7 @@ def run_conversion(
     calibration_samples: int = 1024,
     maxpool: str = "avg",
     test_samples: int | None = None,
-    batch_size: int = 64,
+    batch_size: int = 32,
     energy_samples: int = 32,
     progress: bool = False,
 ) -> dict[str, Any]:

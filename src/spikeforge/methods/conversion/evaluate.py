@@ -90,8 +90,8 @@ def accuracy_vs_timesteps(
     snn: ConvertedSNN,
     dataset: Dataset,
     timesteps: Sequence[int] = DEFAULT_TIMESTEPS,
-    batch_size: int = 64,
-    chunk: int = 8,
+    batch_size: int = 32,
+    chunk: int = 4,
     limit: int | None = None,
     progress: bool = False,
     resume: str | Path | None = None,
@@ -99,9 +99,9 @@ def accuracy_vs_timesteps(
     """``{T: {"accuracy", "firing_rate"}}`` for every T, from one run of ``max(T)`` steps.
 
     The network runs ``chunk`` steps of ``batch_size`` samples at a time; the result does
-    not depend on either. Small pieces keep the activations in cache: 64 × 8 ran 2.2–3×
-    faster than 256 × 32 on one loaded CPU core (VGG-small, cifar10-small, same
-    accuracies; ad hoc timing while two pipelines ran, not yet a benchmark).
+    not depend on either. Small pieces keep the activations in cache: on one idle CPU
+    core 32 × 4 took 0.68× the time of 256 × 32 and 64 × 8 0.89× (a converted VGG-small,
+    512 images to T = 32; `spikeforge bench evaluation`, benchmarks/results/evaluation.md).
 
     ``firing_rate``: spikes of all converted layers over the first T steps divided by
     ``T × samples × neurons``. ``progress``: report progress over the batches (a bar on a
@@ -123,8 +123,8 @@ def accuracy_vs_timesteps(
     def hook(module: nn.Module, inputs: Any, output: torch.Tensor) -> None:
         nonlocal neurons_per_sample
         spikes = output.detach().unflatten(0, (counting["length"], -1))  # [T, B, ...]
-        # one count_nonzero per step: on a [8, 64·16·32·32] piece 2x faster than one
-        # call with dim=1 (`spikeforge bench evaluation`)
+        # one count_nonzero per step: 2.2x faster than one call with dim=1 on a [8,
+        # 64·16·32·32] piece (`spikeforge bench evaluation`)
         per_step = torch.stack([torch.count_nonzero(step) for step in spikes]).double()
         offset = counting["offset"]
         spikes_per_step[offset : offset + len(per_step)] += per_step
