@@ -163,7 +163,7 @@ def test_bars_and_lines_kinds_draw_their_series():
     assert lines.count("<svg") == 2
 
 
-def test_numbers_of_points_at_one_t_stand_side_by_side_ordered_by_accuracy():
+def test_numbers_of_points_at_one_t_stand_side_by_side_only_where_they_would_overlap():
     from spikeforge.analysis.figures import label_columns, log_xy_chart
 
     points = [
@@ -171,11 +171,26 @@ def test_numbers_of_points_at_one_t_stand_side_by_side_ordered_by_accuracy():
         {"label": "b", "x": 4, "y": 0.34},
         {"label": "c", "x": 2, "y": 0.30},
         {"label": "d", "x": 4, "y": 0.3615},
+        {"label": "e", "x": 4, "y": 0.60},  # far above all: its number stays by its marker
+        {"label": "f", "x": 4, "y": 0.345},  # next to b: the next column
     ]
-    assert label_columns(points) == [2, 0, 0, 1]
-    svg = log_xy_chart({"points": points, "base": 2})
+    # from the lowest up: b 0, f 1, d 2 (near both), a 0 (near d only), e 0
+    assert label_columns(points, min_gap=0.05) == [0, 0, 0, 2, 0, 1]
+    assert label_columns(points, min_gap=0.001) == [0] * 6
+    assert label_columns(points[:4], min_gap=1.0) == [2, 0, 0, 1]
+    # in the SVG (y axis 0.3-0.4 over ~290 px) numbers 1-3 are within a pixel or two of
+    # each other; number 4 is ~20 px below them
+    close = [
+        {"label": "a", "x": 4, "y": 0.400},
+        {"label": "b", "x": 4, "y": 0.399},
+        {"label": "c", "x": 2, "y": 0.30},
+        {"label": "d", "x": 4, "y": 0.3995},
+        {"label": "e", "x": 4, "y": 0.38},
+    ]
+    svg = log_xy_chart({"points": close, "base": 2})
     xs = {
         m.group(2): float(m.group(1))
         for m in re.finditer(r'class="point-label" x="([\d.]+)"[^>]*>(\d+)<', svg)
     }
-    assert xs["2"] < xs["4"] < xs["1"]  # one column each at T=4, lowest accuracy first
+    assert xs["2"] < xs["4"] < xs["1"]  # one column each, lowest accuracy first
+    assert xs["5"] == xs["2"]  # by its marker: no number near it

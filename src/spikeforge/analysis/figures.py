@@ -103,18 +103,24 @@ def png_data_uri(rgb: Sequence[Sequence[Sequence[int]]]) -> str:
 
 
 # -- log-x chart -------------------------------------------------------------------------
-def label_columns(points: Sequence[Mapping[str, Any]]) -> list[int]:
-    """Per point, its rank by ``y`` among the points at the same ``x`` (0 = lowest): the
-    column its number is written in, right of the marker, so that students sharing a T
-    and nearly an accuracy get numbers side by side, not on top of each other."""
-    ranks = [0] * len(points)
+def label_columns(points: Sequence[Mapping[str, Any]], min_gap: float) -> list[int]:
+    """Per point, the column its number is written in, right of the marker (0 = next to
+    it): among the points at the same ``x``, taken from the lowest ``y`` up, the first
+    column where no number already placed is closer than ``min_gap`` in ``y`` (the
+    height of a number, in data units). Students sharing a T and nearly an accuracy get
+    numbers side by side; the others keep theirs next to their own marker."""
+    columns = [0] * len(points)
     groups: dict[float, list[int]] = {}
     for i, p in enumerate(points):
         groups.setdefault(float(p["x"]), []).append(i)
     for members in groups.values():
-        for rank, i in enumerate(sorted(members, key=lambda k: float(points[k]["y"]))):
-            ranks[i] = rank
-    return ranks
+        placed: list[tuple[float, int]] = []  # (y, column)
+        for i in sorted(members, key=lambda k: float(points[k]["y"])):
+            y = float(points[i]["y"])
+            taken = {c for other, c in placed if abs(y - other) < min_gap}
+            columns[i] = min(c for c in range(len(members) + 1) if c not in taken)
+            placed.append((y, columns[i]))
+    return columns
 
 
 def _log_ticks(lo: float, hi: float, base: int) -> list[float]:
@@ -209,7 +215,7 @@ def log_xy_chart(spec: Mapping[str, Any], width: int = 760, height: int = 360) -
                 f"<title>{label}: {_fmt(x)}, {_fmt(y)}</title></circle>"
             )
         legend.append((str(c["label"]), color, "curve"))
-    columns = label_columns(points)
+    columns = label_columns(points, min_gap=11 * (y1 - y0) / ph)  # 9-px numbers, 11 px apart
     for i, p in enumerate(points):
         color = PALETTE[(i + 1) % len(PALETTE)]  # 0 is the first curve's
         x, y, label = float(p["x"]), float(p["y"]), escape(str(p["label"]))

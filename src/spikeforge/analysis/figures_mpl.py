@@ -124,12 +124,17 @@ def _log_xy(plt: Any, spec: Mapping[str, Any]) -> Any:
             ax.axhline(h["y"], linestyle="--", color=f"C{k + 3}", label=h["label"])
     points = spec.get("points", [])
     drawn = [p for p in points if _finite(p.get("x")) and _finite(p.get("y"))]
-    columns = dict(zip(map(id, drawn), label_columns(drawn), strict=True))
+    for p in drawn:
+        err = p.get("yerr") if _finite(p.get("yerr")) else None
+        ax.errorbar(p["x"], p["y"], yerr=err, fmt="D", markersize=5, capsize=3, color="#333")
+    # the y range is known once everything is drawn: a number is ~10 pt high
+    low, high = ax.get_ylim()
+    axes_points = ax.get_position().height * figure.get_figheight() * 72
+    gap = 10 * (high - low) / axes_points
+    columns = dict(zip(map(id, drawn), label_columns(drawn, gap), strict=True))
     for i, p in enumerate(points):
         if id(p) in columns:
-            err = p.get("yerr") if _finite(p.get("yerr")) else None
-            ax.errorbar(p["x"], p["y"], yerr=err, fmt="D", markersize=5, capsize=3, color="#333")
-            offset = (6 + 8 * columns[id(p)], -3)  # side by side at a shared T
+            offset = (6 + 8 * columns[id(p)], -3)  # side by side where numbers would overlap
             ax.annotate(str(i + 1), (p["x"], p["y"]), textcoords="offset points", xytext=offset)
     ax.set_xscale("log", base=int(spec.get("base", 10)))
     ax.set(
