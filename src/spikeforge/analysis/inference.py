@@ -10,6 +10,7 @@ from torch import nn
 from .energy import estimate_energy
 from .monitors import forward_hooks, spiking_layers
 from .ops import count_operations
+from .spike_count import count_spikes
 
 
 def measure_inference(
@@ -33,7 +34,7 @@ def measure_inference(
     def make_hook(name: str):
         def hook(module: nn.Module, args: Any, output: torch.Tensor) -> None:
             nonlocal spikes, slots
-            spikes += float(torch.count_nonzero(output.detach()))
+            spikes += count_spikes(output)
             slots += output.numel()
 
         return hook

@@ -10,6 +10,7 @@ from torch import nn
 
 from ..neurons.base import SpikingNeuron
 from ..neurons.readout import LI
+from .spike_count import count_spikes
 
 
 def unwrap_model(model: nn.Module) -> nn.Module:
@@ -77,9 +78,7 @@ class FiringRateMonitor:
     def _hook(self, name: str):
         def record(module: nn.Module, inputs: tuple, output: torch.Tensor) -> None:
             out = output.detach()
-            # count_nonzero: one pass, no boolean copy (2.2x faster than (out != 0).sum():
-            # `spikeforge bench evaluation`)
-            self._spikes[name] += float(torch.count_nonzero(out))
+            self._spikes[name] += count_spikes(out)
             self._counts[name] += out.numel()
 
         return record

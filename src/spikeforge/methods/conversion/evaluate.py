@@ -26,6 +26,7 @@ from torch import nn
 from torch.utils.data import Dataset
 
 from ..._progress import progress as progress_display
+from ...analysis.spike_count import count_spikes_per_step
 from ...data import sample_indices, time_major_collate
 from .model import ConvertedSNN
 from .neurons import ConvertedIF
@@ -123,9 +124,7 @@ def accuracy_vs_timesteps(
     def hook(module: nn.Module, inputs: Any, output: torch.Tensor) -> None:
         nonlocal neurons_per_sample
         spikes = output.detach().unflatten(0, (counting["length"], -1))  # [T, B, ...]
-        # one count_nonzero per step: 2.2x faster than one call with dim=1 on a [8,
-        # 64·16·32·32] piece (`spikeforge bench evaluation`)
-        per_step = torch.stack([torch.count_nonzero(step) for step in spikes]).double()
+        per_step = count_spikes_per_step(spikes)
         offset = counting["offset"]
         spikes_per_step[offset : offset + len(per_step)] += per_step
         if counting.get("first"):
