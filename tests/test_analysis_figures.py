@@ -163,34 +163,60 @@ def test_bars_and_lines_kinds_draw_their_series():
     assert lines.count("<svg") == 2
 
 
-def test_numbers_of_points_at_one_t_stand_side_by_side_only_where_they_would_overlap():
-    from spikeforge.analysis.figures import label_columns, log_xy_chart
+def _boxes(anchors, offsets, widths, height):
+    return [
+        (x + dx, y + dy - height / 2, x + dx + w, y + dy + height / 2)
+        for (x, y), (dx, dy), w in zip(anchors, offsets, widths, strict=True)
+    ]
 
-    points = [
-        {"label": "a", "x": 4, "y": 0.40},
-        {"label": "b", "x": 4, "y": 0.34},
-        {"label": "c", "x": 2, "y": 0.30},
-        {"label": "d", "x": 4, "y": 0.3615},
-        {"label": "e", "x": 4, "y": 0.60},  # far above all: its number stays by its marker
-        {"label": "f", "x": 4, "y": 0.345},  # next to b: the next column
-    ]
-    # from the lowest up: b 0, f 1, d 2 (near both), a 0 (near d only), e 0
-    assert label_columns(points, min_gap=0.05) == [0, 0, 0, 2, 0, 1]
-    assert label_columns(points, min_gap=0.001) == [0] * 6
-    assert label_columns(points[:4], min_gap=1.0) == [2, 0, 0, 1]
-    # in the SVG (y axis 0.3-0.4 over ~290 px) numbers 1-3 are within a pixel or two of
-    # each other; number 4 is ~20 px below them
-    close = [
-        {"label": "a", "x": 4, "y": 0.400},
-        {"label": "b", "x": 4, "y": 0.399},
-        {"label": "c", "x": 2, "y": 0.30},
-        {"label": "d", "x": 4, "y": 0.3995},
-        {"label": "e", "x": 4, "y": 0.38},
-    ]
+
+def test_a_label_goes_right_of_its_marker_unless_a_marker_or_label_is_there():
+    from spikeforge.analysis.figures import _overlap, place_labels
+
+    # a lone point: right of its marker, centred on it
+    assert place_labels([(100.0, 100.0)], [6.0], 9.0, 4.0) == [(6.0, 0.0)]
+    # a neighbour's marker just right of the first point: its label goes left
+    anchors = [(100.0, 100.0), (110.0, 100.0)]
+    offsets = place_labels(anchors, [6.0, 6.0], 9.0, 4.0)
+    assert offsets[0] == (-12.0, 0.0) and offsets[1] == (6.0, 0.0)
+    # nine students at one T within a few pixels: no label covers another or a marker
+    anchors = [(200.0, 100.0 + 3.0 * k) for k in range(9)]
+    widths = [6.0] * 9
+    boxes = _boxes(anchors, place_labels(anchors, widths, 9.0, 4.0), widths, 9.0)
+    markers = [(x - 4, y - 4, x + 4, y + 4) for x, y in anchors]
+    for k, box in enumerate(boxes):
+        assert all(_overlap(box, other) == 0 for other in markers)
+        assert all(_overlap(box, other) == 0 for other in boxes[:k] + boxes[k + 1 :])
+
+
+def test_svg_numbers_stand_clear_of_every_marker():
+    from spikeforge.analysis.figures import log_xy_chart
+
+    # students at T=4 within a point or two of accuracy, and one far from the rest
+    close = [{"label": c, "x": 4, "y": 0.40 - 0.002 * k} for k, c in enumerate("abcdef")]
+    close.append({"label": "g", "x": 2, "y": 0.30})
     svg = log_xy_chart({"points": close, "base": 2})
-    xs = {
-        m.group(2): float(m.group(1))
-        for m in re.finditer(r'class="point-label" x="([\d.]+)"[^>]*>(\d+)<', svg)
-    }
-    assert xs["2"] < xs["4"] < xs["1"]  # one column each, lowest accuracy first
-    assert xs["5"] == xs["2"]  # by its marker: no number near it
+    labels = [
+        (float(m.group(1)), float(m.group(2)))
+        for m in re.finditer(r'class="point-label" x="([\d.]+)" y="([\d.]+)"', svg)
+    ]
+    centres = [
+        (float(m.group(1)) + 4, float(m.group(2)))
+        for m in re.finditer(r'class="point"[^>]* d="M([\d.]+),([\d.]+)', svg)
+    ]
+    assert len(labels) == len(centres) == 7
+    for lx, ly in labels:  # text baseline = centre + 3; a digit ~5.5 x 9 px
+        box = (lx, ly - 7.5, lx + 5.5, ly + 1.5)
+        for cx, cy in centres:
+            assert not (box[0] < cx + 4 and cx - 4 < box[2] and box[1] < cy + 4 and cy - 4 < box[3])
+    assert labels[6] == (centres[6][0] + 6, centres[6][1] + 3)  # the lone one: to the right
+
+
+def test_log_xy_legend_keeps_long_labels_whole():
+    from spikeforge.analysis.figures import log_xy_chart
+
+    label = "spiking VGG-small with BN + LaSNN (activation attention), beta = 0.5"
+    svg = log_xy_chart({"points": [{"label": label, "x": 4, "y": 0.5}], "base": 2})
+    assert f">1: {label}</text>" in svg
+    width = float(re.search(r'<svg[^>]* width="([\d.]+)"', svg).group(1))
+    assert width > 760  # widened for the label, which is longer than the default legend

@@ -3,7 +3,7 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
-from spikeforge.analysis.svg import bar_chart, line_chart, nice_ticks, raster_plot
+from spikeforge.analysis.svg import bar_chart, legend_space, line_chart, nice_ticks, raster_plot
 
 NS = "{http://www.w3.org/2000/svg}"
 
@@ -57,3 +57,25 @@ def test_raster_one_mark_per_spike():
     assert len(marks) == 5
     with pytest.raises(ValueError, match="same number of neurons"):
         raster_plot([[1, 0], [1]])
+
+
+def test_a_long_series_name_widens_the_chart_and_is_written_whole():
+    short = line_chart({"a": ([0, 1], [0, 1])}, width=520, legend_width=120)
+    name = "spiking VGG-small with BN + LaSNN (activation attention)"
+    long = line_chart({"a": ([0, 1], [0, 1]), name: ([0, 1], [1, 0])}, width=520)
+    width = {s: float(ET.fromstring(s).get("width")) for s in (short, long)}
+    assert width[short] == 520
+    assert width[long] == 520 - 120 + legend_space(["a", name], 11) > 520 + 200
+    assert f">{name}</text>" in long
+    # the plot area is the same: only the legend grew
+    frames = [
+        [r.get("width") for r in ET.fromstring(s).iter("{http://www.w3.org/2000/svg}rect")
+         if r.get("stroke") == "#333"]
+        for s in (short, long)
+    ]  # fmt: skip
+    assert frames[0] == frames[1] and len(frames[0]) == 1
+
+
+def test_legend_space_grows_with_the_longest_label():
+    assert legend_space([], 10) == 34
+    assert legend_space(["ab", "abcd"], 10) == legend_space(["abcd"], 10) == 34 + 24

@@ -31,7 +31,7 @@ from collections.abc import Mapping, Sequence
 from html import escape
 from typing import Any
 
-from .svg import FONT, PALETTE, _fmt, _open, bar_chart, line_chart, nice_ticks
+from .svg import FONT, PALETTE, _fmt, _open, bar_chart, legend_space, line_chart, nice_ticks
 
 FIGURE_KINDS = ("log_xy", "lines", "bars", "heatmaps")
 
@@ -103,24 +103,49 @@ def png_data_uri(rgb: Sequence[Sequence[Sequence[int]]]) -> str:
 
 
 # -- log-x chart -------------------------------------------------------------------------
-def label_columns(points: Sequence[Mapping[str, Any]], min_gap: float) -> list[int]:
-    """Per point, the column its number is written in, right of the marker (0 = next to
-    it): among the points at the same ``x``, taken from the lowest ``y`` up, the first
-    column where no number already placed is closer than ``min_gap`` in ``y`` (the
-    height of a number, in data units). Students sharing a T and nearly an accuracy get
-    numbers side by side; the others keep theirs next to their own marker."""
-    columns = [0] * len(points)
-    groups: dict[float, list[int]] = {}
-    for i, p in enumerate(points):
-        groups.setdefault(float(p["x"]), []).append(i)
-    for members in groups.values():
-        placed: list[tuple[float, int]] = []  # (y, column)
-        for i in sorted(members, key=lambda k: float(points[k]["y"])):
-            y = float(points[i]["y"])
-            taken = {c for other, c in placed if abs(y - other) < min_gap}
-            columns[i] = min(c for c in range(len(members) + 1) if c not in taken)
-            placed.append((y, columns[i]))
-    return columns
+Box = tuple[float, float, float, float]  # left, top, right, bottom (y grows downwards)
+
+
+def _overlap(a: Box, b: Box) -> float:
+    width = min(a[2], b[2]) - max(a[0], b[0])
+    height = min(a[3], b[3]) - max(a[1], b[1])
+    return width * height if width > 0 and height > 0 else 0.0
+
+
+def place_labels(
+    anchors: Sequence[tuple[float, float]],
+    widths: Sequence[float],
+    height: float,
+    marker: float,
+) -> list[tuple[float, float]]:
+    """Where to write each point's label: per anchor (a marker's centre, in display units
+    with y growing downwards), the offset of its label's left edge and vertical centre
+    from the anchor. Labels are placed in order; each takes the first position — right of
+    its marker, left, above, below, then further right — whose box (``widths[i]`` ×
+    ``height``) covers no marker (half-size ``marker``) and no label placed before it,
+    else the position covering least. Close students get their numbers around them
+    rather than on top of each other or of a neighbour's marker."""
+    gap = 2.0
+    markers = [(x - marker, y - marker, x + marker, y + marker) for x, y in anchors]
+    placed: list[Box] = []
+    offsets = []
+    for (x, y), width in zip(anchors, widths, strict=True):
+        right = marker + gap
+        candidates = [(right, 0.0), (-right - width, 0.0), (-width / 2, -marker - gap - height / 2)]
+        candidates.append((-width / 2, marker + gap + height / 2))
+        candidates += [(right + k * (width + gap), 0.0) for k in range(1, 8)]
+        best, best_cover = candidates[0], float("inf")
+        for dx, dy in candidates:
+            box = (x + dx, y + dy - height / 2, x + dx + width, y + dy + height / 2)
+            cover = sum(_overlap(box, other) for other in markers + placed)
+            if cover < best_cover:
+                best, best_cover = (dx, dy), cover
+            if cover == 0.0:
+                break
+        offsets.append(best)
+        dx, dy = best
+        placed.append((x + dx, y + dy - height / 2, x + dx + width, y + dy + height / 2))
+    return offsets
 
 
 def _log_ticks(lo: float, hi: float, base: int) -> list[float]:
@@ -150,6 +175,11 @@ def log_xy_chart(spec: Mapping[str, Any], width: int = 760, height: int = 360) -
     y0, y1 = yt[0], max(yt[-1], yt[0] + 1e-12)
     left, right, top, bottom = 56, 270, 26, 40
     pw, ph = width - left - right, height - top - bottom
+    # the legend names every curve, line and point (font 10 px): wide enough for the longest
+    names = [str(c["label"]) for c in curves] + [str(h["label"]) for h in hlines]
+    names += [f"{i + 1}: {p['label']}" for i, p in enumerate(points)]
+    right = max(right, legend_space(names, 10))
+    width = left + pw + right
     lx0, lx1 = math.log(xt[0], base), math.log(xt[-1], base)
 
     def px(x: float) -> float:
@@ -215,7 +245,9 @@ def log_xy_chart(spec: Mapping[str, Any], width: int = 760, height: int = 360) -
                 f"<title>{label}: {_fmt(x)}, {_fmt(y)}</title></circle>"
             )
         legend.append((str(c["label"]), color, "curve"))
-    columns = label_columns(points, min_gap=11 * (y1 - y0) / ph)  # 9-px numbers, 11 px apart
+    # 9-px numbers, ~5.5 px per digit; the diamonds reach 4 px from their centre
+    anchors = [(px(float(p["x"])), py(float(p["y"]))) for p in points]
+    offsets = place_labels(anchors, [5.5 * len(str(i + 1)) for i in range(len(points))], 9, 4)
     for i, p in enumerate(points):
         color = PALETTE[(i + 1) % len(PALETTE)]  # 0 is the first curve's
         x, y, label = float(p["x"]), float(p["y"]), escape(str(p["label"]))
@@ -231,8 +263,8 @@ def log_xy_chart(spec: Mapping[str, Any], width: int = 760, height: int = 360) -
             f"<title>{label}: {_fmt(x)}, {_fmt(y)}</title></path>"
         )
         out.append(
-            f'<text class="point-label" x="{px(x) + 6 + 9 * columns[i]:.1f}" '
-            f'y="{py(y) + 3:.1f}" '
+            f'<text class="point-label" x="{px(x) + offsets[i][0]:.1f}" '
+            f'y="{py(y) + offsets[i][1] + 3:.1f}" '
             f'font-family="sans-serif" font-size="9">{i + 1}</text>'
         )
         legend.append((f"{i + 1}: {p['label']}", color, "point"))
@@ -248,7 +280,7 @@ def log_xy_chart(spec: Mapping[str, Any], width: int = 760, height: int = 360) -
         out.append(mark)
         out.append(
             f'<text x="{left + pw + 26}" y="{y + 8}" font-family="sans-serif" font-size="10">'
-            f"{escape(label[:46])}</text>"
+            f"{escape(label)}</text>"
         )
     out.append("</svg>")
     return "\n".join(out)

@@ -14,7 +14,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from .figures import FIGURE_KINDS, cell_rgb, label_columns
+from .figures import FIGURE_KINDS, cell_rgb, place_labels
 
 
 def matplotlib_available() -> bool:
@@ -123,20 +123,24 @@ def _log_xy(plt: Any, spec: Mapping[str, Any]) -> Any:
         if _finite(h.get("y")):
             ax.axhline(h["y"], linestyle="--", color=f"C{k + 3}", label=h["label"])
     points = spec.get("points", [])
-    drawn = [p for p in points if _finite(p.get("x")) and _finite(p.get("y"))]
-    for p in drawn:
+    drawn = [i for i, p in enumerate(points) if _finite(p.get("x")) and _finite(p.get("y"))]
+    for i in drawn:
+        p = points[i]
         err = p.get("yerr") if _finite(p.get("yerr")) else None
         ax.errorbar(p["x"], p["y"], yerr=err, fmt="D", markersize=5, capsize=3, color="#333")
-    # the y range is known once everything is drawn: a number is ~10 pt high
-    low, high = ax.get_ylim()
-    axes_points = ax.get_position().height * figure.get_figheight() * 72
-    gap = 10 * (high - low) / axes_points
-    columns = dict(zip(map(id, drawn), label_columns(drawn, gap), strict=True))
-    for i, p in enumerate(points):
-        if id(p) in columns:
-            offset = (6 + 8 * columns[id(p)], -3)  # side by side where numbers would overlap
-            ax.annotate(str(i + 1), (p["x"], p["y"]), textcoords="offset points", xytext=offset)
     ax.set_xscale("log", base=int(spec.get("base", 10)))
+    ax.autoscale_view()
+    # the numbers' places in display pixels (y flipped to grow downwards), then as offsets
+    # in points: 10-pt digits ~6 pt wide, 5-pt diamonds
+    per_point = figure.dpi / 72
+    height = figure.get_figheight() * figure.dpi
+    anchors = [ax.transData.transform((points[i]["x"], points[i]["y"])) for i in drawn]
+    anchors = [(float(x), height - float(y)) for x, y in anchors]
+    widths = [6 * per_point * len(str(i + 1)) for i in drawn]
+    offsets = place_labels(anchors, widths, 10 * per_point, 3.5 * per_point)
+    for i, (dx, dy) in zip(drawn, offsets, strict=True):
+        ax.annotate(str(i + 1), (points[i]["x"], points[i]["y"]), textcoords="offset points",
+                    xytext=(dx / per_point, -dy / per_point), va="center")  # fmt: skip
     ax.set(
         title=spec.get("title", ""), xlabel=spec.get("xlabel", ""), ylabel=spec.get("ylabel", "")
     )

@@ -55,6 +55,13 @@ def _open(width: int, height: int, title: str) -> list[str]:
     ]
 
 
+def legend_space(labels: Sequence[str], font_px: float) -> int:
+    """Pixels a legend of ``labels`` needs right of a plot: its swatch (26 px) and the
+    longest label at ``font_px`` (sans-serif, ~0.6 em per character), plus a margin."""
+    longest = max((len(label) for label in labels), default=0)
+    return math.ceil(26 + 0.6 * font_px * longest + 8)
+
+
 def line_chart(
     series: Mapping[str, tuple[Sequence[float], Sequence[float]]],
     title: str = "",
@@ -64,8 +71,9 @@ def line_chart(
     height: int = 300,
     legend_width: int = 120,
 ) -> str:
-    """Lines of ``{name: (xs, ys)}`` with axes, ticks and a legend (``legend_width``
-    pixels at the right: widen it for long series names)."""
+    """Lines of ``{name: (xs, ys)}`` with axes, ticks and a legend (at least
+    ``legend_width`` pixels at the right; a longer series name widens the legend and
+    the chart by as much, :func:`legend_space`, so no name is cut)."""
     if not series:
         raise ValueError("line_chart needs at least one series")
     for name, (xs, ys) in series.items():
@@ -81,6 +89,8 @@ def line_chart(
     y0, y1 = yt[0], max(yt[-1], yt[0] + 1e-12)
     left, right, top, bottom = 56, legend_width, 26, 40
     pw, ph = width - left - right, height - top - bottom
+    right = max(right, legend_space(list(series), 11))  # the legend's font: FONT, 11 px
+    width = left + pw + right
 
     def px(x: float) -> float:
         return left + (x - x0) / (x1 - x0) * pw
