@@ -50,3 +50,25 @@ def test_bad_names_and_kinds_are_refused(tmp_path):
         save_figures([{**SPECS[2], "name": "//"}], tmp_path)
     with pytest.raises(ValueError, match="figure kind must be one of"):
         save_figures([{"kind": "pie", "name": "p"}], tmp_path)
+
+
+def test_thirteen_series_get_thirteen_colours_in_the_reports_order(tmp_path, monkeypatch):
+    pytest.importorskip("matplotlib")
+    from spikeforge.analysis.svg import PALETTE
+
+    assert len(set(PALETTE)) == len(PALETTE) >= 13
+    drawn = []
+    real = figures_mpl._draw
+
+    def keep(plt, spec):
+        figure = real(plt, spec)
+        drawn.append(figure)
+        return figure
+
+    monkeypatch.setattr(figures_mpl, "_draw", keep)
+    series = {f"row {i}": [[1, 2], [1.0, 0.5 + i]] for i in range(13)}
+    save_figures([{"kind": "lines", "name": "many", "panels": [{"series": series}]}], tmp_path)
+    from matplotlib.colors import to_hex
+
+    colours = [to_hex(line.get_color()) for line in drawn[0].axes[0].get_lines()]
+    assert colours == list(PALETTE[:13])

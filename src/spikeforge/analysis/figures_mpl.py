@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from .figures import FIGURE_KINDS, cell_rgb, place_labels
+from .svg import PALETTE
 
 
 def matplotlib_available() -> bool:
@@ -42,12 +43,15 @@ def save_figures(
 
     matplotlib.use("Agg")  # files only: no display needed
     import matplotlib.pyplot as plt
+    from cycler import cycler
 
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     written = []
-    for spec in specs:
-        figure = _draw(plt, spec)
+    # the HTML report's colours, in the same order (and more than matplotlib's ten)
+    with plt.rc_context({"axes.prop_cycle": cycler(color=PALETTE)}):
+        figures = [(spec, _draw(plt, spec)) for spec in specs]
+    for spec, figure in figures:
         for fmt in formats:
             path = directory / f"{_stem(str(spec.get('name', '')))}.{fmt}"
             figure.savefig(path, dpi=150, bbox_inches="tight")
@@ -121,7 +125,9 @@ def _log_xy(plt: Any, spec: Mapping[str, Any]) -> Any:
             ax.plot(*zip(*pts, strict=True), marker="o", markersize=3, label=curve["label"])
     for k, h in enumerate(spec.get("hlines", [])):
         if _finite(h.get("y")):
-            ax.axhline(h["y"], linestyle="--", color=f"C{k + 3}", label=h["label"])
+            ax.axhline(
+                h["y"], linestyle="--", color=PALETTE[(k + 3) % len(PALETTE)], label=h["label"]
+            )
     points = spec.get("points", [])
     drawn = [i for i, p in enumerate(points) if _finite(p.get("x")) and _finite(p.get("y"))]
     for i in drawn:

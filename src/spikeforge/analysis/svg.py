@@ -11,7 +11,12 @@ import math
 from collections.abc import Mapping, Sequence
 from html import escape
 
-PALETTE = ("#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#17becf")
+# 14 colours (matplotlib's tab10, then darker or lighter tones): a LaSNN report draws up
+# to 13 rows in one chart, and a colour used twice would make two rows one
+PALETTE = (
+    "#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#17becf",
+    "#e377c2", "#7f7f7f", "#bcbd22", "#393b79", "#843c39", "#637939", "#aec7e8",
+)  # fmt: skip
 FONT = 'font-family="sans-serif" font-size="11"'
 TITLE_FONT = 'font-family="sans-serif" font-size="13" font-weight="bold"'
 
