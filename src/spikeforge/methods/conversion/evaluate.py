@@ -101,7 +101,7 @@ def accuracy_vs_timesteps(
 
     The network runs ``chunk`` steps of ``batch_size`` samples at a time; the result does
     not depend on either. Small pieces keep the activations in cache: on one idle CPU
-    core 32 × 4 took 0.68× the time of 256 × 32 and 64 × 8 0.89× (a converted VGG-small,
+    core 32 × 4 took 0.70× the time of 256 × 32 and 64 × 8 0.89× (a converted VGG-small,
     512 images to T = 32; `spikeforge bench evaluation`, benchmarks/results/evaluation.md).
 
     ``firing_rate``: spikes of all converted layers over the first T steps divided by
