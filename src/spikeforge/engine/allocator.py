@@ -11,10 +11,10 @@ glibc's ceiling for the setting on 64-bit machines, come from the heap, and up t
 of free heap stays mapped. It changes the whole process and no numbers (results are
 bit-identical). ``spikeforge train`` / ``run`` call it when ``SPIKEFORGE_MALLOC=keep``
 (:func:`from_environment`); it is off by default because it removes the page faults but
-not, on an idle machine, the time: ``spikeforge bench allocator``
+does not make every network faster on an idle machine: ``spikeforge bench allocator``
 (``benchmarks/results/allocator.md``, batch 64, T = 4, one thread) measured page faults
 per step 17k -> 0.5k (T-RevSNN), 200k -> 5k (SEW-ResNet-18), 13k -> 0.5k (Spikformer V2
-tiny), and step time 1.02x, 1.07x and 0.83x of the default's, peak memory within 4 %.
+tiny), and step time 1.02x, 1.07x and 0.83x of the default's, peak memory within 4.1 %.
 """
 
 from __future__ import annotations
