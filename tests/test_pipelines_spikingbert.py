@@ -192,6 +192,12 @@ def test_claims_by_hand():
                       "+1.00 points, within the seeds' spread (2.00)")  # fmt: skip
     worse = claims({"accuracy": 0.90}, {"full": runs(0.80), "scratch": runs(0.81)})
     assert "10.00 points NOT within 5" in worse[0] and "NOT above" in worse[1]
+    # trailing by more than the spread is said so, not "within" it
+    behind = claims(
+        {"accuracy": 0.84}, {"full": runs(0.70, 0.71, 0.72), "scratch": students["scratch"]}
+    )
+    assert behind[1].endswith("NOT above the no-teacher student (76.00 %): -5.00 points, "
+                              "below by more than the seeds' spread (3.00)")  # fmt: skip
     assert claims({"accuracy": 0.9}, {"scratch": runs(0.8)}) == []  # no full recipe yet
 
 

@@ -11,6 +11,7 @@ import pytest
 
 from spikeforge.pipelines.table import (
     accuracy_cell,
+    against_spread,
     fmt,
     markdown,
     mean_std,
@@ -76,3 +77,10 @@ def test_write_outputs_writes_the_triple(tmp_path):
     html = (tmp_path / "report.html").read_text()
     assert "<html" in html.lower() and "T" in html
     assert not list(tmp_path.glob("*.tmp"))
+
+
+def test_against_spread_names_each_side_of_the_spread():
+    assert against_spread(0.03, 0.02) == "beyond"
+    assert against_spread(0.01, 0.02) == "within"
+    assert against_spread(-0.02, 0.02) == "within"  # the boundary is inside
+    assert against_spread(-0.03, 0.02) == "below by more than"

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from ..analysis.figures_mpl import save_figures
-from .table import accuracy_cell, fmt, markdown, seed_row, write_outputs
+from .table import accuracy_cell, against_spread, fmt, markdown, seed_row, write_outputs
 
 HEADER = ("model", "init", "T", "accuracy", "firing rate", "energy (µJ)", "train s", "seeds")
 # the rows LaSNN is judged against (variant -> how the verdict names it)
@@ -51,11 +51,11 @@ def _verdicts(c: Mapping[str, Any], rivals: Mapping[str, str]) -> list[str]:
     for other, label in rivals.items():
         if f"beats_{other}" in c:
             verdict = "beats" if c[f"beats_{other}"] else "does not beat"
-            beyond = c.get(f"beats_{other}_beyond_spread")
-            spread = f"the seeds' spread {c.get(f'spread_{other}', 0.0):.4f}"
-            judged = {True: f"beyond {spread}", False: f"within {spread}"}
-            note = judged.get(beyond, "one seed: spread not judged")
-            parts.append(f"{verdict} {label} ({c[f'margin_over_{other}']:+.4f}; {note})")
+            margin, spread = c[f"margin_over_{other}"], c.get(f"spread_{other}", 0.0)
+            note = "one seed: spread not judged"
+            if c.get(f"beats_{other}_beyond_spread") is not None:
+                note = f"{against_spread(margin, spread)} the seeds' spread {spread:.4f}"
+            parts.append(f"{verdict} {label} ({margin:+.4f}; {note})")
     return parts
 
 

@@ -59,7 +59,7 @@ from .spikingbert_teacher import (
     teacher_label,
     teacher_settings,
 )
-from .table import accuracy_cell, fmt, markdown, mean_std, write_outputs
+from .table import accuracy_cell, against_spread, fmt, markdown, mean_std, write_outputs
 
 VARIANTS = ("scratch", "prediction_kd", "full")
 LABELS = {
@@ -494,7 +494,7 @@ def claims(teacher: dict[str, Any], students: dict[str, list[dict[str, Any]]]) -
         mean, std = mean_std([r["accuracy"] for r in students[rival]])
         gain, spread = 100 * (full - (mean or 0.0)), 100 * ((full_std or 0.0) + (std or 0.0))
         verdict = "above" if gain > 0 else "NOT above"
-        beyond = "beyond" if gain > spread else "within"
+        beyond = against_spread(gain, spread)
         out.append(
             f"full recipe {verdict} {name} ({100 * (mean or 0.0):.2f} %): "
             f"{gain:+.2f} points, {beyond} the seeds' spread ({spread:.2f})"

@@ -59,6 +59,15 @@ def accuracy_cell(row: Mapping[str, Any]) -> str:
     return text
 
 
+def against_spread(margin: float, spread: float) -> str:
+    """Where a difference of means stands against the seeds' spread (the sum of the two
+    rows' standard deviations): ``"beyond"`` it above, ``"within"`` it, or ``"below by
+    more than"`` it — a row that trails by more than the spread is not "within" it."""
+    if margin > spread:
+        return "beyond"
+    return "below by more than" if margin < -spread else "within"
+
+
 def markdown(header: Sequence[str], lines: Sequence[Sequence[str]], numeric_from: int = 2) -> str:
     """A Markdown table; columns from ``numeric_from`` on are right-aligned."""
     align = ["---" if i < numeric_from else "---:" for i in range(len(header))]
