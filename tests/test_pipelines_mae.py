@@ -73,6 +73,9 @@ def test_the_verdict_needs_a_gain_beyond_the_seeds_spread():
     assert verdicts["4"]["beats_scratch_beyond_spread"] is False  # 0.03 < 0.05
     one = claims([row("p", "pretrained", 1, 0.6, 0.0, 1), row("s", "scratch", 1, 0.5, 0.0, 1)])
     assert one["1"]["beats_scratch_beyond_spread"] is None  # one seed: no spread to judge
+    # either row with one seed: not judged (its std of 0 would make any gain "beyond")
+    half = claims([row("p", "pretrained", 4, 0.6, 0.001, 2), row("s", "scratch", 4, 0.5, 0.0, 1)])
+    assert half["4"]["beats_scratch_beyond_spread"] is None
     text = format_table({"rows": rows, "claims": verdicts})
     assert "| pretrained | pretrained | 1 | 0.6000 ± 0.0100 | 0.1000 | 1.000 | - | 3 |" in text
     assert "T=4: pretrained does NOT beat scratch" in text

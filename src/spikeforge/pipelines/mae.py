@@ -322,7 +322,10 @@ def claims(rows: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
             "scratch": scratch["variant"],
             "gain": gain,
             "spread": spread,
-            "beats_scratch_beyond_spread": bool(gain > spread) if pre["seeds"] > 1 else None,
+            # judged only when both rows have seeds to spread (a 1-seed row's std is 0)
+            "beats_scratch_beyond_spread": (
+                bool(gain > spread) if pre["seeds"] > 1 and scratch["seeds"] > 1 else None
+            ),
         }
     return out
 
