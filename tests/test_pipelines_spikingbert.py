@@ -192,6 +192,7 @@ def test_claims_by_hand():
                       "+1.00 points, within the seeds' spread (2.00)")  # fmt: skip
     worse = claims({"accuracy": 0.90}, {"full": runs(0.80), "scratch": runs(0.81)})
     assert "10.00 points NOT within 5" in worse[0] and "NOT above" in worse[1]
+    assert worse[1].endswith("-1.00 points, one seed: spread not judged")
     # trailing by more than the spread is said so, not "within" it
     behind = claims(
         {"accuracy": 0.84}, {"full": runs(0.70, 0.71, 0.72), "scratch": students["scratch"]}

@@ -494,10 +494,12 @@ def claims(teacher: dict[str, Any], students: dict[str, list[dict[str, Any]]]) -
         mean, std = mean_std([r["accuracy"] for r in students[rival]])
         gain, spread = 100 * (full - (mean or 0.0)), 100 * ((full_std or 0.0) + (std or 0.0))
         verdict = "above" if gain > 0 else "NOT above"
-        beyond = against_spread(gain, spread)
+        judged = f"{against_spread(gain, spread)} the seeds' spread ({spread:.2f})"
+        if min(len(students["full"]), len(students[rival])) < 2:
+            judged = "one seed: spread not judged"
         out.append(
             f"full recipe {verdict} {name} ({100 * (mean or 0.0):.2f} %): "
-            f"{gain:+.2f} points, {beyond} the seeds' spread ({spread:.2f})"
+            f"{gain:+.2f} points, {judged}"
         )
     return out
 
