@@ -31,7 +31,9 @@ NOTES: dict[str, str] = {
     "train.objective": "loss on the output activity `[T, B, C]` (`spikeforge list objectives`)",
     "train.run_dir": "folder the run directory is made in",
     "train.run_name": "run directory's name; null: `<dataset>-<model>-<timestamp>`",
-    "train.early_stopping_patience": "stop after this many epochs without a better test "
-    "accuracy; null: never",
+    "train.early_stopping_patience": "stop after this many evaluations without a better "
+    "test accuracy; null: never",
+    "train.eval_every": "evaluate the test set after every N-th epoch and after the last; "
+    "training does not depend on it",
     "train.deterministic": "seed torch with `train.seed` at the start of a fresh run",
 }

@@ -220,6 +220,35 @@ def test_early_stopping(tmp_path):
     assert len(trainer.history) == 3  # lr 0: no improvement after epoch 1
 
 
+def test_eval_every_tests_every_nth_and_the_last_epoch_and_leaves_training_alone(tmp_path):
+    every = make_trainer(config(tmp_path, "train.epochs=5"), tmp_path / "every")
+    every.fit()
+    sparse = make_trainer(config(tmp_path, "train.epochs=5", "train.eval_every=2"), tmp_path / "s")
+    final = sparse.fit()
+    tested = [r["epoch"] for r in sparse.history if "test_acc" in r]
+    assert tested == [2, 4, 5]  # every 2nd epoch, and the last
+    assert all("firing_rates" not in r for r in sparse.history if r["epoch"] in (1, 3))
+    # the evaluations skipped change nothing in training: same losses, same final model
+    assert [r["train_loss"] for r in sparse.history] == [r["train_loss"] for r in every.history]
+    trained, reference = weights(sparse), weights(every)
+    assert all(torch.equal(trained[k], reference[k]) for k in reference)
+    assert final["test_acc"] == every.history[-1]["test_acc"]
+    assert {r["epoch"]: r["test_acc"] for r in every.history if r["epoch"] in (2, 4, 5)} == {
+        r["epoch"]: r["test_acc"] for r in sparse.history if "test_acc" in r
+    }
+    # early stopping counts evaluations: lr 0, patience 1 -> stops at the second one
+    stop = make_trainer(
+        config(tmp_path, "train.epochs=9", "optim.lr=0.0", "train.eval_every=3",
+               "train.early_stopping_patience=1"),
+        tmp_path / "stop",
+    )  # fmt: skip
+    stop.fit()
+    assert len(stop.history) == 6
+    # the metrics files hold the untested epochs too, without test columns
+    lines = (tmp_path / "s" / "metrics.csv").read_text().splitlines()
+    assert len(lines) == 6 and lines[1].count(",") == lines[2].count(",")
+
+
 def test_encoder_and_dataset_kind_must_agree(tmp_path):
     with pytest.raises(ValueError, match="data.encoder must name an encoder"):
         make_trainer(config(tmp_path, "data.encoder=none"), tmp_path / "x")

@@ -131,6 +131,9 @@ def test_shipped_trevsnn_configs_build_every_stage(tmp_path):
         assert sew.model.kwargs == {"base_width": 22, "connect": "add"}
         assert sew.train.seed == 2 and sew.train.epochs == 15
         assert sew.data.augment.flip is (dataset == "cifar10-small")
+        # cifar10-small: the test set every 5th epoch and the last (15 stages' evaluations
+        # of 10,000 images would be ~20 % of the run)
+        assert sew.train.eval_every == (5 if dataset == "cifar10-small" else 1)
 
 
 def test_cli_runs_a_comparison_and_prints_the_table(config_path, tmp_path, capsys):
@@ -139,6 +142,20 @@ def test_cli_runs_a_comparison_and_prints_the_table(config_path, tmp_path, capsy
     assert main([*args, "--seeds", "1", "only=[if]"]) == 0
     out = capsys.readouterr().out
     assert "| if | 4 |" in out and f"results, report.html in {run_dir}" in out
+
+
+def test_eval_every_through_the_cli_leaves_untested_epochs_out_of_the_history(
+    config_path, tmp_path, capsys
+):
+    run_dir = tmp_path / "sparse"
+    args = ["run", "compare", "--config", str(config_path), "--run-dir", str(run_dir)]
+    assert main([*args, "--seeds", "1", "only=[if]", "base.train.epochs=3",
+                 "base.train.eval_every=2"]) == 0  # fmt: skip
+    assert "| if | 4 |" in capsys.readouterr().out
+    result = json.loads((run_dir / "if" / "seed0" / "result.json").read_text())
+    tested = {r["epoch"]: r["test_acc"] is not None for r in result["history"]}
+    assert tested == {1: False, 2: True, 3: True}
+    assert result["accuracy"] == result["history"][-1]["test_acc"]
 
 
 def test_cli_timesteps_sets_the_data_and_the_columns_of_trevsnn(tmp_path, capsys):

@@ -167,7 +167,10 @@ class TrainConfig:
     run_name: str | None = None
     # steps between mid-epoch checkpoints; 0 = epoch ends only
     checkpoint_every: int = bounded(0, low=0)
-    early_stopping_patience: int | None = bounded(None, low=1)
+    early_stopping_patience: int | None = bounded(None, low=1)  # counted in evaluations
+    # evaluate the test set after every N-th epoch and after the last (a checkpoint is
+    # written after every epoch regardless); training itself does not depend on it
+    eval_every: int = bounded(1, low=1)
     # "auto" (CUDA when available) | "cpu" | "cuda" | "cuda:1" ...
     device: str = bounded("auto", pattern=DEVICE_PATTERN)
     amp: bool = False  # CUDA only

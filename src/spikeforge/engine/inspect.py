@@ -123,7 +123,8 @@ def write_run_report(run_dir: str | Path, out: str | Path | None = None) -> Path
             "checkpoint": checkpoint.name,
         },
         "curves": [
-            {"epoch": r["epoch"], "loss": r["test_loss"], "acc": r.get("test_acc")} for r in history
+            {"epoch": r["epoch"], "loss": r.get("test_loss"), "acc": r.get("test_acc")}
+            for r in history
         ],
         "firing_rates": monitor.summary(),
         "rasters": {name: monitor.raster(name) for name, _ in monitor.layers},

@@ -479,9 +479,8 @@ class Trainer:
         pos.step += 1
 
     def _count_correct(self, output: torch.Tensor, y: torch.Tensor) -> None:
-        """Add the batch's correct predictions, scored from the training forward's output
-        by the decoder :meth:`evaluate` uses (train mode: dropout and batch statistics as
-        in training, so it is the accuracy the optimiser saw, not a second evaluation)."""
+        """Add the batch's correct predictions, scored from the training forward's output by
+        :meth:`evaluate`'s decoder (train mode: the accuracy the optimiser saw)."""
         if self._train_decoder is None:
             self._train_decoder = build_decoder(self.config, self.model, self.method)
         with torch.no_grad():
@@ -495,7 +494,8 @@ class Trainer:
         loss_sum, loss_count, correct, seen = self._epoch_loss()
         train_loss = loss_sum / loss_count if loss_count else float("nan")
         term_means = {f"train_{k}": v / loss_count for k, v in self._epoch_terms().items()}
-        metrics = self.evaluate(self.test_set)
+        evaluated = pos.epoch + 1 == cfg.epochs or (pos.epoch + 1) % cfg.eval_every == 0
+        metrics = self.evaluate(self.test_set) if evaluated else None
         record = {
             "epoch": pos.epoch + 1,
             "step": pos.step,
@@ -504,11 +504,11 @@ class Trainer:
             # the epoch's training predictions (train mode, on the augmented inputs)
             "train_acc": correct / seen if seen else float("nan"),
             **(term_means if loss_count else {}),
-            "test_loss": metrics["loss"],
-            "test_acc": metrics["accuracy"],  # both accuracies dropped below without classes
             "seconds": round(seconds, 2),
-            "firing_rates": metrics["firing_rates"],
         }
+        if metrics is not None:  # both accuracies dropped below without classes
+            record.update(test_loss=metrics["loss"], test_acc=metrics["accuracy"])
+            record["firing_rates"] = metrics["firing_rates"]
         schedules = schedule_values(self.scheduled)  # e.g. {"layer1.0.sn1.mask_progress": λ}
         if schedules:
             record["schedules"] = schedules
@@ -516,20 +516,21 @@ class Trainer:
         if callable(epoch_values):
             record.update(epoch_values())
         classifies = self.method.classifies
-        if not classifies:
-            del record["train_acc"], record["test_acc"]
+        for key in () if classifies else ("train_acc", "test_acc"):
+            record.pop(key, None)
         self.history.append(record)
         if cfg.progress and self.dist.is_main:
-            accuracy = f"test acc {metrics['accuracy']:.4f}  " if classifies else ""
+            tested = "" if metrics is None else f"test loss {metrics['loss']:.4f}  "
+            tested += f"test acc {metrics['accuracy']:.4f}  " if metrics and classifies else ""
             print(
                 f"epoch {pos.epoch + 1:3d}/{cfg.epochs}  train loss {train_loss:.4f}  "
-                f"test loss {metrics['loss']:.4f}  {accuracy}({seconds:.1f} s)",
+                f"{tested}({seconds:.1f} s)",
                 flush=True,
             )
-        # While a schedule still ramps (masked PSN's λ < 1) the network is not the final
-        # one: no best checkpoint is picked and early stopping does not count.
-        ramped = schedules_finished(self.scheduled)
-        score = metrics["accuracy"] if classifies else -metrics["loss"]
+        # Judged only when tested, and not while a schedule still ramps (masked PSN's λ < 1:
+        # not the final network): no best checkpoint is picked, early stopping does not count.
+        ramped = metrics is not None and schedules_finished(self.scheduled)
+        score = (metrics["accuracy"] if classifies else -metrics["loss"]) if ramped else 0.0
         improved = ramped and score > self.best_accuracy
         if improved:
             self.best_accuracy = score

@@ -150,7 +150,7 @@ class MAEPipeline:
         """Reconstruction losses (the trainer's accuracy means nothing here), the
         pictures and the report."""
         history = [
-            {"epoch": r["epoch"], "train_loss": r["train_loss"], "test_loss": r["test_loss"]}
+            {"epoch": r["epoch"], "train_loss": r["train_loss"], "test_loss": r.get("test_loss")}
             for r in trainer.history
         ]
         model = trainer.model

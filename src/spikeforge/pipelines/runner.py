@@ -346,10 +346,11 @@ class PipelineRun:
             "train_seconds": trainer.history[-1]["seconds"] if trainer.history else None,
             "layer_firing_rates": metrics["firing_rates"],
             "history": [
-                {  # no test_acc for a method without classes (masked-image pretraining)
+                {  # no test_acc for a method without classes (masked-image pretraining),
+                    # no test metrics for an epoch train.eval_every skipped
                     "epoch": r["epoch"],
                     "test_acc": r.get("test_acc"),
-                    "test_loss": r["test_loss"],
+                    "test_loss": r.get("test_loss"),
                     "train_loss": r.get("train_loss"),
                 }
                 for r in trainer.history
