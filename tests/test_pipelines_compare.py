@@ -158,6 +158,45 @@ def test_eval_every_through_the_cli_leaves_untested_epochs_out_of_the_history(
     assert result["accuracy"] == result["history"][-1]["test_acc"]
 
 
+def test_a_stage_is_evaluated_once_per_epoch_and_reports_its_last_evaluation(
+    config_path, tmp_path, monkeypatch
+):
+    from spikeforge.engine.trainer import Trainer
+
+    calls = []
+    real = Trainer.evaluate
+
+    def counted(self, dataset):
+        calls.append(self.position.epoch)
+        return real(self, dataset)
+
+    monkeypatch.setattr(Trainer, "evaluate", counted)
+    run_dir = tmp_path / "once"
+    run_compare(config=config_path, run_dir=run_dir, log=None,
+                overrides=["only=[if]", "seeds=1", "base.train.epochs=2"])  # fmt: skip
+    assert calls == [0, 1]  # after each epoch; none again for the result
+    result = json.loads((run_dir / "if" / "seed0" / "result.json").read_text())
+    last = result["history"][-1]
+    assert result["accuracy"] == last["test_acc"] and result["epochs"] == last["epoch"] == 2
+    # the firing rates are the last evaluation's, as a fresh one gives them
+    fresh = make_trainer_for(run_dir / "if" / "seed0")
+    assert result["layer_firing_rates"] == real(fresh, fresh.test_set)["firing_rates"]
+    assert result["accuracy"] == real(fresh, fresh.test_set)["accuracy"]
+
+
+def make_trainer_for(stage_dir):
+    """The stage's trainer rebuilt from its saved config and restored from last.pt."""
+    import yaml as _yaml
+
+    from spikeforge.engine.config import config_from_dict
+    from spikeforge.engine.run import make_trainer
+
+    config = config_from_dict(_yaml.safe_load((stage_dir / "config.yaml").read_text()))
+    trainer = make_trainer(config, stage_dir)
+    trainer.restore(stage_dir / "last.pt")
+    return trainer
+
+
 def test_cli_timesteps_sets_the_data_and_the_columns_of_trevsnn(tmp_path, capsys):
     """``--timesteps 2`` on the shipped T-RevSNN comparison: the data's T and the model's
     own T (its columns) both follow, so the row trains and reports T = 2."""

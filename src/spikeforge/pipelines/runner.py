@@ -56,6 +56,7 @@ FREE_KEYS = {
         "tensorboard",
         "run_dir",
         "memory",
+        "eval_every",  # evaluations do not touch training (tests/test_engine_trainer.py)
     ),
     "data": ("data_dir", "eval_batch_size"),
 }
@@ -148,6 +149,17 @@ def _comparable(settings: Mapping[str, Any], run_dir: Path) -> Any:
     if isinstance(out.get("train"), dict):
         out["train"].pop("run_name", None)
     return _relative(out, run_dir)
+
+
+def _final_metrics(trainer: Trainer) -> dict[str, Any]:
+    """The trained model's test metrics: the record of its last epoch, which the trainer
+    always evaluates (a second evaluation of the same model would give the same numbers
+    at the cost of a pass over the test set), else a fresh :meth:`Trainer.evaluate`."""
+    last = trainer.history[-1] if trainer.history else {}
+    if last.get("epoch") != trainer.position.epoch or "test_loss" not in last:
+        return trainer.evaluate(trainer.test_set)
+    rates = last.get("firing_rates", {})
+    return {"loss": last["test_loss"], "accuracy": last.get("test_acc"), "firing_rates": rates}
 
 
 _ABSENT = object()
@@ -333,7 +345,7 @@ class PipelineRun:
         ):
             self.log(f"[{self.name} {stage}] interrupted at epoch {trainer.position.epoch + 1}")
             return trainer, None
-        metrics = trainer.evaluate(trainer.test_set)
+        metrics = _final_metrics(trainer)
         result: dict[str, Any] = {
             "model": config.model.name,
             "method": config.train.method,
