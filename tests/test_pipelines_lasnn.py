@@ -386,6 +386,9 @@ def test_cifar10_small_sweep_changes_one_setting_per_row_and_its_pairs_train(tmp
     # only the sweep's rows train (no T=2 copies); the stages' engine configs build
     stages = LaSNNPipeline(sweep, lambda line: None).students
     assert list(stages) == [(name, seed) for seed in (0, 1) for name in sweep.only]
+    assert {stage.train.eval_every for stage in stages.values()} == {5}
+    assert stages[("bn_beta0p1", 0)].train.epochs == 10  # the main run's student budget
+    assert (stages[("beta0p5", 0)].train.method, stages[("beta0p5", 0)].optim.lr) == ("lasnn", 1e-3)
     torch.manual_seed(0)
     teacher = create("ann_vgg_small", num_classes=10, in_channels=3, input_size=32,
                      width_mult=2.0, batch_norm=True, bias=True).eval()  # fmt: skip
