@@ -72,7 +72,8 @@ def test_free_keys_do_not_count(tmp_path):
     run = _run(tmp_path)
     run.claim("stage", _settings(tmp_path))
     free = _settings(tmp_path, progress=True, device="cuda", max_steps=26, checkpoint_every=1,
-                     tensorboard=True, run_dir="/elsewhere", run_name="other")  # fmt: skip
+                     tensorboard=True, run_dir="/elsewhere", run_name="other",
+                     eval_every=5)  # fmt: skip
     free["data"] |= {"data_dir": "/data/b", "eval_batch_size": 7}
     assert run.claim("stage", free) is None
     assert set(FREE_KEYS) == {"train", "data"} and "device" in FREE_KEYS["train"]
