@@ -18,7 +18,8 @@
 # method learns the task (≥ 75 %, ≥ 80 % for STDP's 6 epochs). BPTT's peak memory per
 # step and the online methods' are measured on the results page
 # [online training on digits](../results/online_training_digits-T16.md).
-# On spoken digits the online methods fail (same page, FSDD): dropping the temporal
+# On spoken digits the online methods fail
+# ([online training on FSDD](../results/online_training_fsdd.md)): dropping the temporal
 # gradient costs what that task needs.
 
 # %%
@@ -108,8 +109,8 @@ for name, accuracy in results.items():
 # fail: BPTT 83.9 % (87.1 % with the online methods' own per-step loss, `train.objective=
 # ce_per_step`) against SLTT 38.9 %, SLTT-2 30.2 %, OTTT 26.7 %, DECOLLE 28.0 % — dropping
 # the temporal gradient costs what this task needs (the papers evaluate static and DVS
-# images). They
-# are also slower on a CPU: one model call per step (FSDD: 41–48 s per run for SLTT vs 9–11 s).
+# images). They are also slower on a CPU: one model call per step (FSDD: 48 s per run
+# for SLTT, 51 s for OTTT, 10–11 s for BPTT).
 # `spikeforge.bench.temporal_gradients` measures why, as the T-RevSNN paper does: the
 # cosine between BPTT's gradient and the gradient with every temporal path dropped
 # (`spikeforge bench temporal_gradients`, `benchmarks/results/temporal_gradients.md`).

@@ -7,8 +7,9 @@
 # On a sequence task, the 8×8 digits read out **one row per step** (T = 8 steps of 8
 # pixels, so the class is only known from the whole sequence), the same small network
 # with PSN neurons beats it with LIF neurons after the same 6 epochs. The published
-# speed-ups of parallel neurons are GPU results; on a 2-core CPU they are not faster than
-# the fused LIF kernel (`spikeforge bench parallel`).
+# speed-ups of parallel neurons are GPU results; on a 2-core CPU the fused PSN kernel trains
+# at 1.0–1.3× the fused LIF kernel's speed at T = 4–8 and slower from T = 16 up
+# (`spikeforge bench parallel`, `benchmarks/results/parallel_neurons_cpu_fused.md`).
 
 # %%
 import time
